@@ -1,0 +1,60 @@
+"""Domain vocabularies shared by the store, the importers and the frames."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class SiteStatus(StrEnum):
+    """Life cycle of an investigator site (DESIGN §3)."""
+
+    IDENTIFIED = "identified"
+    SELECTED = "selected"
+    ACTIVATED = "activated"
+    ENROLLING = "enrolling"
+    CLOSED = "closed"
+
+
+class MilestoneKind(StrEnum):
+    """Study milestones, in the order a study reaches them."""
+
+    CONTRACT_SIGNED = "contract_signed"
+    PROTOCOL_FINAL = "protocol_final"
+    FIRST_SITE_ACTIVATED = "first_site_activated"
+    FPI = "fpi"
+    ENROLLED_25 = "enrolled_25"
+    ENROLLED_50 = "enrolled_50"
+    ENROLLED_75 = "enrolled_75"
+    LPI = "lpi"
+    LPLV = "lplv"
+    DBL = "dbl"
+    TOPLINE = "topline"
+    CSR_FINAL = "csr_final"
+
+
+class Role(StrEnum):
+    """Staff roles that carry workload."""
+
+    CRA = "CRA"
+    PM = "PM"
+    CTA = "CTA"
+    DATA_MANAGER = "DM"
+    BIOSTATISTICIAN = "BIOSTAT"
+    MEDICAL_WRITER = "MW"
+
+
+class Phase(StrEnum):
+    """Clinical development phase of a study."""
+
+    I = "I"  # noqa: E741 - the phase is called I
+    I_II = "I/II"
+    II = "II"
+    II_III = "II/III"
+    III = "III"
+    IV = "IV"
+
+
+class AuditAction(StrEnum):
+    INSERT = "insert"
+    UPDATE = "update"
+    DELETE = "delete"

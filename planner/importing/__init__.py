@@ -1,0 +1,1 @@
+"""Importers: files in the exchange formats (DESIGN §7) into the store, all or nothing."""

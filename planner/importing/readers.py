@@ -1,0 +1,143 @@
+"""Reading user files (CSV, .xlsx, SAS transport) into tables of text cells.
+
+Everything is read as text first and typed afterwards by :mod:`fields`, so
+that a bad cell becomes an issue naming its row and column instead of a
+crash or a silently coerced value.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from planner.importing.issues import HEADER_ROW, ImportIssue, ImportRejected
+
+EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """Text cells of one table; ``rows`` holds the spreadsheet row number of each line."""
+
+    source: str
+    frame: pd.DataFrame
+    rows: pd.Series
+
+    @classmethod
+    def from_frame(cls, source: str, frame: pd.DataFrame) -> RawTable:
+        """Wrap an in-memory frame (demo, tests) as if it were a file's text cells."""
+        text = frame.astype(object).where(frame.notna(), "").map(_cell_text)
+        text = text.reset_index(drop=True)
+        return cls(source, text, pd.Series(range(2, len(text) + 2), dtype="int64"))
+
+
+def _cell_text(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime) and value.time() == dt.time(0):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _reject(source: str, expected: str, value: str | None = None) -> ImportRejected:
+    return ImportRejected([ImportIssue(source, None, None, value, expected)])
+
+
+def _from_cells(source: str, header: list[str], body: list[list[str]]) -> RawTable:
+    names = [str(h).strip() for h in header]
+    seen: set[str] = set()
+    issues = []
+    for name in names:
+        if name and name in seen:
+            issues.append(ImportIssue(source, HEADER_ROW, name, name, "each column name once"))
+        seen.add(name)
+    if issues:
+        raise ImportRejected(issues)
+    width = len(names)
+    rows = [list(r[:width]) + [""] * (width - len(r)) for r in body]
+    frame = pd.DataFrame(rows, columns=names, dtype=object)
+    numbers = pd.Series(range(2, len(rows) + 2), dtype="int64")
+    keep = (frame != "").any(axis=1) if width else pd.Series([], dtype=bool)
+    frame = frame[keep].reset_index(drop=True)
+    return RawTable(source, frame, numbers[keep.to_numpy()].reset_index(drop=True))
+
+
+def read_csv(path: Path) -> RawTable:
+    """A CSV file in UTF-8 (a BOM is fine); blank lines are skipped."""
+    source = path.name
+    data = path.read_bytes()
+    if not data.strip():
+        raise _reject(source, "a CSV file with a header row and data rows (the file is empty)")
+    if b"\x00" in data[:65536]:
+        raise _reject(source, "a CSV text file (this file holds binary data)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _reject(source, f"UTF-8 text (undecodable byte at offset {exc.start})") from exc
+    try:
+        lines = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise _reject(source, f"well-formed CSV ({exc})") from exc
+    lines = [[cell.strip() for cell in line] for line in lines]
+    return _from_cells(source, lines[0], lines[1:])
+
+
+def _sheet_matches(sheet: str, kind: str) -> bool:
+    wanted = kind.lower().replace("_", " ").rstrip("s")
+    return sheet.strip().lower().replace("_", " ").rstrip("s") == wanted
+
+
+def read_excel(path: Path, kind: str) -> RawTable:
+    """The sheet named like the kind (``sites``, ``Site``), else the first sheet."""
+    from openpyxl import load_workbook
+
+    source = path.name
+    if not zipfile.is_zipfile(path):
+        raise _reject(source, "an Excel workbook (.xlsx); this file is not one")
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for broken files
+        raise _reject(source, f"a readable Excel workbook ({type(exc).__name__}: {exc})") from exc
+    try:
+        names = book.sheetnames
+        chosen = next((n for n in names if _sheet_matches(n, kind)), names[0])
+        cells = [["" if v is None else _cell_text(v) for v in row]
+                 for row in book[chosen].iter_rows(values_only=True)]
+    finally:
+        book.close()
+    label = f"{source} [sheet {chosen}]"
+    if not cells:
+        raise _reject(label, f"a sheet with a header row and {kind} rows (sheet is empty; "
+                             f"sheets: {', '.join(names)})")
+    return _from_cells(label, cells[0], cells[1:])
+
+
+def read_table(path: Path, kind: str) -> RawTable:
+    """Read a user's file by its suffix: CSV, or Excel (sheet chosen by kind)."""
+    if not path.is_file():
+        raise _reject(str(path), "an existing file")
+    if path.suffix.lower() in EXCEL_SUFFIXES:
+        return read_excel(path, kind)
+    return read_csv(path)
+
+
+def read_xport(path: Path) -> RawTable:
+    """A SAS transport file (CDISC SDTM), cp1252 encoded, as text cells."""
+    import pyreadstat
+
+    source = path.name
+    try:
+        frame, _meta = pyreadstat.read_xport(str(path), encoding="cp1252")
+    except Exception as exc:  # pyreadstat raises its own error types
+        raise _reject(source, f"a SAS transport (.xpt) file ({exc})") from exc
+    text = frame.astype(object).where(frame.notna(), "").map(_cell_text)
+    return RawTable(source, text.reset_index(drop=True),
+                    pd.Series(range(2, len(text) + 2), dtype="int64"))

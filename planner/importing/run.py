@@ -1,0 +1,103 @@
+"""One import: files of one kind, validated, written and audited as a batch.
+
+The caller owns the transaction: it commits on success, and rolls back on
+:class:`ImportRejected` or for a dry run, so the store is never half-imported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from planner.importing.issues import ImportIssue, raise_if_any
+from planner.importing.readers import RawTable, read_table
+from planner.importing.sdtm import import_sdtm
+from planner.importing.sync import AuditContext, Writer
+from planner.importing.tabular import import_milestones, import_sites, import_staff, import_studies
+from planner.tables import ImportBatch
+
+TableImporter = Callable[[Writer, RawTable], list[ImportIssue]]
+TABLE_KINDS: dict[str, TableImporter] = {
+    "studies": import_studies,
+    "sites": import_sites,
+    "staff": import_staff,
+    "milestones": import_milestones,
+}
+KINDS = (*TABLE_KINDS, "sdtm")
+
+
+@dataclass
+class ImportResult:
+    kind: str
+    sources: list[str]
+    counts: dict[str, dict[str, int]]
+    notices: list[str] = field(default_factory=list)
+    batch_pk: int | None = None
+
+    @property
+    def changed(self) -> int:
+        return sum(c["insert"] + c["update"] for c in self.counts.values())
+
+
+def _digest(paths: list[Path]) -> str | None:
+    sha = hashlib.sha256()
+    for path in paths:
+        if not path.is_file():
+            return None
+        sha.update(path.read_bytes())
+    return sha.hexdigest()
+
+
+def _writer(session: Session, kind: str, sources: list[str], sha256: str | None,
+            actor: str) -> tuple[Writer, ImportBatch]:
+    now = dt.datetime.now(dt.UTC)
+    batch = ImportBatch(kind=kind, source="; ".join(sources), sha256=sha256, actor=actor,
+                        at=now, inserted=0, updated=0, unchanged=0)
+    session.add(batch)
+    session.flush()
+    return Writer(session, AuditContext(actor, now, batch.id), {}), batch
+
+
+def _close(session: Session, batch: ImportBatch, writer: Writer) -> int | None:
+    """Record the batch's counts; an import that changed nothing leaves no trace."""
+    batch.inserted = sum(c["insert"] for c in writer.counts.values())
+    batch.updated = sum(c["update"] for c in writer.counts.values())
+    batch.unchanged = sum(c["unchanged"] for c in writer.counts.values())
+    if batch.inserted + batch.updated == 0:
+        session.delete(batch)
+        return None
+    return batch.id
+
+
+def import_tables(session: Session, kind: str, tables: list[RawTable], actor: str,
+                  sha256: str | None = None) -> ImportResult:
+    """Import already-read tables of a tabular kind (files, or frames built in memory)."""
+    if kind not in TABLE_KINDS:
+        raise ValueError(f"unknown import kind {kind!r}; expected one of {', '.join(KINDS)}")
+    sources = [t.source for t in tables]
+    writer, batch = _writer(session, kind, sources, sha256, actor)
+    issues: list[ImportIssue] = []
+    for table in tables:
+        issues += TABLE_KINDS[kind](writer, table)
+        if issues:
+            break
+    raise_if_any(issues)
+    batch_pk = _close(session, batch, writer)
+    return ImportResult(kind, sources, writer.counts, batch_pk=batch_pk)
+
+
+def import_files(session: Session, kind: str, paths: list[Path], actor: str) -> ImportResult:
+    """Read and import files of one kind (``sdtm`` takes a study's domain files at once)."""
+    if kind == "sdtm":
+        writer, batch = _writer(session, kind, [p.name for p in paths], _digest(paths), actor)
+        issues, notices = import_sdtm(writer, paths)
+        raise_if_any(issues)
+        batch_pk = _close(session, batch, writer)
+        return ImportResult(kind, [p.name for p in paths], writer.counts, notices, batch_pk)
+    tables = [read_table(path, kind) for path in paths]
+    return import_tables(session, kind, tables, actor, _digest(paths))

@@ -1,0 +1,337 @@
+"""CDISC SDTM subjects and visits: DM, DS, SV, TV (and TS) of one study.
+
+Derivations (documented because finance and forecasting rest on them):
+
+* screened: every DM subject; date = RFICDTC, else DS INFORMED CONSENT
+  OBTAINED, else DMDTC, else the subject's first SV date;
+* screen failure: ARMCD ``SCRNFAIL`` / ARM ``Screen Failure`` or a DS
+  ``SCREEN FAILURE`` event; date = that DS date, else the last SV date, else
+  the screening date;
+* randomized: not a screen failure and a DS ``RANDOMIZED`` date, else RFSTDTC;
+* disposition: the latest DS disposition event; ``COMPLETED`` sets the
+  completion date, any other the discontinuation date;
+* visits: SV rows; repeats of one VISITNUM are numbered by date (visit_seq);
+* schedule: TV visits; one with a condition in TVSTRL ("If ...", "When ...")
+  is unscheduled (event-driven), all others are scheduled;
+* a study absent from the store is created from TS (title, TPHASE, PLANSUB,
+  SPONSOR, INDIC, LENGTH) and DM; a site absent from the store is created from
+  SITEID with DM COUNTRY, activated at its first screening.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from planner.domain import Phase, SiteStatus
+from planner.importing.fields import Field, Kind, duplicate_key_issues, parse_fields
+from planner.importing.issues import ImportIssue
+from planner.importing.readers import RawTable, read_table, read_xport
+from planner.importing.sync import SOURCE, EntitySpec, Writer
+from planner.importing.tabular import SITE, SPONSOR, STUDY, sources, study_pks
+from planner.tables import PlannedVisit, Subject, SubjectVisit
+
+DOMAINS = ("DM", "DS", "SV", "TV", "TS")
+DEFAULT_CURRENCY = "USD"  # TS carries none; import a studies file to set another
+
+SUBJECT = EntitySpec(Subject.__table__, ("study_pk", "subject_id"),
+                     ("site_pk", "arm", "screened_date", "randomized_date", "screen_failed_date",
+                      "discontinued_date", "completed_date", "disposition"),
+                     ("study_id", "subject_id"))
+VISIT = EntitySpec(SubjectVisit.__table__, ("subject_pk", "visit_num", "visit_seq"),
+                   ("visit_name", "visit_date", "end_date"),
+                   ("study_id", "subject_id", "visit_num", "visit_seq"))
+PLANNED = EntitySpec(PlannedVisit.__table__, ("study_pk", "visit_num"),
+                     ("visit_name", "planned_day", "scheduled"), ("study_id", "visit_num"))
+
+_TEXT = dict(blank_ok=True, required=False)
+FIELDS: dict[str, list[Field]] = {
+    "DM": [Field("STUDYID"), Field("USUBJID"), Field("SITEID"),
+           Field("ARMCD", **_TEXT), Field("ARM", **_TEXT), Field("COUNTRY", **_TEXT),
+           Field("RFSTDTC", Kind.SDTM_DATE, **_TEXT), Field("RFICDTC", Kind.SDTM_DATE, **_TEXT),
+           Field("DMDTC", Kind.SDTM_DATE, **_TEXT)],
+    "DS": [Field("STUDYID"), Field("USUBJID"), Field("DSDECOD"), Field("DSCAT", **_TEXT),
+           Field("DSSTDTC", Kind.SDTM_DATE, blank_ok=True)],
+    "SV": [Field("STUDYID"), Field("USUBJID"), Field("VISITNUM", Kind.NUMBER),
+           Field("VISIT", **_TEXT), Field("SVSTDTC", Kind.SDTM_DATE, blank_ok=True),
+           Field("SVENDTC", Kind.SDTM_DATE, **_TEXT)],
+    "TV": [Field("STUDYID"), Field("VISITNUM", Kind.NUMBER), Field("VISIT"),
+           Field("VISITDY", Kind.NUMBER, **_TEXT), Field("TVSTRL", **_TEXT)],
+    "TS": [Field("STUDYID"), Field("TSPARMCD"), Field("TSVAL", blank_ok=True)],
+}
+CONDITIONAL = re.compile(r"^\s*(if|when)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    raw: RawTable
+    rows: pd.DataFrame  # typed, with SOURCE
+
+
+def read_sdtm_file(path: Path) -> RawTable:
+    """.xpt via pyreadstat (cp1252); .csv / .xlsx as text."""
+    if path.suffix.lower() == ".xpt":
+        return read_xport(path) if path.is_file() else read_table(path, "sdtm")
+    return read_table(path, path.stem)
+
+
+def domain_of(raw: RawTable, path_stem: str) -> str | None:
+    """The DOMAIN column's value, else the file name (dm.xpt -> DM)."""
+    if "DOMAIN" in raw.frame.columns:
+        values = raw.frame["DOMAIN"].astype(str).str.strip().str.upper()
+        values = values[values != ""]
+        if len(values):
+            return values.iloc[0]
+    stem = path_stem.upper()
+    return stem if stem in DOMAINS else None
+
+
+def type_domain(name: str, raw: RawTable) -> tuple[Domain, list[ImportIssue]]:
+    typed, issues = parse_fields(raw, FIELDS[name])
+    key = {"DM": ["USUBJID"], "TV": []}.get(name)
+    if key and not issues:
+        issues = duplicate_key_issues(raw, typed, key)
+    typed[SOURCE] = sources(raw)
+    return Domain(name, raw, typed), issues
+
+
+def _phase(ts: dict[str, str]) -> str | None:
+    text = ts.get("TPHASE", "").upper().replace("PHASE", "").replace("TRIAL", "").strip()
+    text = text.replace(" ", "").replace("-", "/")
+    numerals = {"1": "I", "2": "II", "3": "III", "4": "IV"}
+    text = "/".join(numerals.get(part, part) for part in text.split("/"))
+    return text if text in {p.value for p in Phase} else None
+
+
+def _weeks(text: str) -> float | None:
+    match = re.match(r"^\s*P?(\d+(?:\.\d+)?)\s*(W|WEEKS?|D|DAYS?|M|MONTHS?)\s*$", text.upper())
+    if not match:
+        return None
+    number, unit = float(match.group(1)), match.group(2)[0]
+    return {"W": number, "D": number / 7, "M": number * 52 / 12}[unit]
+
+
+def ensure_study(writer: Writer, study_id: str, domains: dict[str, Domain]) -> None:
+    """Create the study from TS/DM when the store does not have it yet."""
+    if study_id in study_pks(writer).index:
+        return
+    ts_rows = domains["TS"].rows if "TS" in domains else pd.DataFrame(
+        columns=["TSPARMCD", "TSVAL"])
+    ts = dict(zip(ts_rows["TSPARMCD"], ts_rows["TSVAL"].fillna(""), strict=True))
+    first = next(iter(domains.values()))
+    source = f"{first.raw.source} (study created from SDTM)"
+    sponsor = ts.get("SPONSOR") or study_id
+    writer.sync(SPONSOR, pd.DataFrame({"name": [sponsor], SOURCE: [source]}))
+    sponsor_pk = writer.ids(SPONSOR).set_index("name")["id"][sponsor]
+    plan = ts.get("PLANSUB", "")
+    target = int(float(plan)) if re.fullmatch(r"\d+(\.0+)?", plan) else None
+    if target is None and "DM" in domains:
+        target = max(1, int((~_screen_failed(domains["DM"].rows, None)).sum()))
+    weeks = _weeks(ts.get("LENGTH", ""))
+    if weeks is None and "TV" in domains:
+        weeks = float(domains["TV"].rows["VISITDY"].max() or 0) / 7
+    writer.sync(STUDY, pd.DataFrame([{
+        "study_id": study_id, "sponsor_pk": sponsor_pk, "title": ts.get("TITLE") or None,
+        "phase": _phase(ts), "therapeutic_area": ts.get("INDIC") or ts.get("TDIGRP") or None,
+        "target_randomized": target or 1, "planned_sf_rate": None, "dropout_rate": None,
+        "treatment_weeks": weeks or 0.0, "followup_weeks": None,
+        "currency": DEFAULT_CURRENCY, SOURCE: source}]))
+
+
+def _screen_failed(dm: pd.DataFrame, ds: pd.DataFrame | None) -> pd.Series:
+    armcd = dm["ARMCD"].fillna("").str.upper()
+    arm = dm["ARM"].fillna("").str.upper()
+    failed = armcd.eq("SCRNFAIL") | arm.eq("SCREEN FAILURE")
+    if ds is not None:
+        failed |= dm["USUBJID"].isin(ds.loc[ds["DSDECOD"].str.upper() == "SCREEN FAILURE",
+                                            "USUBJID"])
+    return failed
+
+
+def _first_date(ds: pd.DataFrame | None, decod: str) -> pd.Series:
+    if ds is None:
+        return pd.Series(dtype="datetime64[s]")
+    rows = ds[ds["DSDECOD"].str.upper() == decod]
+    return rows.groupby("USUBJID")["DSSTDTC"].min()
+
+
+def derive_subjects(dm: pd.DataFrame, ds: pd.DataFrame | None,
+                    sv: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per DM subject with its screening, randomization and disposition dates."""
+    subjects = dm.set_index("USUBJID", drop=False)
+    visit_dates = (sv.groupby("USUBJID")["SVSTDTC"].agg(["min", "max"]) if sv is not None
+                   else pd.DataFrame(columns=["min", "max"], dtype="datetime64[s]"))
+    ids = subjects.index
+    screened = (subjects["RFICDTC"]
+                .fillna(_first_date(ds, "INFORMED CONSENT OBTAINED").reindex(ids))
+                .fillna(subjects["DMDTC"])
+                .fillna(visit_dates["min"].reindex(ids)))
+    failed = _screen_failed(subjects.reset_index(drop=True), ds).to_numpy()
+    failed_date = (_first_date(ds, "SCREEN FAILURE").reindex(ids)
+                   .fillna(visit_dates["max"].reindex(ids)).fillna(screened))
+    randomized = _first_date(ds, "RANDOMIZED").reindex(ids).fillna(subjects["RFSTDTC"])
+    out = pd.DataFrame({
+        "subject_id": ids, "site_id": subjects["SITEID"].to_numpy(),
+        "arm": subjects["ARM"].to_numpy(), "screened_date": screened.to_numpy(),
+        "randomized_date": randomized.where(~failed).to_numpy(),
+        "screen_failed_date": failed_date.where(failed).to_numpy(),
+        "discontinued_date": pd.NaT, "completed_date": pd.NaT, "disposition": None,
+        SOURCE: subjects[SOURCE].to_numpy()})
+    if ds is not None:
+        events = ds[(ds["DSCAT"].fillna("").str.upper() == "DISPOSITION EVENT")
+                    & (ds["DSDECOD"].str.upper() != "SCREEN FAILURE")]
+        last = events.sort_values(["USUBJID", "DSSTDTC"]).groupby("USUBJID").tail(1)
+        last = last.set_index("USUBJID").reindex(ids)
+        completed = last["DSDECOD"].str.upper() == "COMPLETED"
+        out["disposition"] = last["DSDECOD"].to_numpy()
+        out["completed_date"] = last["DSSTDTC"].where(completed).to_numpy()
+        out["discontinued_date"] = last["DSSTDTC"].where(~completed.fillna(False)
+                                                         & last["DSDECOD"].notna()).to_numpy()
+    out["disposition"] = out["disposition"].astype(object).where(out["disposition"].notna(),
+                                                                 None)
+    return out
+
+
+def new_sites(subjects: pd.DataFrame, dm: pd.DataFrame, known: set[str],
+              raw: RawTable) -> tuple[pd.DataFrame, list[ImportIssue]]:
+    """Sites named by SITEID that the store lacks, with country and first screening."""
+    from planner.countries import country_code
+
+    fresh = subjects[~subjects["site_id"].isin(known)]
+    if fresh.empty:
+        return fresh, []
+    countries = dm.set_index("USUBJID")["COUNTRY"].reindex(fresh["subject_id"])
+    fresh = fresh.assign(country_code=countries.map(
+        lambda c: country_code(c) if isinstance(c, str) else None).to_numpy())
+    issues = [ImportIssue(raw.source, None, "COUNTRY", str(countries.iloc[i]),
+                          f"an ISO 3166 country for new site {fresh['site_id'].iloc[i]}")
+              for i in (fresh["country_code"].isna().to_numpy().nonzero()[0][:100])]
+    sites = fresh.groupby("site_id", as_index=False).agg(
+        country_code=("country_code", "first"), actual_activation=("screened_date", "min"),
+        randomized=("randomized_date", "count"), source=(SOURCE, "first"))
+    sites["status"] = sites["randomized"].gt(0).map(
+        {True: SiteStatus.ENROLLING.value, False: SiteStatus.ACTIVATED.value})
+    sites = sites.rename(columns={"source": SOURCE}).assign(
+        investigator=None, planned_activation=pd.NaT, target_randomized=pd.NA)
+    return sites, issues
+
+
+def visit_rows(sv: pd.DataFrame) -> pd.DataFrame:
+    """SV rows keyed by subject, VISITNUM and the repeat number of that VISITNUM."""
+    visits = sv.sort_values(["USUBJID", "VISITNUM", "SVSTDTC"], kind="stable")
+    visits = visits.assign(visit_seq=visits.groupby(["USUBJID", "VISITNUM"]).cumcount() + 1)
+    return pd.DataFrame({"subject_id": visits["USUBJID"], "visit_num": visits["VISITNUM"],
+                         "visit_seq": visits["visit_seq"], "visit_name": visits["VISIT"],
+                         "visit_date": visits["SVSTDTC"], "end_date": visits["SVENDTC"],
+                         SOURCE: visits[SOURCE]})
+
+
+def schedule_rows(tv: pd.DataFrame) -> pd.DataFrame:
+    """TV visits, once per VISITNUM (arm-specific rows share it)."""
+    planned = tv.drop_duplicates("VISITNUM")
+    conditional = planned["TVSTRL"].fillna("").map(lambda t: bool(CONDITIONAL.match(t)))
+    return pd.DataFrame({"visit_num": planned["VISITNUM"], "visit_name": planned["VISIT"],
+                         "planned_day": planned["VISITDY"].round().astype("Int64"),
+                         "scheduled": ~conditional, SOURCE: planned[SOURCE]})
+
+
+def _read_domains(paths: list[Path]) -> tuple[dict[str, Domain], list[ImportIssue], list[str]]:
+    domains: dict[str, Domain] = {}
+    issues: list[ImportIssue] = []
+    notices: list[str] = []
+    for path in paths:
+        raw = read_sdtm_file(path)
+        name = domain_of(raw, path.stem)
+        if name not in DOMAINS:
+            notices.append(f"{path.name}: domain {name or 'unknown'} is not imported "
+                           f"(trialplan reads {', '.join(DOMAINS)})")
+            continue
+        if name in domains:
+            issues.append(ImportIssue(raw.source, None, "DOMAIN", name,
+                                      f"one file per domain ({domains[name].raw.source} "
+                                      "has it already)"))
+            continue
+        domain, found = type_domain(name, raw)
+        domains[name] = domain
+        issues += found
+    return domains, issues, notices
+
+
+def _study_issues(domains: dict[str, Domain]) -> list[ImportIssue]:
+    seen = {d.raw.source: set(d.rows["STUDYID"].dropna()) for d in domains.values()}
+    studies = set().union(*seen.values()) if seen else set()
+    if len(studies) > 1:
+        return [ImportIssue(source, None, "STUDYID", ", ".join(sorted(ids)),
+                            "one study per import (found " + ", ".join(sorted(studies)) + ")")
+                for source, ids in seen.items()]
+    if not studies:
+        return [ImportIssue(", ".join(seen) or "(no files)", None, "STUDYID", None,
+                            "a DM, DS, SV, TV or TS file with rows")]
+    if "DS" in domains and "DM" not in domains:
+        return [ImportIssue(domains["DS"].raw.source, None, None, None,
+                            "DM in the same import (DS dispositions are derived with DM)")]
+    return []
+
+
+def _unknown_subjects(domain: Domain, known: set[str]) -> list[ImportIssue]:
+    bad = ~domain.rows["USUBJID"].isin(list(known))
+    return [ImportIssue(domain.raw.source, int(domain.raw.rows.iloc[i]), "USUBJID",
+                        str(domain.rows["USUBJID"].iloc[i]),
+                        "a subject in DM or already in the store")
+            for i in bad.to_numpy().nonzero()[0][:1000]]
+
+
+def import_sdtm(writer: Writer, paths: list[Path]) -> tuple[list[ImportIssue], list[str]]:
+    """Import one study's SDTM files; returns the issues (nothing written if any) and notices."""
+    domains, issues, notices = _read_domains(paths)
+    if issues:
+        return issues, notices
+    issues = _study_issues(domains)
+    if issues:
+        return issues, notices
+    study_id = next(iter(set().union(*(set(d.rows["STUDYID"].dropna())
+                                       for d in domains.values()))))
+    rows = {name: d.rows for name, d in domains.items()}
+    ensure_study(writer, study_id, domains)
+    study_pk = int(study_pks(writer)[study_id])
+    stored_subjects = writer.ids(SUBJECT, SUBJECT.table.c.study_pk == study_pk)
+    known_subjects = set(stored_subjects["subject_id"]) | set(
+        rows["DM"]["USUBJID"] if "DM" in rows else [])
+    for name in ("DS", "SV"):
+        if name in domains:
+            issues += _unknown_subjects(domains[name], known_subjects)
+    if issues:
+        return issues, notices
+    if "DM" in rows:
+        subjects = derive_subjects(rows["DM"], rows.get("DS"), rows.get("SV"))
+        stored_sites = writer.ids(SITE, SITE.table.c.study_pk == study_pk)
+        sites, issues = new_sites(subjects, rows["DM"], set(stored_sites["site_id"]),
+                                  domains["DM"].raw)
+        if issues:
+            return issues, notices
+        if len(sites):
+            writer.sync(SITE, sites.assign(study_pk=study_pk, study_id=study_id),
+                        SITE.table.c.study_pk == study_pk)
+        site_pks = writer.ids(SITE, SITE.table.c.study_pk == study_pk).set_index("site_id")["id"]
+        writer.sync(SUBJECT, subjects.assign(study_pk=study_pk, study_id=study_id,
+                                             site_pk=subjects["site_id"].map(site_pks)),
+                    SUBJECT.table.c.study_pk == study_pk)
+    subject_pks = writer.ids(SUBJECT, SUBJECT.table.c.study_pk == study_pk).set_index(
+        "subject_id")["id"]
+    if "SV" in rows:
+        visits = visit_rows(rows["SV"])
+        visits["subject_pk"] = visits["subject_id"].map(subject_pks)
+        visits["study_id"] = study_id
+        in_study = SubjectVisit.subject_pk.in_(
+            Subject.__table__.select().with_only_columns(Subject.id)
+            .where(Subject.study_pk == study_pk))
+        writer.sync(VISIT, visits, in_study)
+    if "TV" in rows:
+        writer.sync(PLANNED, schedule_rows(rows["TV"]).assign(study_pk=study_pk,
+                                                              study_id=study_id),
+                    PLANNED.table.c.study_pk == study_pk)
+    return [], notices

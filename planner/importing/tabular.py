@@ -1,0 +1,202 @@
+"""Importers for the tabular kinds: studies, sites, staff, milestones (DESIGN §7).
+
+Each importer types the file's cells, resolves references to the store
+(study, CRA), and returns every problem it found before writing anything;
+with no problems it writes through the :class:`Writer` (inside the caller's
+transaction).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from planner.domain import MilestoneKind, Phase, Role, SiteStatus
+from planner.importing.fields import Field, Kind, duplicate_key_issues, parse_fields
+from planner.importing.issues import ImportIssue
+from planner.importing.readers import RawTable
+from planner.importing.sync import SOURCE, EntitySpec, Writer, existing_rows
+from planner.tables import CraAssignment, Milestone, Site, Sponsor, Staff, Study
+
+STUDY_FIELDS = [
+    Field("study_id"), Field("sponsor"),
+    Field("phase", Kind.CHOICE, choices=tuple(p.value for p in Phase)),
+    Field("therapeutic_area"),
+    Field("target_randomized", Kind.INT, minimum=1),
+    Field("currency", Kind.CURRENCY),
+    Field("treatment_weeks", Kind.NUMBER, minimum=0),
+    Field("title", required=False, blank_ok=True),
+    Field("planned_sf_rate", Kind.NUMBER, required=False, blank_ok=True, minimum=0, maximum=1),
+    Field("dropout_rate", Kind.NUMBER, required=False, blank_ok=True, minimum=0, maximum=1),
+    Field("followup_weeks", Kind.NUMBER, required=False, blank_ok=True, minimum=0),
+]
+SITE_FIELDS = [
+    Field("study_id"), Field("site_id"), Field("country", Kind.COUNTRY),
+    Field("investigator", blank_ok=True),
+    Field("status", Kind.CHOICE, choices=tuple(s.value for s in SiteStatus)),
+    Field("planned_activation", Kind.DATE, blank_ok=True),
+    Field("actual_activation", Kind.DATE, blank_ok=True),
+    Field("target_randomized", Kind.INT, blank_ok=True, minimum=0),
+    Field("cra_id", blank_ok=True),
+]
+STAFF_FIELDS = [
+    Field("staff_id"), Field("name"),
+    Field("role", Kind.CHOICE, choices=tuple(r.value for r in Role)),
+    Field("home_country", Kind.COUNTRY), Field("languages", Kind.LIST, blank_ok=True),
+    Field("fte", Kind.NUMBER, minimum=0, maximum=1.5),
+    Field("capacity_hours_month", Kind.NUMBER, minimum=0, maximum=744),
+    Field("cost_rate", Kind.DECIMAL, minimum=0), Field("currency", Kind.CURRENCY),
+]
+MILESTONE_FIELDS = [
+    Field("study_id"),
+    Field("milestone", Kind.CHOICE, choices=tuple(m.value for m in MilestoneKind)),
+    Field("baseline", Kind.DATE, blank_ok=True), Field("forecast", Kind.DATE, blank_ok=True),
+    Field("actual", Kind.DATE, blank_ok=True),
+]
+NEEDS_ACTIVATION_DATE = {SiteStatus.ACTIVATED.value, SiteStatus.ENROLLING.value}
+
+SPONSOR = EntitySpec(Sponsor.__table__, ("name",), (), ("name",))
+STUDY = EntitySpec(Study.__table__, ("study_id",),
+                   ("sponsor_pk", "title", "phase", "therapeutic_area", "target_randomized",
+                    "planned_sf_rate", "dropout_rate", "treatment_weeks", "followup_weeks",
+                    "currency"), ("study_id",))
+SITE = EntitySpec(Site.__table__, ("study_pk", "site_id"),
+                  ("country_code", "investigator", "status", "planned_activation",
+                   "actual_activation", "target_randomized"), ("study_id", "site_id"))
+STAFF = EntitySpec(Staff.__table__, ("staff_id",),
+                   ("name", "role", "home_country", "languages", "fte",
+                    "capacity_hours_month", "cost_rate", "currency"), ("staff_id",))
+MILESTONE = EntitySpec(Milestone.__table__, ("study_pk", "kind"),
+                       ("baseline_date", "forecast_date", "actual_date"), ("study_id", "kind"))
+ASSIGNMENT = EntitySpec(CraAssignment.__table__, ("site_pk", "effective_from"),
+                        ("staff_pk", "effective_to"), ("study_id", "site_id", "effective_from"))
+
+
+def sources(raw: RawTable) -> pd.Series:
+    """'file, row N' for every row of a raw table: where each record came from."""
+    return raw.source + ", row " + raw.rows.astype(str)
+
+
+def typed_rows(raw: RawTable, fields: list[Field], key: list[str]
+               ) -> tuple[pd.DataFrame, list[ImportIssue]]:
+    typed, issues = parse_fields(raw, fields)
+    if not issues:
+        issues = duplicate_key_issues(raw, typed, key)
+    typed[SOURCE] = sources(raw)
+    return typed, issues
+
+
+def unknown_reference(raw: RawTable, values: pd.Series, known: pd.Index | set,
+                      column: str, expected: str) -> list[ImportIssue]:
+    """Issues for cells naming something the store does not have."""
+    bad = values.notna() & ~values.isin(list(known))
+    return [ImportIssue(raw.source, int(raw.rows.iloc[i]), column, str(values.iloc[i]), expected)
+            for i in np.flatnonzero(bad.to_numpy())[:1000]]
+
+
+def study_pks(writer: Writer) -> pd.Series:
+    """study_id -> surrogate key of every stored study."""
+    ids = writer.ids(STUDY)
+    return pd.Series(ids["id"].to_numpy(), index=ids["study_id"].to_numpy(), dtype="int64")
+
+
+def import_studies(writer: Writer, raw: RawTable) -> list[ImportIssue]:
+    typed, issues = typed_rows(raw, STUDY_FIELDS, ["study_id"])
+    if issues:
+        return issues
+    sponsors = typed.drop_duplicates("sponsor").rename(columns={"sponsor": "name"})
+    writer.sync(SPONSOR, sponsors[["name", SOURCE]])
+    sponsor_ids = writer.ids(SPONSOR).set_index("name")["id"]
+    typed["sponsor_pk"] = typed["sponsor"].map(sponsor_ids)
+    writer.sync(STUDY, typed)
+    return []
+
+
+def import_milestones(writer: Writer, raw: RawTable) -> list[ImportIssue]:
+    typed, issues = typed_rows(raw, MILESTONE_FIELDS, ["study_id", "milestone"])
+    studies = study_pks(writer)
+    issues += unknown_reference(raw, typed["study_id"], studies.index, "study_id",
+                                "a study_id already in the store (import studies first)")
+    if issues:
+        return issues
+    incoming = typed.rename(columns={"milestone": "kind", "baseline": "baseline_date",
+                                     "forecast": "forecast_date", "actual": "actual_date"})
+    incoming["study_pk"] = incoming["study_id"].map(studies)
+    writer.sync(MILESTONE, incoming)
+    return []
+
+
+def import_staff(writer: Writer, raw: RawTable) -> list[ImportIssue]:
+    typed, issues = typed_rows(raw, STAFF_FIELDS, ["staff_id"])
+    if issues:
+        return issues
+    writer.sync(STAFF, typed)
+    return []
+
+
+def _activation_issues(raw: RawTable, typed: pd.DataFrame) -> list[ImportIssue]:
+    missing = typed["status"].isin(NEEDS_ACTIVATION_DATE) & typed["actual_activation"].isna()
+    return [ImportIssue(raw.source, int(raw.rows.iloc[i]), "actual_activation", "",
+                        f"an activation date for a site with status {typed['status'].iloc[i]}")
+            for i in np.flatnonzero(missing.to_numpy())[:1000]]
+
+
+def import_sites(writer: Writer, raw: RawTable, today: dt.date | None = None
+                 ) -> list[ImportIssue]:
+    """Sites, and their CRA (the assignment changes from today when cra_id changes)."""
+    typed, issues = typed_rows(raw, SITE_FIELDS, ["study_id", "site_id"])
+    studies = study_pks(writer)
+    staff = writer.ids(STAFF)
+    cras = existing_rows(writer.session, STAFF)
+    cra_ids = set(cras.loc[cras["role"] == Role.CRA.value, "staff_id"])
+    issues += unknown_reference(raw, typed["study_id"], studies.index, "study_id",
+                                "a study_id already in the store (import studies first)")
+    issues += unknown_reference(raw, typed["cra_id"], cra_ids, "cra_id",
+                                "the staff_id of a CRA in the store (import staff first)")
+    if not issues:
+        issues += _activation_issues(raw, typed)
+    if issues:
+        return issues
+    incoming = typed.rename(columns={"country": "country_code"})
+    incoming["study_pk"] = incoming["study_id"].map(studies)
+    writer.sync(SITE, incoming)
+    site_ids = writer.ids(SITE).rename(columns={"id": "site_pk"})
+    incoming = incoming.merge(site_ids, on=["study_pk", "site_id"])
+    incoming["staff_pk"] = incoming["cra_id"].map(staff.set_index("staff_id")["id"])
+    sync_assignments(writer, incoming[incoming["staff_pk"].notna()], today or dt.date.today())
+    return []
+
+
+def sync_assignments(writer: Writer, sites: pd.DataFrame, today: dt.date) -> None:
+    """Make each site's open assignment name its CRA, keeping the history.
+
+    ``sites`` has site_pk, staff_pk, study_id, site_id, actual_activation,
+    planned_activation and the source. A site with no assignment gets one from
+    its activation date (planned, else today); a changed CRA closes the open
+    assignment at ``today`` and opens a new one from ``today``.
+    """
+    current = existing_rows(writer.session, ASSIGNMENT,
+                            ASSIGNMENT.table.c.effective_to.is_(None))
+    merged = sites.merge(current.rename(columns={"staff_pk": "current_staff",
+                                                 "effective_from": "current_from"}),
+                         on="site_pk", how="left")
+    start = merged["actual_activation"].fillna(merged["planned_activation"])
+    start = start.fillna(pd.Timestamp(today)).astype("datetime64[s]")
+    fresh = merged["current_staff"].isna()
+    changed = ~fresh & (merged["current_staff"] != merged["staff_pk"])
+    today_ts = pd.Timestamp(today)
+    rows = [
+        merged[fresh].assign(effective_from=start[fresh], effective_to=pd.NaT),
+        merged[changed].assign(staff_pk=merged["current_staff"],
+                               effective_from=merged["current_from"], effective_to=today_ts),
+        merged[changed].assign(effective_from=today_ts, effective_to=pd.NaT),
+    ]
+    same_day = changed & (merged["current_from"] == today_ts)
+    if same_day.any():  # reassigned twice in a day: the new CRA replaces the old one's row
+        rows[1] = rows[1][~same_day[changed].to_numpy()]
+    incoming = pd.concat(rows, ignore_index=True)
+    if len(incoming):
+        writer.sync(ASSIGNMENT, incoming[["site_pk", "effective_from", "staff_pk",
+                                          "effective_to", "study_id", "site_id", SOURCE]])

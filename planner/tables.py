@@ -1,0 +1,220 @@
+"""The plan of record as SQLAlchemy 2.0 tables.
+
+Surrogate integer keys join the tables; every table also has a natural key
+(``study_id``, ``site_id``, ``USUBJID`` ...) under a unique constraint, which is
+what importers match on so that re-importing a file changes nothing.
+Relationships are ``lazy="raise"``: computations read frames, not ORM graphs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from planner.domain import AuditAction, MilestoneKind, Phase, Role, SiteStatus
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+MONEY = Numeric(18, 2)
+
+
+def _enum(enum_cls: type, name: str) -> Enum:
+    return Enum(enum_cls, name=name, native_enum=False, create_constraint=True,
+                values_callable=lambda members: [m.value for m in members], length=32)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Sponsor(Base):
+    __tablename__ = "sponsor"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class Country(Base):
+    """ISO 3166 country with the working hours a CRA there has in a month."""
+
+    __tablename__ = "country"
+    code: Mapped[str] = mapped_column(String(2), primary_key=True)
+    alpha3: Mapped[str] = mapped_column(String(3), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    working_hours_month: Mapped[float] = mapped_column(Float)
+
+
+class Study(Base):
+    __tablename__ = "study"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[str] = mapped_column(String(64), unique=True)
+    sponsor_pk: Mapped[int] = mapped_column(ForeignKey("sponsor.id"))
+    title: Mapped[str | None] = mapped_column(Text)
+    phase: Mapped[Phase | None] = mapped_column(_enum(Phase, "phase"))
+    therapeutic_area: Mapped[str | None] = mapped_column(String(100))
+    target_randomized: Mapped[int] = mapped_column(Integer)
+    planned_sf_rate: Mapped[float | None] = mapped_column(Float)
+    dropout_rate: Mapped[float | None] = mapped_column(Float)
+    treatment_weeks: Mapped[float] = mapped_column(Float)
+    followup_weeks: Mapped[float | None] = mapped_column(Float)
+    currency: Mapped[str] = mapped_column(String(3))
+
+    sponsor: Mapped[Sponsor] = relationship(lazy="raise")
+
+
+class Milestone(Base):
+    """Baseline (contracted), forecast and actual date of one study milestone."""
+
+    __tablename__ = "milestone"
+    __table_args__ = (UniqueConstraint("study_pk", "kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_pk: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"))
+    kind: Mapped[MilestoneKind] = mapped_column(_enum(MilestoneKind, "milestone_kind"))
+    baseline_date: Mapped[dt.date | None] = mapped_column(Date)
+    forecast_date: Mapped[dt.date | None] = mapped_column(Date)
+    actual_date: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class Site(Base):
+    __tablename__ = "site"
+    __table_args__ = (UniqueConstraint("study_pk", "site_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_pk: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"))
+    site_id: Mapped[str] = mapped_column(String(64))
+    country_code: Mapped[str] = mapped_column(ForeignKey("country.code"))
+    investigator: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[SiteStatus] = mapped_column(_enum(SiteStatus, "site_status"))
+    planned_activation: Mapped[dt.date | None] = mapped_column(Date)
+    actual_activation: Mapped[dt.date | None] = mapped_column(Date)
+    target_randomized: Mapped[int | None] = mapped_column(Integer)
+
+    study: Mapped[Study] = relationship(lazy="raise")
+
+
+class Subject(Base):
+    """A screened subject (CDISC DM/DS) and the dates of its disposition."""
+
+    __tablename__ = "subject"
+    __table_args__ = (UniqueConstraint("study_pk", "subject_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_pk: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"))
+    site_pk: Mapped[int] = mapped_column(ForeignKey("site.id", ondelete="CASCADE"), index=True)
+    subject_id: Mapped[str] = mapped_column(String(64))
+    arm: Mapped[str | None] = mapped_column(String(200))
+    screened_date: Mapped[dt.date | None] = mapped_column(Date)
+    randomized_date: Mapped[dt.date | None] = mapped_column(Date)
+    screen_failed_date: Mapped[dt.date | None] = mapped_column(Date)
+    discontinued_date: Mapped[dt.date | None] = mapped_column(Date)
+    completed_date: Mapped[dt.date | None] = mapped_column(Date)
+    disposition: Mapped[str | None] = mapped_column(String(200))
+
+
+class PlannedVisit(Base):
+    """One visit of the schedule of assessments (CDISC TV)."""
+
+    __tablename__ = "planned_visit"
+    __table_args__ = (UniqueConstraint("study_pk", "visit_num"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_pk: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"))
+    visit_num: Mapped[float] = mapped_column(Float)
+    visit_name: Mapped[str] = mapped_column(String(200))
+    planned_day: Mapped[int | None] = mapped_column(Integer)
+    scheduled: Mapped[bool] = mapped_column(Boolean)
+
+
+class SubjectVisit(Base):
+    """A visit that happened (CDISC SV); ``visit_seq`` numbers repeats of a VISITNUM."""
+
+    __tablename__ = "subject_visit"
+    __table_args__ = (UniqueConstraint("subject_pk", "visit_num", "visit_seq"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    subject_pk: Mapped[int] = mapped_column(ForeignKey("subject.id", ondelete="CASCADE"))
+    visit_num: Mapped[float] = mapped_column(Float)
+    visit_seq: Mapped[int] = mapped_column(Integer)
+    visit_name: Mapped[str | None] = mapped_column(String(200))
+    visit_date: Mapped[dt.date | None] = mapped_column(Date)
+    end_date: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    home_country: Mapped[str] = mapped_column(ForeignKey("country.code"))
+    languages: Mapped[list[str]] = mapped_column(JSON)
+    fte: Mapped[float] = mapped_column(Float)
+    capacity_hours_month: Mapped[float] = mapped_column(Float)
+    cost_rate: Mapped[Decimal] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class CraAssignment(Base):
+    """Which CRA monitors a site, from ``effective_from`` until ``effective_to``."""
+
+    __tablename__ = "cra_assignment"
+    __table_args__ = (UniqueConstraint("site_pk", "effective_from"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_pk: Mapped[int] = mapped_column(ForeignKey("site.id", ondelete="CASCADE"))
+    staff_pk: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    effective_from: Mapped[dt.date] = mapped_column(Date)
+    effective_to: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class ImportBatch(Base):
+    """One import (or demo build): what file, by whom, and what it changed."""
+
+    __tablename__ = "import_batch"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    inserted: Mapped[int] = mapped_column(Integer)
+    updated: Mapped[int] = mapped_column(Integer)
+    unchanged: Mapped[int] = mapped_column(Integer)
+
+
+class AuditEntry(Base):
+    """Who changed what, when, with the row before and after."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(100))
+    batch_pk: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"), index=True)
+    action: Mapped[AuditAction] = mapped_column(_enum(AuditAction, "audit_action"))
+    entity: Mapped[str] = mapped_column(String(64))
+    entity_key: Mapped[dict[str, Any]] = mapped_column(JSON)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    source: Mapped[str | None] = mapped_column(Text)
