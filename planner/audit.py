@@ -25,7 +25,7 @@ ACTOR_KEY = "actor"
 def _plain(value: Any) -> Any:
     if isinstance(value, dt.date | Decimal):
         return str(value)
-    if hasattr(value, "value") and isinstance(getattr(value, "value"), str):
+    if hasattr(value, "value") and isinstance(value.value, str):
         return value.value  # StrEnum members
     return value
 

@@ -12,8 +12,10 @@ from planner.tables import Country
 DEFAULT_HOURS_MONTH = 165.0
 US_HOURS_MONTH = 178.0
 EU_HOURS_MONTH = 143.0
-EU_MEMBERS = frozenset(
-    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE".split())
+EU_MEMBERS = frozenset({
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE",
+    "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
+})
 
 
 def working_hours_month(code: str) -> float:

@@ -89,8 +89,18 @@ def require_current_schema(engine: Engine) -> None:
 
 
 @contextmanager
-def transaction(engine: Engine, actor: str) -> Iterator[Session]:
-    """One unit of work by ``actor``: commit on success, roll back on any exception."""
+def transaction(engine: Engine, actor: str, commit: bool = True) -> Iterator[Session]:
+    """One unit of work by ``actor``: commit on success (unless ``commit`` is False, as
+    for a dry run), roll back on any exception."""
     factory = sessionmaker(engine, expire_on_commit=False)
-    with factory(info={"actor": actor}) as session, session.begin():
-        yield session
+    with factory(info={"actor": actor}) as session:
+        session.begin()
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        if commit:
+            session.commit()
+        else:
+            session.rollback()

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from planner.importing.issues import ImportIssue, raise_if_any
 from planner.importing.readers import RawTable, read_table
-from planner.importing.sdtm import import_sdtm
+from planner.importing.sdtm import import_sdtm, read_sdtm_files
 from planner.importing.sync import AuditContext, Writer
 from planner.importing.tabular import import_milestones, import_sites, import_staff, import_studies
 from planner.tables import ImportBatch
@@ -91,13 +91,20 @@ def import_tables(session: Session, kind: str, tables: list[RawTable], actor: st
     return ImportResult(kind, sources, writer.counts, batch_pk=batch_pk)
 
 
+def import_sdtm_tables(session: Session, tables: list[tuple[RawTable, str]], actor: str,
+                       sha256: str | None = None) -> ImportResult:
+    """Import one study's SDTM domains (each table paired with its file-name stem)."""
+    sources = [t.source for t, _ in tables]
+    writer, batch = _writer(session, "sdtm", sources, sha256, actor)
+    issues, notices = import_sdtm(writer, tables)
+    raise_if_any(issues)
+    batch_pk = _close(session, batch, writer)
+    return ImportResult("sdtm", sources, writer.counts, notices, batch_pk)
+
+
 def import_files(session: Session, kind: str, paths: list[Path], actor: str) -> ImportResult:
     """Read and import files of one kind (``sdtm`` takes a study's domain files at once)."""
     if kind == "sdtm":
-        writer, batch = _writer(session, kind, [p.name for p in paths], _digest(paths), actor)
-        issues, notices = import_sdtm(writer, paths)
-        raise_if_any(issues)
-        batch_pk = _close(session, batch, writer)
-        return ImportResult(kind, [p.name for p in paths], writer.counts, notices, batch_pk)
+        return import_sdtm_tables(session, read_sdtm_files(paths), actor, _digest(paths))
     tables = [read_table(path, kind) for path in paths]
     return import_tables(session, kind, tables, actor, _digest(paths))

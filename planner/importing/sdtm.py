@@ -239,15 +239,15 @@ def schedule_rows(tv: pd.DataFrame) -> pd.DataFrame:
                          "scheduled": ~conditional, SOURCE: planned[SOURCE]})
 
 
-def _read_domains(paths: list[Path]) -> tuple[dict[str, Domain], list[ImportIssue], list[str]]:
+def _type_domains(tables: list[tuple[RawTable, str]]
+                  ) -> tuple[dict[str, Domain], list[ImportIssue], list[str]]:
     domains: dict[str, Domain] = {}
     issues: list[ImportIssue] = []
     notices: list[str] = []
-    for path in paths:
-        raw = read_sdtm_file(path)
-        name = domain_of(raw, path.stem)
+    for raw, stem in tables:
+        name = domain_of(raw, stem)
         if name not in DOMAINS:
-            notices.append(f"{path.name}: domain {name or 'unknown'} is not imported "
+            notices.append(f"{raw.source}: domain {name or 'unknown'} is not imported "
                            f"(trialplan reads {', '.join(DOMAINS)})")
             continue
         if name in domains:
@@ -285,9 +285,19 @@ def _unknown_subjects(domain: Domain, known: set[str]) -> list[ImportIssue]:
             for i in bad.to_numpy().nonzero()[0][:1000]]
 
 
-def import_sdtm(writer: Writer, paths: list[Path]) -> tuple[list[ImportIssue], list[str]]:
-    """Import one study's SDTM files; returns the issues (nothing written if any) and notices."""
-    domains, issues, notices = _read_domains(paths)
+def read_sdtm_files(paths: list[Path]) -> list[tuple[RawTable, str]]:
+    """Each file's text cells with its name's stem (the domain when DOMAIN is absent)."""
+    return [(read_sdtm_file(path), path.stem) for path in paths]
+
+
+def import_sdtm(writer: Writer, tables: list[tuple[RawTable, str]]
+                ) -> tuple[list[ImportIssue], list[str]]:
+    """Import one study's SDTM domains; returns the issues (write nothing if any) and notices.
+
+    ``tables`` pairs each table with a name stem (``dm``) used when it has no
+    DOMAIN column.
+    """
+    domains, issues, notices = _type_domains(tables)
     if issues:
         return issues, notices
     issues = _study_issues(domains)

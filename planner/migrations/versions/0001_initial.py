@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 05:11:55.974249
+Create Date: 2026-11-22 05:18:24.291566
 """
 
 from alembic import op
@@ -80,8 +80,8 @@ def upgrade() -> None:
     sa.Column('study_id', sa.String(length=64), nullable=False),
     sa.Column('sponsor_pk', sa.Integer(), nullable=False),
     sa.Column('title', sa.Text(), nullable=True),
-    sa.Column('phase', sa.Enum('I', 'I/II', 'II', 'II/III', 'III', 'IV', name='phase', native_enum=False, create_constraint=True, length=32), nullable=False),
-    sa.Column('therapeutic_area', sa.String(length=100), nullable=False),
+    sa.Column('phase', sa.Enum('I', 'I/II', 'II', 'II/III', 'III', 'IV', name='phase', native_enum=False, create_constraint=True, length=32), nullable=True),
+    sa.Column('therapeutic_area', sa.String(length=100), nullable=True),
     sa.Column('target_randomized', sa.Integer(), nullable=False),
     sa.Column('planned_sf_rate', sa.Float(), nullable=True),
     sa.Column('dropout_rate', sa.Float(), nullable=True),

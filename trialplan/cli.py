@@ -1,0 +1,121 @@
+"""The ``trialplan`` command line (DESIGN §8).
+
+Every command exits 0 on success and 2 on bad input, with the reason on
+stderr. The CLI is the edge: it opens the transaction and decides to commit.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy.exc import OperationalError
+
+from planner.frames import load_portfolio
+from planner.importing.issues import ImportRejected
+from planner.importing.run import KINDS, ImportResult, import_files
+from planner.store import SchemaOutOfDate, database_url, make_engine, require_current_schema
+from planner.store import transaction as store_transaction
+from planner.store import upgrade as store_upgrade
+from planner.summary import status_document, study_status
+from trialplan import settings
+
+BAD_INPUT = 2
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Project, budget and resource forecasting for CRO operations.")
+
+
+def _fail(message: str, code: int = BAD_INPUT) -> None:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+def edge(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn refused input into a clear message and exit status 2."""
+
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ImportRejected as rejected:
+            _fail(f"import refused, nothing was changed:\n{rejected.report()}")
+        except SchemaOutOfDate as exc:
+            _fail(str(exc))
+        except OperationalError as exc:
+            _fail(f"cannot use the database {database_url()}: {exc.orig}", 1)
+
+    return run
+
+
+def _ready_engine():  # noqa: ANN202 - sqlalchemy Engine
+    engine = make_engine()
+    require_current_schema(engine)
+    return engine
+
+
+@app.command()
+@edge
+def init() -> None:
+    """Create the database, or upgrade it to the newest schema."""
+    revision = store_upgrade(make_engine())
+    typer.echo(f"database {database_url()} is at schema revision {revision}")
+
+
+def _print_import(result: ImportResult, dry_run: bool) -> None:
+    verb = "would change" if dry_run else "changed"
+    typer.echo(f"{result.kind}: {', '.join(result.sources)} {verb}:")
+    for entity, counts in result.counts.items():
+        typer.echo(f"  {entity:<16} {counts['insert']:>8} new {counts['update']:>8} updated "
+                   f"{counts['unchanged']:>8} unchanged")
+    for notice in result.notices:
+        typer.echo(f"  note: {notice}")
+    if dry_run:
+        typer.echo("dry run: nothing was written")
+
+
+@app.command("import")
+@edge
+def import_(
+    kind: Annotated[str, typer.Argument(help=f"one of: {', '.join(KINDS)}")],
+    files: Annotated[list[Path], typer.Argument(help="CSV, .xlsx (or .xpt for sdtm) files")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would change")] = False,
+) -> None:
+    """Import files of one kind, all or nothing; re-importing a file changes nothing."""
+    if kind not in KINDS:
+        _fail(f"unknown kind {kind!r}: expected one of {', '.join(KINDS)}")
+    engine = _ready_engine()
+    with store_transaction(engine, settings.actor(), commit=not dry_run) as session:
+        result = import_files(session, kind, files, settings.actor())
+    _print_import(result, dry_run)
+
+
+@app.command()
+@edge
+def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False
+           ) -> None:
+    """Studies, sites, subjects, visits, staff and assignments in the store."""
+    with store_transaction(_ready_engine(), settings.actor()) as session:
+        portfolio = load_portfolio(session)
+    document = status_document(portfolio)
+    if as_json:
+        typer.echo(json.dumps(document, indent=2))
+        return
+    typer.echo(f"database: {database_url()}")
+    typer.echo(f"data cut (latest recorded event): {document['as_of'] or '-'}")
+    table = study_status(portfolio)
+    typer.echo(table.to_string(index=False) if len(table) else "no studies yet")
+    typer.echo(f"staff: {document['staff']}   CRA assignments in force: "
+               f"{document['assignments']}")
+
+
+def main() -> None:
+    app(prog_name="trialplan")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+"""Run-time settings, from the environment."""
+
+from __future__ import annotations
+
+import getpass
+import os
+
+ACTOR_ENV = "TRIALPLAN_USER"
+
+
+def actor() -> str:
+    """Who is making changes, for the audit trail: $TRIALPLAN_USER, else the OS user."""
+    named = os.environ.get(ACTOR_ENV, "").strip()
+    if named:
+        return named
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
