@@ -11,10 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import JSON, Date, DateTime, Table, bindparam, insert, update
 from sqlalchemy.orm import Session
+
+from planner.tables import MoneyAmount
 
 
 def _sqlite_value(value: Any) -> Any:
@@ -25,6 +28,8 @@ def _sqlite_value(value: Any) -> Any:
         return value.isoformat(sep=" ")
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)  # exact amounts are decimal text on SQLite (tables.MoneyAmount)
     return value
 
 
@@ -43,7 +48,7 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str],
                 copy.write_row(row)
         return
     if dialect == "sqlite":
-        if any(isinstance(table.c[c].type, Date | DateTime) for c in columns):
+        if any(isinstance(table.c[c].type, Date | DateTime | MoneyAmount) for c in columns):
             rows = [tuple(_sqlite_value(v) for v in row) for row in rows]
         names = ", ".join(f'"{c}"' for c in columns)
         marks = ", ".join("?" for _ in columns)

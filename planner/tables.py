@@ -26,8 +26,11 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from planner.domain import AuditAction, MilestoneKind, Phase, Role, SiteStatus
@@ -40,7 +43,31 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-MONEY = Numeric(18, 2)
+class MoneyAmount(TypeDecorator):
+    """An exact amount: NUMERIC(18, 2) on PostgreSQL, decimal text on SQLite.
+
+    SQLite would turn a NUMERIC column's values into binary floats; text keeps
+    every digit. Values always come back as ``Decimal``.
+    """
+
+    impl = Numeric(18, 2)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(40))
+        return dialect.type_descriptor(Numeric(18, 2))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> object:
+        if value is None or dialect.name != "sqlite":
+            return value
+        return str(Decimal(value))
+
+    def process_result_value(self, value: object, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(str(value))
+
+
+MONEY = MoneyAmount()
 
 
 def _enum(enum_cls: type, name: str) -> Enum:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from planner.bulk import insert_rows, update_rows
 from planner.domain import AuditAction
-from planner.tables import AuditEntry
+from planner.tables import AuditEntry, MoneyAmount
 
 SOURCE = "_source"  # column with "file, row N" for every incoming row
 
@@ -70,7 +70,7 @@ def _normalise(series: pd.Series, column_type: Any) -> pd.Series:
         return pd.to_numeric(series, errors="coerce").astype("Int64")
     if isinstance(column_type, Float):
         return pd.to_numeric(series, errors="coerce").astype("Float64")
-    if isinstance(column_type, Numeric):
+    if isinstance(column_type, Numeric | MoneyAmount):
         return series.map(lambda v: None if v is None or (isinstance(v, float) and
                                                           math.isnan(v)) else Decimal(v))
     if isinstance(column_type, JSON):

@@ -182,21 +182,27 @@ def sync_assignments(writer: Writer, sites: pd.DataFrame, today: dt.date) -> Non
     merged = sites.merge(current.rename(columns={"staff_pk": "current_staff",
                                                  "effective_from": "current_from"}),
                          on="site_pk", how="left")
-    start = merged["actual_activation"].fillna(merged["planned_activation"])
-    start = start.fillna(pd.Timestamp(today)).astype("datetime64[s]")
-    fresh = merged["current_staff"].isna()
-    changed = ~fresh & (merged["current_staff"] != merged["staff_pk"])
     today_ts = pd.Timestamp(today)
-    rows = [
-        merged[fresh].assign(effective_from=start[fresh], effective_to=pd.NaT),
-        merged[changed].assign(staff_pk=merged["current_staff"],
-                               effective_from=merged["current_from"], effective_to=today_ts),
-        merged[changed].assign(effective_from=today_ts, effective_to=pd.NaT),
-    ]
-    same_day = changed & (merged["current_from"] == today_ts)
-    if same_day.any():  # reassigned twice in a day: the new CRA replaces the old one's row
-        rows[1] = rows[1][~same_day[changed].to_numpy()]
-    incoming = pd.concat(rows, ignore_index=True)
+    start = merged["actual_activation"].fillna(merged["planned_activation"])
+    merged["start"] = start.fillna(today_ts).astype("datetime64[s]")
+    fresh = merged[merged["current_staff"].isna()]
+    changed = merged[merged["current_staff"].notna()
+                     & (merged["current_staff"] != merged["staff_pk"])]
+    # reassigned again on the day of the last change: the new CRA replaces that row
+    closing = changed[changed["current_from"] != today_ts]
+    columns = ["site_pk", "effective_from", "staff_pk", "effective_to", "study_id", "site_id",
+               SOURCE]
+    incoming = pd.concat([
+        pd.DataFrame({**_carry(fresh), "effective_from": fresh["start"],
+                      "staff_pk": fresh["staff_pk"], "effective_to": pd.NaT}),
+        pd.DataFrame({**_carry(closing), "effective_from": closing["current_from"],
+                      "staff_pk": closing["current_staff"], "effective_to": today_ts}),
+        pd.DataFrame({**_carry(changed), "effective_from": today_ts,
+                      "staff_pk": changed["staff_pk"], "effective_to": pd.NaT}),
+    ], ignore_index=True)
     if len(incoming):
-        writer.sync(ASSIGNMENT, incoming[["site_pk", "effective_from", "staff_pk",
-                                          "effective_to", "study_id", "site_id", SOURCE]])
+        writer.sync(ASSIGNMENT, incoming[columns])
+
+
+def _carry(frame: pd.DataFrame) -> dict[str, pd.Series]:
+    return {c: frame[c] for c in ("site_pk", "study_id", "site_id", SOURCE)}

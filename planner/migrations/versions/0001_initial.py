@@ -69,7 +69,7 @@ def upgrade() -> None:
     sa.Column('languages', sa.JSON(), nullable=False),
     sa.Column('fte', sa.Float(), nullable=False),
     sa.Column('capacity_hours_month', sa.Float(), nullable=False),
-    sa.Column('cost_rate', sa.Numeric(precision=18, scale=2), nullable=False),
+    sa.Column('cost_rate', sa.Numeric(precision=18, scale=2).with_variant(sa.String(length=40), 'sqlite'), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.ForeignKeyConstraint(['home_country'], ['country.code'], name=op.f('fk_staff_home_country_country')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_staff')),

@@ -1,0 +1,133 @@
+"""Studies, staff, sites and milestones imported from hand-made files (tests/data)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import select
+
+from planner.frames import load_portfolio
+from planner.importing.readers import read_table
+from planner.importing.run import import_files, import_tables
+from planner.store import transaction
+from planner.tables import AuditEntry
+from tests.conftest import snapshot
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def _import(engine, kind: str, path: Path, actor: str = "tester"):  # noqa: ANN001, ANN202
+    with transaction(engine, actor) as session:
+        return import_files(session, kind, [path], actor)
+
+
+def _load_all(engine) -> None:  # noqa: ANN001
+    for kind in ("studies", "staff", "sites", "milestones"):
+        _import(engine, kind, DATA / f"{kind}.csv")
+
+
+def test_tables_land_with_their_types(store) -> None:  # noqa: ANN001
+    _load_all(store)
+    with transaction(store, "tester") as session:
+        p = load_portfolio(session)
+    onc = p.studies.set_index("study_id").loc["ONC-301"]
+    assert (onc["sponsor"], onc["phase"], onc["currency"]) == ("Aurora Oncology", "III", "EUR")
+    assert onc["planned_sf_rate"] == 0.30
+    staff = p.staff.set_index("staff_id")
+    assert staff.loc["CRA-001", "cost_rate"] == Decimal("95.50")
+    assert staff.loc["CRA-001", "languages"] == ["de", "en"]
+    sites = p.sites.set_index("site_id")
+    assert sites.loc["1002", "country"] == "DE"  # alpha-3 DEU normalised
+    assert sites.loc["3001", "country"] == "US"  # lower case accepted
+    assert sites.loc["1001", "cra_id"] == "CRA-001"
+    assert sites.loc["2001", "cra_id"] is None or sites["cra_id"].isna()["2001"]
+    fpi = p.milestones.set_index("milestone").loc["fpi"]
+    assert fpi["actual"] == dt.datetime(2026, 2, 20)
+    # assignments start at the site's activation date
+    a = p.assignments.set_index("site_id").loc["1001"]
+    assert a["effective_from"] == dt.datetime(2026, 2, 1) and a["effective_to"] is pd_nat()
+
+
+def pd_nat():  # noqa: ANN201
+    import pandas as pd
+
+    return pd.NaT
+
+
+def test_same_files_twice_change_nothing(store) -> None:  # noqa: ANN001
+    _load_all(store)
+    before = snapshot(store)
+    for kind in ("studies", "staff", "sites", "milestones"):
+        assert _import(store, kind, DATA / f"{kind}.csv").changed == 0
+    assert snapshot(store) == before
+
+
+def test_excel_file_is_read_from_the_sheet_named_like_the_kind(store, tmp_path) -> None:  # noqa: ANN001
+    import pandas as pd
+
+    book = tmp_path / "portfolio.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        pd.DataFrame({"note": ["read me"]}).to_excel(writer, sheet_name="Notes", index=False)
+        pd.read_csv(DATA / "studies.csv", dtype=str).to_excel(writer, sheet_name="Studies",
+                                                               index=False)
+    result = _import(store, "studies", book)
+    assert result.counts["study"]["insert"] == 2
+
+
+def test_changed_file_updates_and_audits_before_after(store, tmp_path) -> None:  # noqa: ANN001
+    _load_all(store)
+    changed = tmp_path / "staff.csv"
+    text = (DATA / "staff.csv").read_text().replace("95.50,EUR", "99.00,EUR")
+    changed.write_text(text)
+    result = _import(store, "staff", changed, actor="finance.lead")
+    assert result.counts["staff"] == {"insert": 0, "update": 1, "unchanged": 2}
+    with transaction(store, "tester") as session:
+        entry = session.scalars(select(AuditEntry).where(
+            AuditEntry.batch_pk == result.batch_pk)).one()
+    assert (entry.action, entry.actor, entry.entity) == ("update", "finance.lead", "staff")
+    assert entry.entity_key == {"staff_id": "CRA-001"}
+    assert entry.before["cost_rate"] == "95.50" and entry.after["cost_rate"] == "99.00"
+    assert entry.source == "staff.csv, row 2"
+
+
+def test_reassigning_a_site_keeps_the_history(store, tmp_path) -> None:  # noqa: ANN001
+    _load_all(store)
+    moved = tmp_path / "sites.csv"
+    moved.write_text((DATA / "sites.csv").read_text().replace(
+        "2026-02-01,12,CRA-001", "2026-02-01,12,CRA-002"))
+    today = dt.date(2026, 6, 1)
+    with transaction(store, "pm") as session:
+        import planner.importing.tabular as tabular
+        from planner.importing.run import _writer
+
+        writer, _batch = _writer(session, "sites", ["sites.csv"], None, "pm")
+        assert tabular.import_sites(writer, read_table(moved, "sites"), today=today) == []
+    with transaction(store, "tester") as session:
+        history = load_portfolio(session).assignments
+    site = history[history["site_id"] == "1001"].sort_values("effective_from")
+    assert list(site["staff_id"]) == ["CRA-001", "CRA-002"]
+    assert site["effective_to"].iloc[0] == dt.datetime(2026, 6, 1)
+    assert site["effective_from"].iloc[1] == dt.datetime(2026, 6, 1)
+    assert site["effective_to"].isna().iloc[1]
+
+
+def test_in_memory_frames_use_the_same_path(store) -> None:  # noqa: ANN001
+    import pandas as pd
+
+    from planner.importing.readers import RawTable
+
+    frame = pd.read_csv(DATA / "studies.csv", dtype=str, keep_default_na=False)
+    with transaction(store, "demo") as session:
+        result = import_tables(session, "studies", [RawTable.from_frame("memory", frame)],
+                               "demo")
+    assert result.counts["study"]["insert"] == 2
+
+
+def test_copy_of_a_file_under_another_name_is_still_a_no_op(store, tmp_path) -> None:  # noqa: ANN001
+    _load_all(store)
+    copy = tmp_path / "studies-again.csv"
+    shutil.copy(DATA / "studies.csv", copy)
+    assert _import(store, "studies", copy).changed == 0
