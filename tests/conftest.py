@@ -61,7 +61,7 @@ def snapshot(engine: Engine) -> dict[str, list[tuple]]:
     """Every row of every table, sorted: compare before/after to prove nothing changed."""
     with engine.connect() as connection:
         return {
-            name: sorted((tuple(map(repr, row)) for row in
-                          connection.execute(table.select()).all()))
+            name: sorted(tuple(map(repr, row)) for row in
+                          connection.execute(table.select()).all())
             for name, table in Base.metadata.tables.items()
         }

@@ -67,6 +67,8 @@ def _from_cells(source: str, header: list[str], body: list[list[str]]) -> RawTab
     numbers = pd.Series(range(2, len(rows) + 2), dtype="int64")
     keep = (frame != "").any(axis=1) if width else pd.Series([], dtype=bool)
     frame = frame[keep].reset_index(drop=True)
+    if frame.empty:
+        raise _reject(source, "a header row and at least one data row (the file has no data rows)")
     return RawTable(source, frame, numbers[keep.to_numpy()].reset_index(drop=True))
 
 
