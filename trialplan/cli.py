@@ -24,6 +24,7 @@ from planner.store import transaction as store_transaction
 from planner.store import upgrade as store_upgrade
 from planner.summary import status_document, study_status
 from trialplan import settings
+from trialplan.demo import DEMO_AS_OF, build_demo
 
 BAD_INPUT = 2
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -92,6 +93,18 @@ def import_(
     with store_transaction(engine, settings.actor(), commit=not dry_run) as session:
         result = import_files(session, kind, files, settings.actor())
     _print_import(result, dry_run)
+
+
+@app.command()
+@edge
+def demo() -> None:
+    """Build the demo portfolio (fixed seed) in the database, then show its status."""
+    engine = make_engine()
+    store_upgrade(engine)
+    with store_transaction(engine, settings.actor()) as session:
+        summary = build_demo(session, settings.actor())
+    typer.echo(f"demo portfolio as of {DEMO_AS_OF.isoformat()}: {summary}")
+    status(as_json=False)
 
 
 @app.command()
