@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, fields
+from enum import Enum
 
 import pandas as pd
 from sqlalchemy import Select, String, select
@@ -29,6 +30,10 @@ from planner.tables import (
 
 DATE = "datetime64[s]"
 VISIT_DATE_TEXT = String(10)  # read the big visits frame as ISO text, parse vectorized
+
+
+def _plain(value: object) -> object:
+    return value.value if isinstance(value, Enum) else value
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ class FrameSchema:
         for col in self.columns:
             if col.dtype == "object":
                 out[col.name] = out[col.name].astype(object)
+            elif col.dtype == "string":  # enum members (StrEnum) become their plain values
+                out[col.name] = out[col.name].map(_plain, na_action="ignore").astype("string")
             else:
                 out[col.name] = out[col.name].astype(col.dtype)
         return out.reset_index(drop=True)

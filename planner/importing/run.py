@@ -54,13 +54,13 @@ def _digest(paths: list[Path]) -> str | None:
 
 
 def _writer(session: Session, kind: str, sources: list[str], sha256: str | None,
-            actor: str) -> tuple[Writer, ImportBatch]:
+            actor: str, effective: dt.date | None = None) -> tuple[Writer, ImportBatch]:
     now = dt.datetime.now(dt.UTC)
     batch = ImportBatch(kind=kind, source="; ".join(sources), sha256=sha256, actor=actor,
                         at=now, inserted=0, updated=0, unchanged=0)
     session.add(batch)
     session.flush()
-    return Writer(session, AuditContext(actor, now, batch.id), {}), batch
+    return Writer(session, AuditContext(actor, now, batch.id, effective), {}), batch
 
 
 def _close(session: Session, batch: ImportBatch, writer: Writer) -> int | None:
@@ -75,12 +75,16 @@ def _close(session: Session, batch: ImportBatch, writer: Writer) -> int | None:
 
 
 def import_tables(session: Session, kind: str, tables: list[RawTable], actor: str,
-                  sha256: str | None = None) -> ImportResult:
-    """Import already-read tables of a tabular kind (files, or frames built in memory)."""
+                  sha256: str | None = None, effective: dt.date | None = None) -> ImportResult:
+    """Import already-read tables of a tabular kind (files, or frames built in memory).
+
+    ``effective`` is the business date changes such as a CRA reassignment take
+    effect (default: today).
+    """
     if kind not in TABLE_KINDS:
         raise ValueError(f"unknown import kind {kind!r}; expected one of {', '.join(KINDS)}")
     sources = [t.source for t in tables]
-    writer, batch = _writer(session, kind, sources, sha256, actor)
+    writer, batch = _writer(session, kind, sources, sha256, actor, effective)
     issues: list[ImportIssue] = []
     for table in tables:
         issues += TABLE_KINDS[kind](writer, table)
@@ -102,9 +106,10 @@ def import_sdtm_tables(session: Session, tables: list[tuple[RawTable, str]], act
     return ImportResult("sdtm", sources, writer.counts, notices, batch_pk)
 
 
-def import_files(session: Session, kind: str, paths: list[Path], actor: str) -> ImportResult:
+def import_files(session: Session, kind: str, paths: list[Path], actor: str,
+                 effective: dt.date | None = None) -> ImportResult:
     """Read and import files of one kind (``sdtm`` takes a study's domain files at once)."""
     if kind == "sdtm":
         return import_sdtm_tables(session, read_sdtm_files(paths), actor, _digest(paths))
     tables = [read_table(path, kind) for path in paths]
-    return import_tables(session, kind, tables, actor, _digest(paths))
+    return import_tables(session, kind, tables, actor, _digest(paths), effective)

@@ -2,8 +2,8 @@
 
 Derivations (documented because finance and forecasting rest on them):
 
-* screened: every DM subject; date = RFICDTC, else DS INFORMED CONSENT
-  OBTAINED, else DMDTC, else the subject's first SV date;
+* screened: every DM subject; date = RFICDTC (informed consent), else the
+  earliest of DS INFORMED CONSENT OBTAINED, DMDTC and the first SV date;
 * screen failure: ARMCD ``SCRNFAIL`` / ARM ``Screen Failure`` or a DS
   ``SCREEN FAILURE`` event; date = that DS date, else the last SV date, else
   the screening date;
@@ -15,7 +15,9 @@ Derivations (documented because finance and forecasting rest on them):
   is unscheduled (event-driven), all others are scheduled;
 * a study absent from the store is created from TS (title, TPHASE, PLANSUB,
   SPONSOR, INDIC, LENGTH) and DM; a site absent from the store is created from
-  SITEID with DM COUNTRY, activated at its first screening.
+  SITEID with DM COUNTRY, activated at its first screening; a stored site with
+  no activation date that has screened subjects gets its first screening as
+  activation date (and status enrolling/activated if it was still in start-up).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from planner.domain import Phase, SiteStatus
 from planner.importing.fields import Field, Kind, duplicate_key_issues, parse_fields
 from planner.importing.issues import ImportIssue
 from planner.importing.readers import RawTable, read_table, read_xport
-from planner.importing.sync import SOURCE, EntitySpec, Writer
+from planner.importing.sync import SOURCE, EntitySpec, Writer, existing_rows
 from planner.importing.tabular import SITE, SPONSOR, STUDY, sources, study_pks
 from planner.tables import PlannedVisit, Subject, SubjectVisit
 
@@ -166,10 +168,9 @@ def derive_subjects(dm: pd.DataFrame, ds: pd.DataFrame | None,
     visit_dates = (sv.groupby("USUBJID")["SVSTDTC"].agg(["min", "max"]) if sv is not None
                    else pd.DataFrame(columns=["min", "max"], dtype="datetime64[s]"))
     ids = subjects.index
-    screened = (subjects["RFICDTC"]
-                .fillna(_first_date(ds, "INFORMED CONSENT OBTAINED").reindex(ids))
-                .fillna(subjects["DMDTC"])
-                .fillna(visit_dates["min"].reindex(ids)))
+    evidence = pd.concat([_first_date(ds, "INFORMED CONSENT OBTAINED").reindex(ids),
+                          subjects["DMDTC"], visit_dates["min"].reindex(ids)], axis=1)
+    screened = subjects["RFICDTC"].fillna(evidence.min(axis=1)).astype("datetime64[s]")
     failed = _screen_failed(subjects.reset_index(drop=True), ds).to_numpy()
     failed_date = (_first_date(ds, "SCREEN FAILURE").reindex(ids)
                    .fillna(visit_dates["max"].reindex(ids)).fillna(screened))
@@ -218,6 +219,21 @@ def new_sites(subjects: pd.DataFrame, dm: pd.DataFrame, known: set[str],
     sites = sites.rename(columns={"source": SOURCE}).assign(
         investigator=None, planned_activation=pd.NaT, target_randomized=pd.NA)
     return sites, issues
+
+
+def activated_sites(subjects: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
+    """Stored sites without an activation date whose subjects prove they are active."""
+    first = subjects.groupby("site_id").agg(first_screened=("screened_date", "min"),
+                                            randomized=("randomized_date", "count"),
+                                            source=(SOURCE, "first"))
+    sites = stored[stored["actual_activation"].isna()].join(first, on="site_id", how="inner")
+    sites = sites[sites["first_screened"].notna()]
+    start_up = sites["status"].isin([SiteStatus.IDENTIFIED.value, SiteStatus.SELECTED.value])
+    active = sites["randomized"].gt(0).map({True: SiteStatus.ENROLLING.value,
+                                            False: SiteStatus.ACTIVATED.value})
+    return sites.assign(actual_activation=sites["first_screened"],
+                        status=active.where(start_up, sites["status"])
+                        ).rename(columns={"source": SOURCE})
 
 
 def visit_rows(sv: pd.DataFrame) -> pd.DataFrame:
@@ -323,9 +339,11 @@ def import_sdtm(writer: Writer, tables: list[tuple[RawTable, str]]
                                   domains["DM"].raw)
         if issues:
             return issues, notices
+        in_study = SITE.table.c.study_pk == study_pk
+        sites = pd.concat([sites, activated_sites(subjects, existing_rows(
+            writer.session, SITE, in_study))], ignore_index=True)
         if len(sites):
-            writer.sync(SITE, sites.assign(study_pk=study_pk, study_id=study_id),
-                        SITE.table.c.study_pk == study_pk)
+            writer.sync(SITE, sites.assign(study_pk=study_pk, study_id=study_id), in_study)
         site_pks = writer.ids(SITE, SITE.table.c.study_pk == study_pk).set_index("site_id")["id"]
         writer.sync(SUBJECT, subjects.assign(study_pk=study_pk, study_id=study_id,
                                              site_pk=subjects["site_id"].map(site_pks)),

@@ -167,6 +167,11 @@ class AuditContext:
     actor: str
     at: dt.datetime
     batch_pk: int | None
+    effective: dt.date | None = None  # the business date changes take effect (default: today)
+
+    @property
+    def today(self) -> dt.date:
+        return self.effective or self.at.date()
 
 
 def apply(session: Session, plan: ChangePlan, audit: AuditContext) -> None:

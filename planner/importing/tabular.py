@@ -143,9 +143,9 @@ def _activation_issues(raw: RawTable, typed: pd.DataFrame) -> list[ImportIssue]:
             for i in np.flatnonzero(missing.to_numpy())[:1000]]
 
 
-def import_sites(writer: Writer, raw: RawTable, today: dt.date | None = None
-                 ) -> list[ImportIssue]:
-    """Sites, and their CRA (the assignment changes from today when cra_id changes)."""
+def import_sites(writer: Writer, raw: RawTable) -> list[ImportIssue]:
+    """Sites, and their CRA: a changed cra_id moves the site from the import's effective
+    date; a blank one ends the site's assignment then."""
     typed, issues = typed_rows(raw, SITE_FIELDS, ["study_id", "site_id"])
     studies = study_pks(writer)
     staff = writer.ids(STAFF)
@@ -165,17 +165,18 @@ def import_sites(writer: Writer, raw: RawTable, today: dt.date | None = None
     site_ids = writer.ids(SITE).rename(columns={"id": "site_pk"})
     incoming = incoming.merge(site_ids, on=["study_pk", "site_id"])
     incoming["staff_pk"] = incoming["cra_id"].map(staff.set_index("staff_id")["id"])
-    sync_assignments(writer, incoming[incoming["staff_pk"].notna()], today or dt.date.today())
+    sync_assignments(writer, incoming, writer.audit.today)
     return []
 
 
 def sync_assignments(writer: Writer, sites: pd.DataFrame, today: dt.date) -> None:
     """Make each site's open assignment name its CRA, keeping the history.
 
-    ``sites`` has site_pk, staff_pk, study_id, site_id, actual_activation,
-    planned_activation and the source. A site with no assignment gets one from
-    its activation date (planned, else today); a changed CRA closes the open
-    assignment at ``today`` and opens a new one from ``today``.
+    ``sites`` has site_pk, staff_pk (NA: no CRA), study_id, site_id,
+    actual_activation, planned_activation and the source. A site with no
+    assignment gets one from its activation date (actual, else planned, else
+    ``today``); a changed CRA closes the open assignment at ``today`` and opens
+    a new one from ``today``; no CRA closes the open assignment at ``today``.
     """
     current = existing_rows(writer.session, ASSIGNMENT,
                             ASSIGNMENT.table.c.effective_to.is_(None))
@@ -185,11 +186,12 @@ def sync_assignments(writer: Writer, sites: pd.DataFrame, today: dt.date) -> Non
     today_ts = pd.Timestamp(today)
     start = merged["actual_activation"].fillna(merged["planned_activation"])
     merged["start"] = start.fillna(today_ts).astype("datetime64[s]")
-    fresh = merged[merged["current_staff"].isna()]
-    changed = merged[merged["current_staff"].notna()
-                     & (merged["current_staff"] != merged["staff_pk"])]
+    has_cra, had_cra = merged["staff_pk"].notna(), merged["current_staff"].notna()
+    fresh = merged[has_cra & ~had_cra]
+    changed = merged[has_cra & had_cra & (merged["current_staff"] != merged["staff_pk"])]
+    ended = merged[~has_cra & had_cra]
     # reassigned again on the day of the last change: the new CRA replaces that row
-    closing = changed[changed["current_from"] != today_ts]
+    closing = pd.concat([changed[changed["current_from"] != today_ts], ended])
     columns = ["site_pk", "effective_from", "staff_pk", "effective_to", "study_id", "site_id",
                SOURCE]
     incoming = pd.concat([
@@ -202,6 +204,7 @@ def sync_assignments(writer: Writer, sites: pd.DataFrame, today: dt.date) -> Non
     ], ignore_index=True)
     if len(incoming):
         writer.sync(ASSIGNMENT, incoming[columns])
+
 
 
 def _carry(frame: pd.DataFrame) -> dict[str, pd.Series]:

@@ -10,7 +10,6 @@ from pathlib import Path
 from sqlalchemy import select
 
 from planner.frames import load_portfolio
-from planner.importing.readers import read_table
 from planner.importing.run import import_files, import_tables
 from planner.store import transaction
 from planner.tables import AuditEntry
@@ -96,15 +95,13 @@ def test_changed_file_updates_and_audits_before_after(store, tmp_path) -> None: 
 def test_reassigning_a_site_keeps_the_history(store, tmp_path) -> None:  # noqa: ANN001
     _load_all(store)
     moved = tmp_path / "sites.csv"
-    moved.write_text((DATA / "sites.csv").read_text().replace(
-        "2026-02-01,12,CRA-001", "2026-02-01,12,CRA-002"))
-    today = dt.date(2026, 6, 1)
+    moved.write_text((DATA / "sites.csv").read_text()
+                     .replace("2026-02-01,12,CRA-001", "2026-02-01,12,CRA-002")
+                     .replace("2026-03-20,10,CRA-001", "2026-03-20,10,"))
     with transaction(store, "pm") as session:
-        import planner.importing.tabular as tabular
-        from planner.importing.run import _writer
-
-        writer, _batch = _writer(session, "sites", ["sites.csv"], None, "pm")
-        assert tabular.import_sites(writer, read_table(moved, "sites"), today=today) == []
+        result = import_files(session, "sites", [moved], "pm", effective=dt.date(2026, 6, 1))
+    # site 1001: old row closed, new row opened; site 1002: its row closed
+    assert result.counts["cra_assignment"] == {"insert": 1, "update": 2, "unchanged": 0}
     with transaction(store, "tester") as session:
         history = load_portfolio(session).assignments
     site = history[history["site_id"] == "1001"].sort_values("effective_from")
@@ -112,6 +109,12 @@ def test_reassigning_a_site_keeps_the_history(store, tmp_path) -> None:  # noqa:
     assert site["effective_to"].iloc[0] == dt.datetime(2026, 6, 1)
     assert site["effective_from"].iloc[1] == dt.datetime(2026, 6, 1)
     assert site["effective_to"].isna().iloc[1]
+    unassigned = history[history["site_id"] == "1002"]
+    assert list(unassigned["effective_to"]) == [dt.datetime(2026, 6, 1)]
+    # the same file again, on a later day, changes nothing
+    with transaction(store, "pm") as session:
+        again = import_files(session, "sites", [moved], "pm", effective=dt.date(2026, 7, 1))
+    assert again.changed == 0
 
 
 def test_in_memory_frames_use_the_same_path(store) -> None:  # noqa: ANN001
@@ -131,3 +134,20 @@ def test_copy_of_a_file_under_another_name_is_still_a_no_op(store, tmp_path) -> 
     copy = tmp_path / "studies-again.csv"
     shutil.copy(DATA / "studies.csv", copy)
     assert _import(store, "studies", copy).changed == 0
+
+
+def test_sdtm_subjects_activate_a_site_still_in_start_up(store, tmp_path) -> None:  # noqa: ANN001
+    """Site 2001 is 'selected' without activation; DM shows subjects there."""
+    _load_all(store)
+    dm = tmp_path / "dm.csv"
+    dm.write_text("STUDYID,DOMAIN,USUBJID,SITEID,ARMCD,ARM,COUNTRY,RFSTDTC,RFICDTC,DMDTC\n"
+                  "ONC-301,DM,ONC-301-2001-01,2001,A,Arm A,USA,2026-12-20,2026-12-05,\n"
+                  "ONC-301,DM,ONC-301-2001-02,2001,SCRNFAIL,Screen Failure,USA,,2026-12-09,\n")
+    with transaction(store, "tester") as session:
+        result = import_files(session, "sdtm", [dm], "tester")
+    assert result.counts["site"] == {"insert": 0, "update": 1, "unchanged": 0}
+    with transaction(store, "tester") as session:
+        site = load_portfolio(session).sites.set_index("site_id").loc["2001"]
+    assert site["status"] == "enrolling"
+    assert site["actual_activation"] == dt.datetime(2026, 12, 5)
+    assert site["planned_activation"] == dt.datetime(2026, 12, 1)  # kept

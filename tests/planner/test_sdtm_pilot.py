@@ -38,6 +38,10 @@ def test_pilot_counts_match_the_published_facts(store) -> None:  # noqa: ANN001
     assert row["sites"] == 17
     assert row["visits"] == 3559
     assert row["planned_visits"] == 18
+    assert type(portfolio.sites["status"].iloc[0]) is str  # plain values, not enum members
+    first_visit = portfolio.visits.groupby("subject_id", observed=True)["visit_date"].min()
+    screened = portfolio.subjects.set_index("subject_id")["screened"]
+    assert (screened <= first_visit.reindex(screened.index)).all()  # consent precedes visits
     expected_sites = {str(n) for n in range(701, 719)} - {"712"}
     assert set(portfolio.sites["site_id"]) == expected_sites
     assert set(portfolio.sites["country"]) == {"US"}
