@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from enum import Enum
 
 import pandas as pd
-from sqlalchemy import Select, String, select
+from sqlalchemy import Select, String, func, select
 from sqlalchemy.orm import Session
 
 from planner.tables import (
@@ -195,9 +195,12 @@ def _frame(session: Session, statement: Select, schema: FrameSchema) -> pd.DataF
 
 def _visits(session: Session, study_id: str | None) -> pd.DataFrame:
     """Visits are the big frame: fetched as raw tuples and typed column-wise."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    # ISO text whatever the server's DateStyle, parsed vectorized below
+    date_text = (func.to_char(SubjectVisit.visit_date, "YYYY-MM-DD") if postgres
+                 else SubjectVisit.visit_date.cast(VISIT_DATE_TEXT))
     statement = (select(Study.study_id, Site.site_id, Subject.subject_id, SubjectVisit.visit_num,
-                        SubjectVisit.visit_seq, SubjectVisit.visit_name,
-                        SubjectVisit.visit_date.cast(VISIT_DATE_TEXT))
+                        SubjectVisit.visit_seq, SubjectVisit.visit_name, date_text)
                  .join(Subject, SubjectVisit.subject_pk == Subject.id)
                  .join(Site, Subject.site_pk == Site.id)
                  .join(Study, Subject.study_pk == Study.id))

@@ -227,6 +227,7 @@ class ImportBatch(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     inserted: Mapped[int] = mapped_column(Integer)
     updated: Mapped[int] = mapped_column(Integer)
+    deleted: Mapped[int] = mapped_column(Integer)
     unchanged: Mapped[int] = mapped_column(Integer)
 
 

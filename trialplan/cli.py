@@ -6,6 +6,7 @@ stderr. The CLI is the edge: it opens the transaction and decides to commit.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from planner.frames import load_portfolio
 from planner.importing.issues import ImportRejected
@@ -47,6 +48,8 @@ def edge(command: Callable[..., Any]) -> Callable[..., Any]:
             _fail(f"import refused, nothing was changed:\n{rejected.report()}")
         except SchemaOutOfDate as exc:
             _fail(str(exc))
+        except (DataError, IntegrityError) as exc:  # a limit the importers did not check
+            _fail(f"the database refused the data, nothing was changed: {exc.orig}")
         except OperationalError as exc:
             _fail(f"cannot use the database {database_url()}: {exc.orig}", 1)
 
@@ -71,8 +74,9 @@ def _print_import(result: ImportResult, dry_run: bool) -> None:
     verb = "would change" if dry_run else "changed"
     typer.echo(f"{result.kind}: {', '.join(result.sources)} {verb}:")
     for entity, counts in result.counts.items():
+        deleted = f" {counts['delete']:>8} removed" if "delete" in counts else ""
         typer.echo(f"  {entity:<16} {counts['insert']:>8} new {counts['update']:>8} updated "
-                   f"{counts['unchanged']:>8} unchanged")
+                   f"{counts['unchanged']:>8} unchanged{deleted}")
     for notice in result.notices:
         typer.echo(f"  note: {notice}")
     if dry_run:
@@ -85,13 +89,20 @@ def import_(
     kind: Annotated[str, typer.Argument(help=f"one of: {', '.join(KINDS)}")],
     files: Annotated[list[Path], typer.Argument(help="CSV, .xlsx (or .xpt for sdtm) files")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would change")] = False,
+    effective: Annotated[str | None, typer.Option(
+        help="YYYY-MM-DD a change such as a CRA reassignment takes effect (default today)",
+    )] = None,
 ) -> None:
     """Import files of one kind, all or nothing; re-importing a file changes nothing."""
     if kind not in KINDS:
         _fail(f"unknown kind {kind!r}: expected one of {', '.join(KINDS)}")
+    try:
+        effective_date = dt.date.fromisoformat(effective) if effective else None
+    except ValueError:
+        _fail(f"--effective {effective!r}: expected an ISO date YYYY-MM-DD")
     engine = _ready_engine()
     with store_transaction(engine, settings.actor(), commit=not dry_run) as session:
-        result = import_files(session, kind, files, settings.actor())
+        result = import_files(session, kind, files, settings.actor(), effective_date)
     _print_import(result, dry_run)
 
 

@@ -7,9 +7,10 @@ bad cell costs the same as a clean one) and a list of issues.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 
 import numpy as np
@@ -21,6 +22,10 @@ from planner.importing.readers import RawTable
 from planner.money import is_currency
 
 ISSUES_PER_COLUMN = 1000  # beyond this a column's issues are summarised, not listed
+INT_MAX = 2_147_483_647  # a 32-bit INTEGER column
+DECIMAL_PLACES = 2  # NUMERIC(18, 2)
+DECIMAL_LIMIT = Decimal(10) ** 16  # NUMERIC(18, 2) holds 16 digits before the point
+_DECIMAL_TEXT = re.compile(r"[+-]?\d+(\.\d+)?")
 
 
 class Kind(StrEnum):
@@ -47,11 +52,13 @@ class Field:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[str, ...] = field(default=())
+    max_length: int | None = None  # TEXT: the database column's length
 
     def expectation(self) -> str:
         text = {
             Kind.TEXT: "text", Kind.INT: "a whole number", Kind.NUMBER: "a number",
-            Kind.DECIMAL: "a decimal amount like 1250.00", Kind.DATE: "an ISO date YYYY-MM-DD",
+            Kind.DECIMAL: f"a decimal amount like 1250.00 (at most {DECIMAL_PLACES} decimals)",
+            Kind.DATE: "an ISO date YYYY-MM-DD",
             Kind.CURRENCY: "an ISO 4217 currency code like EUR",
             Kind.COUNTRY: "an ISO 3166 country code like DE or DEU",
             Kind.CHOICE: "one of " + ", ".join(self.choices),
@@ -62,17 +69,23 @@ class Field:
             text += f" from {self.minimum:g} to {self.maximum:g}"
         elif self.minimum is not None:
             text += f" >= {self.minimum:g}"
+        if self.kind is Kind.INT and self.maximum is None:
+            text += f" up to {INT_MAX}"
+        if self.max_length is not None:
+            text += f" of at most {self.max_length} characters"
         if not self.blank_ok:
             text += " (required)"
         return text
 
 
 def _parse_decimal(text: str) -> Decimal | None:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
+    """Plain decimal text with at most two decimals, normalised to two (85.5 -> 85.50)."""
+    if not _DECIMAL_TEXT.fullmatch(text):
         return None
-    return value if value.is_finite() else None
+    value = Decimal(text)
+    if value.as_tuple().exponent < -DECIMAL_PLACES or abs(value) >= DECIMAL_LIMIT:
+        return None
+    return value.quantize(Decimal(1).scaleb(-DECIMAL_PLACES))
 
 
 def _choice(choices: tuple[str, ...]) -> Callable[[pd.Series], pd.Series]:
@@ -84,10 +97,13 @@ def _parse_column(cells: pd.Series, spec: Field) -> pd.Series:
     """Typed values; NA where a cell is blank or cannot be parsed."""
     blank = cells == ""
     if spec.kind is Kind.TEXT:
-        return cells.where(~blank, None)
+        fits = cells.str.len() <= spec.max_length if spec.max_length else True
+        return cells.where(~blank & fits, None)
     if spec.kind in (Kind.INT, Kind.NUMBER):
         numbers = pd.to_numeric(cells.where(~blank, None), errors="coerce").astype("Float64")
+        numbers = numbers.where(numbers.abs() < np.inf)  # inf, -inf: not a usable number
         if spec.kind is Kind.INT:
+            numbers = numbers.where(numbers.abs() <= INT_MAX)
             whole = numbers.isna() | (numbers == numbers.round())
             numbers = numbers.where(whole).astype("Int64")
         return numbers

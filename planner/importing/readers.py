@@ -51,7 +51,9 @@ def _reject(source: str, expected: str, value: str | None = None) -> ImportRejec
     return ImportRejected([ImportIssue(source, None, None, value, expected)])
 
 
-def _from_cells(source: str, header: list[str], body: list[list[str]]) -> RawTable:
+def _from_cells(source: str, header: list[str], body: list[list[str]],
+                numbers: list[int] | None = None) -> RawTable:
+    """A raw table from rows of cells; ``numbers`` are their line numbers (default 2, 3 ...)."""
     names = [str(h).strip() for h in header]
     seen: set[str] = set()
     issues = []
@@ -64,7 +66,8 @@ def _from_cells(source: str, header: list[str], body: list[list[str]]) -> RawTab
     width = len(names)
     rows = [list(r[:width]) + [""] * (width - len(r)) for r in body]
     frame = pd.DataFrame(rows, columns=names, dtype=object)
-    numbers = pd.Series(range(2, len(rows) + 2), dtype="int64")
+    numbers = pd.Series(numbers if numbers is not None else range(2, len(rows) + 2),
+                        dtype="int64")
     keep = (frame != "").any(axis=1) if width else pd.Series([], dtype=bool)
     frame = frame[keep].reset_index(drop=True)
     if frame.empty:
@@ -88,8 +91,19 @@ def read_csv(path: Path) -> RawTable:
         lines = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:
         raise _reject(source, f"well-formed CSV ({exc})") from exc
-    lines = [[cell.strip() for cell in line] for line in lines]
-    return _from_cells(source, lines[0], lines[1:])
+    numbered = [(number, [cell.strip() for cell in line])
+                for number, line in enumerate(lines, start=1)]
+    numbered = [(n, cells) for n, cells in numbered if any(cells)]  # blank lines don't count
+    if not numbered:
+        raise _reject(source, "a CSV file with a header row and data rows (the file is empty)")
+    (_, header), body = numbered[0], numbered[1:]
+    ragged = [ImportIssue(source, n, None, ",".join(cells[len(header):]),
+                          f"at most {len(header)} cells, as many as the header has")
+              for n, cells in body if len(cells) > len(header) and any(cells[len(header):])]
+    if ragged:
+        raise ImportRejected(ragged[:1000])
+    return _from_cells(source, header, [cells for _, cells in body],
+                       [n for n, _ in body])
 
 
 def _sheet_matches(sheet: str, kind: str) -> bool:

@@ -41,7 +41,7 @@ class ImportResult:
 
     @property
     def changed(self) -> int:
-        return sum(c["insert"] + c["update"] for c in self.counts.values())
+        return sum(c["insert"] + c["update"] + c.get("delete", 0) for c in self.counts.values())
 
 
 def _digest(paths: list[Path]) -> str | None:
@@ -57,7 +57,7 @@ def _writer(session: Session, kind: str, sources: list[str], sha256: str | None,
             actor: str, effective: dt.date | None = None) -> tuple[Writer, ImportBatch]:
     now = dt.datetime.now(dt.UTC)
     batch = ImportBatch(kind=kind, source="; ".join(sources), sha256=sha256, actor=actor,
-                        at=now, inserted=0, updated=0, unchanged=0)
+                        at=now, inserted=0, updated=0, deleted=0, unchanged=0)
     session.add(batch)
     session.flush()
     return Writer(session, AuditContext(actor, now, batch.id, effective), {}), batch
@@ -67,8 +67,9 @@ def _close(session: Session, batch: ImportBatch, writer: Writer) -> int | None:
     """Record the batch's counts; an import that changed nothing leaves no trace."""
     batch.inserted = sum(c["insert"] for c in writer.counts.values())
     batch.updated = sum(c["update"] for c in writer.counts.values())
+    batch.deleted = sum(c.get("delete", 0) for c in writer.counts.values())
     batch.unchanged = sum(c["unchanged"] for c in writer.counts.values())
-    if batch.inserted + batch.updated == 0:
+    if batch.inserted + batch.updated + batch.deleted == 0:
         session.delete(batch)
         return None
     return batch.id

@@ -23,17 +23,18 @@ Derivations (documented because finance and forecasting rest on them):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
+from sqlalchemy import func, select
 
 from planner.domain import Phase, SiteStatus
 from planner.importing.fields import Field, Kind, duplicate_key_issues, parse_fields
 from planner.importing.issues import ImportIssue
 from planner.importing.readers import RawTable, read_table, read_xport
 from planner.importing.sync import SOURCE, EntitySpec, Writer, existing_rows
-from planner.importing.tabular import SITE, SPONSOR, STUDY, sources, study_pks
+from planner.importing.tabular import AREA, ID, NAME, SITE, SPONSOR, STUDY, sources, study_pks
 from planner.tables import PlannedVisit, Subject, SubjectVisit
 
 DOMAINS = ("DM", "DS", "SV", "TV", "TS")
@@ -50,21 +51,31 @@ PLANNED = EntitySpec(PlannedVisit.__table__, ("study_pk", "visit_num"),
                      ("visit_name", "planned_day", "scheduled"), ("study_id", "visit_num"))
 
 _TEXT = dict(blank_ok=True, required=False)
+_STUDY, _SUBJECT = Field("STUDYID", max_length=ID), Field("USUBJID", max_length=ID)
 FIELDS: dict[str, list[Field]] = {
-    "DM": [Field("STUDYID"), Field("USUBJID"), Field("SITEID"),
-           Field("ARMCD", **_TEXT), Field("ARM", **_TEXT), Field("COUNTRY", **_TEXT),
+    "DM": [_STUDY, _SUBJECT, Field("SITEID", max_length=ID),
+           Field("ARMCD", **_TEXT), Field("ARM", max_length=NAME, **_TEXT),
+           Field("COUNTRY", **_TEXT),
            Field("RFSTDTC", Kind.SDTM_DATE, **_TEXT), Field("RFICDTC", Kind.SDTM_DATE, **_TEXT),
            Field("DMDTC", Kind.SDTM_DATE, **_TEXT)],
-    "DS": [Field("STUDYID"), Field("USUBJID"), Field("DSDECOD"), Field("DSCAT", **_TEXT),
+    "DS": [_STUDY, _SUBJECT, Field("DSDECOD", max_length=NAME), Field("DSCAT", **_TEXT),
            Field("DSSTDTC", Kind.SDTM_DATE, blank_ok=True)],
-    "SV": [Field("STUDYID"), Field("USUBJID"), Field("VISITNUM", Kind.NUMBER),
-           Field("VISIT", **_TEXT), Field("SVSTDTC", Kind.SDTM_DATE, blank_ok=True),
+    "SV": [_STUDY, _SUBJECT, Field("VISITNUM", Kind.NUMBER),
+           Field("VISIT", max_length=NAME, **_TEXT),
+           Field("SVSTDTC", Kind.SDTM_DATE, blank_ok=True),
            Field("SVENDTC", Kind.SDTM_DATE, **_TEXT)],
-    "TV": [Field("STUDYID"), Field("VISITNUM", Kind.NUMBER), Field("VISIT"),
+    "TV": [_STUDY, Field("VISITNUM", Kind.NUMBER), Field("VISIT", max_length=NAME),
            Field("VISITDY", Kind.NUMBER, **_TEXT), Field("TVSTRL", **_TEXT)],
-    "TS": [Field("STUDYID"), Field("TSPARMCD"), Field("TSVAL", blank_ok=True)],
+    "TS": [_STUDY, Field("TSPARMCD"), Field("TSVAL", blank_ok=True)],
 }
 CONDITIONAL = re.compile(r"^\s*(if|when)\b", re.IGNORECASE)
+DISPOSITION_TERMS = frozenset({  # CDISC NCOMPLT (completion/reason for non-completion)
+    "COMPLETED", "ADVERSE EVENT", "DEATH", "LACK OF EFFICACY", "LOST TO FOLLOW-UP",
+    "NON-COMPLIANCE WITH STUDY DRUG", "OTHER", "PHYSICIAN DECISION", "PREGNANCY",
+    "PROGRESSIVE DISEASE", "PROTOCOL DEVIATION", "PROTOCOL VIOLATION", "RECOVERY",
+    "SCREEN FAILURE", "SITE TERMINATED BY SPONSOR", "STUDY TERMINATED BY SPONSOR",
+    "TECHNICAL PROBLEMS", "WITHDRAWAL BY PARENT/GUARDIAN", "WITHDRAWAL BY SUBJECT"})
+DS_DERIVED = ("discontinued_date", "completed_date", "disposition")
 
 
 @dataclass(frozen=True)
@@ -94,9 +105,10 @@ def domain_of(raw: RawTable, path_stem: str) -> str | None:
 
 def type_domain(name: str, raw: RawTable) -> tuple[Domain, list[ImportIssue]]:
     typed, issues = parse_fields(raw, FIELDS[name])
-    key = {"DM": ["USUBJID"], "TV": []}.get(name)
-    if key and not issues:
-        issues = duplicate_key_issues(raw, typed, key)
+    # DM: one row per subject; SV: the same visit on the same day twice is a copy, not a visit
+    key = {"DM": ["USUBJID"], "SV": ["USUBJID", "VISITNUM", "SVSTDTC"]}.get(name)
+    if key:
+        issues += duplicate_key_issues(raw, typed, key)
     typed[SOURCE] = sources(raw)
     return Domain(name, raw, typed), issues
 
@@ -126,7 +138,7 @@ def ensure_study(writer: Writer, study_id: str, domains: dict[str, Domain]) -> N
     ts = dict(zip(ts_rows["TSPARMCD"], ts_rows["TSVAL"].fillna(""), strict=True))
     first = next(iter(domains.values()))
     source = f"{first.raw.source} (study created from SDTM)"
-    sponsor = ts.get("SPONSOR") or study_id
+    sponsor = (ts.get("SPONSOR") or study_id)[:NAME]
     writer.sync(SPONSOR, pd.DataFrame({"name": [sponsor], SOURCE: [source]}))
     sponsor_pk = writer.ids(SPONSOR).set_index("name")["id"][sponsor]
     plan = ts.get("PLANSUB", "")
@@ -135,10 +147,12 @@ def ensure_study(writer: Writer, study_id: str, domains: dict[str, Domain]) -> N
         target = max(1, int((~_screen_failed(domains["DM"].rows, None)).sum()))
     weeks = _weeks(ts.get("LENGTH", ""))
     if weeks is None and "TV" in domains:
-        weeks = float(domains["TV"].rows["VISITDY"].max() or 0) / 7
+        last_day = domains["TV"].rows["VISITDY"].max()
+        weeks = None if pd.isna(last_day) else float(last_day) / 7
     writer.sync(STUDY, pd.DataFrame([{
         "study_id": study_id, "sponsor_pk": sponsor_pk, "title": ts.get("TITLE") or None,
-        "phase": _phase(ts), "therapeutic_area": ts.get("INDIC") or ts.get("TDIGRP") or None,
+        "phase": _phase(ts),
+        "therapeutic_area": (ts.get("INDIC") or ts.get("TDIGRP") or "")[:AREA] or None,
         "target_randomized": target or 1, "planned_sf_rate": None, "dropout_rate": None,
         "treatment_weeks": weeks or 0.0, "followup_weeks": None,
         "currency": DEFAULT_CURRENCY, SOURCE: source}]))
@@ -161,12 +175,30 @@ def _first_date(ds: pd.DataFrame | None, decod: str) -> pd.Series:
     return rows.groupby("USUBJID")["DSSTDTC"].min()
 
 
+def visit_span(sv: pd.DataFrame) -> pd.DataFrame:
+    """First and last visit date per subject (index USUBJID, columns min, max)."""
+    return sv.groupby("USUBJID")["SVSTDTC"].agg(["min", "max"])
+
+
+def disposition_events(ds: pd.DataFrame) -> pd.DataFrame:
+    """DS disposition events other than screen failure; without DSCAT, the events whose
+    DSDECOD is a CDISC disposition term (NCOMPLT codelist)."""
+    decod = ds["DSDECOD"].str.upper()
+    if ds["DSCAT"].notna().any():
+        is_event = ds["DSCAT"].fillna("").str.upper() == "DISPOSITION EVENT"
+    else:
+        is_event = decod.isin(DISPOSITION_TERMS)
+    return ds[is_event & (decod != "SCREEN FAILURE")]
+
+
 def derive_subjects(dm: pd.DataFrame, ds: pd.DataFrame | None,
-                    sv: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per DM subject with its screening, randomization and disposition dates."""
+                    visit_dates: pd.DataFrame) -> pd.DataFrame:
+    """One row per DM subject with its screening, randomization and disposition dates.
+
+    ``visit_dates`` is :func:`visit_span` of the SV being imported, or of the
+    visits already stored when SV is not part of the import.
+    """
     subjects = dm.set_index("USUBJID", drop=False)
-    visit_dates = (sv.groupby("USUBJID")["SVSTDTC"].agg(["min", "max"]) if sv is not None
-                   else pd.DataFrame(columns=["min", "max"], dtype="datetime64[s]"))
     ids = subjects.index
     evidence = pd.concat([_first_date(ds, "INFORMED CONSENT OBTAINED").reindex(ids),
                           subjects["DMDTC"], visit_dates["min"].reindex(ids)], axis=1)
@@ -183,9 +215,9 @@ def derive_subjects(dm: pd.DataFrame, ds: pd.DataFrame | None,
         "discontinued_date": pd.NaT, "completed_date": pd.NaT, "disposition": None,
         SOURCE: subjects[SOURCE].to_numpy()})
     if ds is not None:
-        events = ds[(ds["DSCAT"].fillna("").str.upper() == "DISPOSITION EVENT")
-                    & (ds["DSDECOD"].str.upper() != "SCREEN FAILURE")]
-        last = events.sort_values(["USUBJID", "DSSTDTC"]).groupby("USUBJID").tail(1)
+        events = disposition_events(ds)  # undated events sort first: a dated one is final
+        last = events.sort_values(["USUBJID", "DSSTDTC"], na_position="first")
+        last = last.groupby("USUBJID").tail(1)
         last = last.set_index("USUBJID").reindex(ids)
         completed = last["DSDECOD"].str.upper() == "COMPLETED"
         out["disposition"] = last["DSDECOD"].to_numpy()
@@ -207,10 +239,14 @@ def new_sites(subjects: pd.DataFrame, dm: pd.DataFrame, known: set[str],
         return fresh, []
     countries = dm.set_index("USUBJID")["COUNTRY"].reindex(fresh["subject_id"])
     fresh = fresh.assign(country_code=countries.map(
-        lambda c: country_code(c) if isinstance(c, str) else None).to_numpy())
-    issues = [ImportIssue(raw.source, None, "COUNTRY", str(countries.iloc[i]),
-                          f"an ISO 3166 country for new site {fresh['site_id'].iloc[i]}")
-              for i in (fresh["country_code"].isna().to_numpy().nonzero()[0][:100])]
+        lambda c: country_code(c) if isinstance(c, str) else None).to_numpy(),
+        country_text=countries.fillna("").to_numpy())
+    unknown = fresh[fresh["country_code"].isna()].drop_duplicates("site_id")
+    issues = [ImportIssue(raw.source, int(source.rsplit(" ", 1)[1]), "COUNTRY", text,
+                          f"an ISO 3166 country for new site {site} (sites not in the store "
+                          "are created from DM)")
+              for site, text, source in zip(unknown["site_id"], unknown["country_text"],
+                                            unknown[SOURCE], strict=True)][:100]
     sites = fresh.groupby("site_id", as_index=False).agg(
         country_code=("country_code", "first"), actual_activation=("screened_date", "min"),
         randomized=("randomized_date", "count"), source=(SOURCE, "first"))
@@ -234,6 +270,19 @@ def activated_sites(subjects: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFram
     return sites.assign(actual_activation=sites["first_screened"],
                         status=active.where(start_up, sites["status"])
                         ).rename(columns={"source": SOURCE})
+
+
+def stored_visit_span(writer: Writer, study_pk: int) -> pd.DataFrame:
+    """:func:`visit_span` of the visits already stored for the study."""
+    statement = (select(Subject.subject_id, func.min(SubjectVisit.visit_date),
+                        func.max(SubjectVisit.visit_date))
+                 .join(Subject, SubjectVisit.subject_pk == Subject.id)
+                 .where(Subject.study_pk == study_pk).group_by(Subject.subject_id))
+    rows = writer.session.execute(statement).all()
+    span = pd.DataFrame(rows, columns=["USUBJID", "min", "max"]).set_index("USUBJID")
+    for column in ("min", "max"):
+        span[column] = pd.to_datetime(span[column]).astype("datetime64[s]")
+    return span
 
 
 def visit_rows(sv: pd.DataFrame) -> pd.DataFrame:
@@ -333,7 +382,9 @@ def import_sdtm(writer: Writer, tables: list[tuple[RawTable, str]]
     if issues:
         return issues, notices
     if "DM" in rows:
-        subjects = derive_subjects(rows["DM"], rows.get("DS"), rows.get("SV"))
+        span = (visit_span(rows["SV"]) if "SV" in rows
+                else stored_visit_span(writer, study_pk))
+        subjects = derive_subjects(rows["DM"], rows.get("DS"), span)
         stored_sites = writer.ids(SITE, SITE.table.c.study_pk == study_pk)
         sites, issues = new_sites(subjects, rows["DM"], set(stored_sites["site_id"]),
                                   domains["DM"].raw)
@@ -345,8 +396,11 @@ def import_sdtm(writer: Writer, tables: list[tuple[RawTable, str]]
         if len(sites):
             writer.sync(SITE, sites.assign(study_pk=study_pk, study_id=study_id), in_study)
         site_pks = writer.ids(SITE, SITE.table.c.study_pk == study_pk).set_index("site_id")["id"]
-        writer.sync(SUBJECT, subjects.assign(study_pk=study_pk, study_id=study_id,
-                                             site_pk=subjects["site_id"].map(site_pks)),
+        # without DS in this import the stored dispositions stand
+        spec = SUBJECT if "DS" in rows else replace(
+            SUBJECT, values=tuple(v for v in SUBJECT.values if v not in DS_DERIVED))
+        writer.sync(spec, subjects.assign(study_pk=study_pk, study_id=study_id,
+                                          site_pk=subjects["site_id"].map(site_pks)),
                     SUBJECT.table.c.study_pk == study_pk)
     subject_pks = writer.ids(SUBJECT, SUBJECT.table.c.study_pk == study_pk).set_index(
         "subject_id")["id"]
@@ -357,7 +411,8 @@ def import_sdtm(writer: Writer, tables: list[tuple[RawTable, str]]
         in_study = SubjectVisit.subject_pk.in_(
             Subject.__table__.select().with_only_columns(Subject.id)
             .where(Subject.study_pk == study_pk))
-        writer.sync(VISIT, visits, in_study)
+        # SV is a full transfer for each subject it mentions: visits it no longer has go
+        writer.sync(VISIT, visits, in_study, replace_within="subject_pk")
     if "TV" in rows:
         writer.sync(PLANNED, schedule_rows(rows["TV"]).assign(study_pk=study_pk,
                                                               study_id=study_id),

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import JSON, Boolean, Date, Float, Integer, Numeric, Table, select
+from sqlalchemy import JSON, Boolean, Date, Float, Integer, Numeric, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from planner.bulk import insert_rows, update_rows
@@ -50,14 +50,18 @@ class ChangePlan:
     inserts: pd.DataFrame
     updates: pd.DataFrame  # incoming values plus "_pk" and "before_<column>"
     unchanged: int
+    deletes: pd.DataFrame | None = None  # stored rows (with "_pk") the transfer no longer has
 
     @property
     def entity(self) -> str:
         return self.spec.table.name
 
     def summary(self) -> dict[str, int]:
-        return {"insert": len(self.inserts), "update": len(self.updates),
-                "unchanged": self.unchanged}
+        counts = {"insert": len(self.inserts), "update": len(self.updates),
+                  "unchanged": self.unchanged}
+        if self.deletes is not None:
+            counts["delete"] = len(self.deletes)
+        return counts
 
 
 def _normalise(series: pd.Series, column_type: Any) -> pd.Series:
@@ -106,8 +110,13 @@ def existing_rows(session: Session, spec: EntitySpec, where: Any = None) -> pd.D
 
 
 def plan_changes(session: Session, spec: EntitySpec, incoming: pd.DataFrame,
-                 where: Any = None) -> ChangePlan:
-    """Split ``incoming`` into inserts, updates and unchanged rows against the store."""
+                 where: Any = None, replace_within: str | None = None) -> ChangePlan:
+    """Split ``incoming`` into inserts, updates and unchanged rows against the store.
+
+    With ``replace_within`` (a key column such as ``subject_pk``) the incoming
+    rows are the complete set for each value of that column they mention:
+    stored rows of those values that the file no longer has are deleted.
+    """
     table = spec.table
     incoming = incoming.copy()
     for column in (*spec.key, *spec.values):
@@ -123,8 +132,24 @@ def plan_changes(session: Session, spec: EntitySpec, incoming: pd.DataFrame,
         differs |= ~_equal(matched[column], matched[f"before_{column}"])
     updates = matched[differs].drop(columns="_merge")
     inserts = merged[new][incoming.columns]
+    deletes = None
+    if replace_within is not None:
+        deletes = _missing_rows(spec, incoming, current, replace_within)
     return ChangePlan(spec, inserts.reset_index(drop=True), updates.reset_index(drop=True),
-                      int((~differs).sum()))
+                      int((~differs).sum()), deletes)
+
+
+def _missing_rows(spec: EntitySpec, incoming: pd.DataFrame, current: pd.DataFrame,
+                  scope: str) -> pd.DataFrame:
+    """Stored rows within the incoming scope values whose key the incoming rows lack,
+    with the audit-key columns of their scope (e.g. study_id, subject_id)."""
+    in_scope = current[current[scope].isin(incoming[scope])]
+    present = in_scope.merge(incoming[list(spec.key)], on=list(spec.key), how="left",
+                             indicator=True)
+    gone = present[present["_merge"].to_numpy() == "left_only"].drop(columns="_merge")
+    scope_keys = [c for c in spec.audit_key if c not in spec.key]
+    names = incoming.drop_duplicates(scope)[[scope, *scope_keys, SOURCE]]
+    return gone.merge(names, on=scope, how="left").rename(columns={"id": "_pk"})
 
 
 def _python(value: Any) -> Any:
@@ -171,7 +196,8 @@ class AuditContext:
 
     @property
     def today(self) -> dt.date:
-        return self.effective or self.at.date()
+        """The effective date, else the local calendar date of the user's machine."""
+        return self.effective or dt.date.today()
 
 
 def apply(session: Session, plan: ChangePlan, audit: AuditContext) -> None:
@@ -205,7 +231,25 @@ def apply(session: Session, plan: ChangePlan, audit: AuditContext) -> None:
                        for k, b, a, s in zip(keys, _records(list(spec.values), before, count),
                                              _records(list(spec.values), values, count),
                                              plan.updates[SOURCE], strict=True)]
+    if plan.deletes is not None and len(plan.deletes):
+        audit_rows += _delete(session, plan, audit)
     write_audit(session, audit_rows)
+
+
+def _delete(session: Session, plan: ChangePlan, audit: AuditContext) -> list[tuple]:
+    spec, table, gone = plan.spec, plan.spec.table, plan.deletes
+    session.connection().execute(table.delete().where(
+        table.c.id.in_(bindparam("pks", expanding=True))),
+        {"pks": gone["_pk"].astype("int64").tolist()})
+    count = len(gone)
+    types = {c: table.c[c].type for c in spec.values}
+    keys = _records(list(spec.audit_key), [_column_values(gone, c, None)
+                                           for c in spec.audit_key], count)
+    before = _records(list(spec.values), [_column_values(gone, c, types[c])
+                                          for c in spec.values], count)
+    return [(audit.at, audit.actor, audit.batch_pk, AuditAction.DELETE.value, table.name, k,
+             b, None, f"{source} (absent from this transfer)")
+            for k, b, source in zip(keys, before, gone[SOURCE], strict=True)]
 
 
 AUDIT_COLUMNS = ("at", "actor", "batch_pk", "action", "entity", "entity_key", "before",
@@ -228,12 +272,14 @@ class Writer:
     audit: AuditContext
     counts: dict[str, dict[str, int]]
 
-    def sync(self, spec: EntitySpec, incoming: pd.DataFrame, where: Any = None) -> ChangePlan:
-        plan = plan_changes(self.session, spec, incoming, where)
+    def sync(self, spec: EntitySpec, incoming: pd.DataFrame, where: Any = None,
+             replace_within: str | None = None) -> ChangePlan:
+        """Plan and apply; see :func:`plan_changes` for ``where`` and ``replace_within``."""
+        plan = plan_changes(self.session, spec, incoming, where, replace_within)
         apply(self.session, plan, self.audit)
         tally = self.counts.setdefault(plan.entity, {"insert": 0, "update": 0, "unchanged": 0})
         for action, number in plan.summary().items():
-            tally[action] += number
+            tally[action] = tally.get(action, 0) + number
         return plan
 
     def ids(self, spec: EntitySpec, where: Any = None) -> pd.DataFrame:

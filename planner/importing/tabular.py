@@ -9,6 +9,7 @@ transaction).
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -20,10 +21,12 @@ from planner.importing.readers import RawTable
 from planner.importing.sync import SOURCE, EntitySpec, Writer, existing_rows
 from planner.tables import CraAssignment, Milestone, Site, Sponsor, Staff, Study
 
+ID, NAME, AREA = 64, 200, 100  # lengths of the id, name and therapeutic area columns
+
 STUDY_FIELDS = [
-    Field("study_id"), Field("sponsor"),
+    Field("study_id", max_length=ID), Field("sponsor", max_length=NAME),
     Field("phase", Kind.CHOICE, choices=tuple(p.value for p in Phase)),
-    Field("therapeutic_area"),
+    Field("therapeutic_area", max_length=AREA),
     Field("target_randomized", Kind.INT, minimum=1),
     Field("currency", Kind.CURRENCY),
     Field("treatment_weeks", Kind.NUMBER, minimum=0),
@@ -33,16 +36,16 @@ STUDY_FIELDS = [
     Field("followup_weeks", Kind.NUMBER, required=False, blank_ok=True, minimum=0),
 ]
 SITE_FIELDS = [
-    Field("study_id"), Field("site_id"), Field("country", Kind.COUNTRY),
-    Field("investigator", blank_ok=True),
+    Field("study_id", max_length=ID), Field("site_id", max_length=ID),
+    Field("country", Kind.COUNTRY), Field("investigator", blank_ok=True, max_length=NAME),
     Field("status", Kind.CHOICE, choices=tuple(s.value for s in SiteStatus)),
     Field("planned_activation", Kind.DATE, blank_ok=True),
     Field("actual_activation", Kind.DATE, blank_ok=True),
     Field("target_randomized", Kind.INT, blank_ok=True, minimum=0),
-    Field("cra_id", blank_ok=True),
+    Field("cra_id", blank_ok=True, max_length=ID),
 ]
 STAFF_FIELDS = [
-    Field("staff_id"), Field("name"),
+    Field("staff_id", max_length=ID), Field("name", max_length=NAME),
     Field("role", Kind.CHOICE, choices=tuple(r.value for r in Role)),
     Field("home_country", Kind.COUNTRY), Field("languages", Kind.LIST, blank_ok=True),
     Field("fte", Kind.NUMBER, minimum=0, maximum=1.5),
@@ -50,7 +53,7 @@ STAFF_FIELDS = [
     Field("cost_rate", Kind.DECIMAL, minimum=0), Field("currency", Kind.CURRENCY),
 ]
 MILESTONE_FIELDS = [
-    Field("study_id"),
+    Field("study_id", max_length=ID),
     Field("milestone", Kind.CHOICE, choices=tuple(m.value for m in MilestoneKind)),
     Field("baseline", Kind.DATE, blank_ok=True), Field("forecast", Kind.DATE, blank_ok=True),
     Field("actual", Kind.DATE, blank_ok=True),
@@ -82,10 +85,16 @@ def sources(raw: RawTable) -> pd.Series:
 def typed_rows(raw: RawTable, fields: list[Field], key: list[str]
                ) -> tuple[pd.DataFrame, list[ImportIssue]]:
     typed, issues = parse_fields(raw, fields)
-    if not issues:
-        issues = duplicate_key_issues(raw, typed, key)
+    issues += duplicate_key_issues(raw, typed, key)
     typed[SOURCE] = sources(raw)
     return typed, issues
+
+
+def only_given(spec: EntitySpec, raw: RawTable, fields: list[Field]) -> EntitySpec:
+    """The spec without the optional columns the file lacks: absent is not blank, so a
+    file without ``title`` leaves every stored title as it is."""
+    absent = {f.name for f in fields if not f.required and f.name not in raw.frame.columns}
+    return replace(spec, values=tuple(v for v in spec.values if v not in absent))
 
 
 def unknown_reference(raw: RawTable, values: pd.Series, known: pd.Index | set,
@@ -110,7 +119,7 @@ def import_studies(writer: Writer, raw: RawTable) -> list[ImportIssue]:
     writer.sync(SPONSOR, sponsors[["name", SOURCE]])
     sponsor_ids = writer.ids(SPONSOR).set_index("name")["id"]
     typed["sponsor_pk"] = typed["sponsor"].map(sponsor_ids)
-    writer.sync(STUDY, typed)
+    writer.sync(only_given(STUDY, raw, STUDY_FIELDS), typed)
     return []
 
 
@@ -155,8 +164,7 @@ def import_sites(writer: Writer, raw: RawTable) -> list[ImportIssue]:
                                 "a study_id already in the store (import studies first)")
     issues += unknown_reference(raw, typed["cra_id"], cra_ids, "cra_id",
                                 "the staff_id of a CRA in the store (import staff first)")
-    if not issues:
-        issues += _activation_issues(raw, typed)
+    issues += _activation_issues(raw, typed)
     if issues:
         return issues
     incoming = typed.rename(columns={"country": "country_code"})
@@ -187,7 +195,13 @@ def sync_assignments(writer: Writer, sites: pd.DataFrame, today: dt.date) -> Non
     start = merged["actual_activation"].fillna(merged["planned_activation"])
     merged["start"] = start.fillna(today_ts).astype("datetime64[s]")
     has_cra, had_cra = merged["staff_pk"].notna(), merged["current_staff"].notna()
-    fresh = merged[has_cra & ~had_cra]
+    history = existing_rows(writer.session, ASSIGNMENT)["site_pk"]
+    never = ~merged["site_pk"].isin(history)
+    # a site's first CRA starts at its activation; a later one (after a gap) from today
+    fresh = merged[has_cra & ~had_cra & never].copy()
+    resumed = merged[has_cra & ~had_cra & ~never].copy()
+    resumed["start"] = today_ts
+    fresh = pd.concat([fresh, resumed])
     changed = merged[has_cra & had_cra & (merged["current_staff"] != merged["staff_pk"])]
     ended = merged[~has_cra & had_cra]
     # reassigned again on the day of the last change: the new CRA replaces that row

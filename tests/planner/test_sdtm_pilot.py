@@ -123,7 +123,8 @@ def test_sv_alone_updates_existing_subjects_visits(store, tmp_path) -> None:  # 
     corrected = tmp_path / "sv.csv"
     sv.to_csv(corrected, index=False)
     result = _import(store, [corrected])
-    assert result.counts["subject_visit"] == {"insert": 0, "update": 1, "unchanged": 3558}
+    assert result.counts["subject_visit"] == {"insert": 0, "update": 1, "unchanged": 3558,
+                                              "delete": 0}
     with transaction(store, "tester") as session:
         entry = session.scalars(select(AuditEntry).where(
             AuditEntry.batch_pk == result.batch_pk)).one()

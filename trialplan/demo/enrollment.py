@@ -171,6 +171,7 @@ def _follow(spec: StudySpec, tv: pd.DataFrame, randomized: pd.DataFrame, cut: np
     unscheduled = pd.DataFrame({"subject_id": randomized["subject_id"].to_numpy()[who[ok]],
                                 "VISITNUM": UNSCHEDULED_VISITNUM, "VISIT": "UNSCHEDULED",
                                 "date": when[ok]})
+    unscheduled = unscheduled.drop_duplicates()  # two on one day would be one visit recorded twice
     outcome = pd.DataFrame({"disposition": disposition,
                             "disposition_date": np.where(ended, end, NAT)},
                            index=randomized.index)
