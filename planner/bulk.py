@@ -1,72 +1,109 @@
-"""Fast set-based writes inside the caller's transaction.
+"""Fast set-based reads and writes inside the caller's transaction.
 
-PostgreSQL gets ``COPY``; SQLite gets a DBAPI ``executemany`` of tuples;
-any other dialect goes through SQLAlchemy Core. Values must already be plain
-Python (str, int, float, Decimal, date, bool, None); JSON columns take
-already-serialized text.
+Writes take columns of plain Python values (dates as ISO ``YYYY-MM-DD``
+text, JSON as serialized text) or one constant per column: PostgreSQL gets
+``COPY``, SQLite a DBAPI ``executemany``, any other dialect SQLAlchemy Core.
+Reads of large tables bypass SQLAlchemy's row objects and type processing:
+they fetch raw tuples, with dates selected as ISO text.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, Table, bindparam, insert, update
+from sqlalchemy import JSON, Date, DateTime, Select, String, Table, bindparam, func, insert, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from planner.tables import MoneyAmount
 
 
-def _sqlite_value(value: Any) -> Any:
-    """Dates as SQLAlchemy's SQLite dialect stores them (ISO text, UTC for timestamps)."""
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return value.isoformat(sep=" ")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)  # exact amounts are decimal text on SQLite (tables.MoneyAmount)
-    return value
+class Constant:
+    """One value for every row of a column (an audit batch's timestamp, say)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
 
-def insert_rows(session: Session, table: Table, columns: Sequence[str],
-                rows: Sequence[tuple]) -> None:
-    """Insert ``rows`` (tuples in ``columns`` order) into ``table``."""
-    if not rows:
+Column = Sequence[Any] | Constant
+
+
+def _timestamp_text(value: dt.datetime) -> str:
+    """A timestamp as SQLAlchemy's SQLite dialect stores it: naive UTC text."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.isoformat(sep=" ")
+
+
+def _for_sqlite(column_type: Any, values: Column) -> Column:
+    if isinstance(values, Constant):
+        value = values.value
+        if isinstance(value, dt.datetime):
+            return Constant(_timestamp_text(value))
+        return Constant(str(value) if isinstance(value, Decimal) else value)
+    if isinstance(column_type, MoneyAmount):  # exact amounts are decimal text on SQLite
+        return [None if v is None else str(v) for v in values]
+    return values
+
+
+def _rows(columns: list[Column], count: int) -> list[tuple]:
+    iterables = [itertools.repeat(c.value, count) if isinstance(c, Constant) else c
+                 for c in columns]
+    return list(zip(*iterables, strict=False))
+
+
+def _count(columns: list[Column]) -> int:
+    sizes = {len(c) for c in columns if not isinstance(c, Constant)}
+    if len(sizes) != 1:
+        raise ValueError(f"columns of unequal or unknown length: {sorted(sizes)}")
+    return sizes.pop()
+
+
+def insert_columns(session: Session, table: Table, data: dict[str, Column]) -> None:
+    """Insert rows given column-wise (see the module docstring for the value forms)."""
+    names = list(data)
+    count = _count(list(data.values()))
+    if count == 0:
         return
     connection = session.connection()
     dialect = connection.dialect.name
+    quoted = ", ".join(f'"{c}"' for c in names)
     if dialect == "postgresql":
+        rows = _rows(list(data.values()), count)
         cursor = connection.connection.driver_connection.cursor()
-        names = ", ".join(f'"{c}"' for c in columns)
-        with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
             for row in rows:
                 copy.write_row(row)
         return
     if dialect == "sqlite":
-        if any(isinstance(table.c[c].type, Date | DateTime | MoneyAmount) for c in columns):
-            rows = [tuple(_sqlite_value(v) for v in row) for row in rows]
-        names = ", ".join(f'"{c}"' for c in columns)
-        marks = ", ".join("?" for _ in columns)
+        columns = [_for_sqlite(table.c[c].type, v) for c, v in data.items()]
+        marks = ", ".join("?" for _ in names)
         cursor = connection.connection.driver_connection.cursor()
-        cursor.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', rows)
+        cursor.executemany(f'INSERT INTO "{table.name!s}" ({quoted}) VALUES ({marks})',
+                           _rows(columns, count))
         return
-    json_cols = {c for c in columns if isinstance(table.c[c].type, JSON)}
-    records = [
-        {c: (json.loads(v) if c in json_cols and v is not None else v)
-         for c, v in zip(columns, row, strict=True)}
-        for row in rows
-    ]
+    records = [dict(zip(names, row, strict=True))
+               for row in _rows(list(data.values()), count)]
+    for record in records:
+        for name in names:
+            column_type, value = table.c[name].type, record[name]
+            if isinstance(column_type, JSON) and value is not None:
+                record[name] = json.loads(value)
+            elif isinstance(column_type, Date) and not isinstance(column_type, DateTime) \
+                    and isinstance(value, str):
+                record[name] = dt.date.fromisoformat(value)
     session.execute(insert(table), records)
 
 
 def update_rows(session: Session, table: Table, columns: Sequence[str],
                 rows: Sequence[tuple]) -> None:
-    """Update by primary key ``id``: each tuple is (id, *values in ``columns`` order)."""
+    """Update by primary key ``id``: each tuple is (id, *values in ``columns`` order),
+    with values as SQLAlchemy takes them (dates as ``date``)."""
     if not rows:
         return
     statement = update(table).where(table.c.id == bindparam("_pk")).values(
@@ -74,3 +111,15 @@ def update_rows(session: Session, table: Table, columns: Sequence[str],
     params = [{"_pk": row[0], **{f"_v_{c}": v for c, v in zip(columns, row[1:], strict=True)}}
               for row in rows]
     session.connection().execute(statement, params)
+
+
+def date_text(column: ColumnElement, dialect: str) -> ColumnElement:
+    """The date as ISO text, whatever the server's DateStyle."""
+    if dialect == "postgresql":
+        return func.to_char(column, "YYYY-MM-DD")
+    return column.cast(String(10))
+
+
+def fetch_tuples(session: Session, statement: Select) -> list[tuple]:
+    """Raw DBAPI rows of a select, skipping SQLAlchemy's result processing."""
+    return session.connection().execute(statement).cursor.fetchall()

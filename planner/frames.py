@@ -11,10 +11,12 @@ import datetime as dt
 from dataclasses import dataclass, fields
 from enum import Enum
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Select, String, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from planner.bulk import date_text, fetch_tuples
 from planner.tables import (
     Country,
     CraAssignment,
@@ -29,7 +31,6 @@ from planner.tables import (
 )
 
 DATE = "datetime64[s]"
-VISIT_DATE_TEXT = String(10)  # read the big visits frame as ISO text, parse vectorized
 
 
 def _plain(value: object) -> object:
@@ -187,28 +188,45 @@ class Portfolio:
 
 
 def _frame(session: Session, statement: Select, schema: FrameSchema) -> pd.DataFrame:
-    rows = session.execute(statement).all()
-    frame = pd.DataFrame(rows, columns=schema.names) if rows else pd.DataFrame(
-        columns=schema.names)
-    return schema.conform(frame)
+    rows = [tuple(row) for row in session.execute(statement)]  # Row objects are slow in pandas
+    return schema.conform(pd.DataFrame.from_records(rows, columns=schema.names))
+
+
+def _categorical(values: pd.Series, positions: np.ndarray) -> pd.Categorical:
+    """``values`` (one per subject) spread over the visits at ``positions``."""
+    categories = pd.Categorical(values.astype(object))
+    return pd.Categorical.from_codes(categories.codes[positions], categories.categories)
 
 
 def _visits(session: Session, study_id: str | None) -> pd.DataFrame:
-    """Visits are the big frame: fetched as raw tuples and typed column-wise."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    # ISO text whatever the server's DateStyle, parsed vectorized below
-    date_text = (func.to_char(SubjectVisit.visit_date, "YYYY-MM-DD") if postgres
-                 else SubjectVisit.visit_date.cast(VISIT_DATE_TEXT))
-    statement = (select(Study.study_id, Site.site_id, Subject.subject_id, SubjectVisit.visit_num,
-                        SubjectVisit.visit_seq, SubjectVisit.visit_name, date_text)
-                 .join(Subject, SubjectVisit.subject_pk == Subject.id)
-                 .join(Site, Subject.site_pk == Site.id)
-                 .join(Study, Subject.study_pk == Study.id))
+    """Visits are the big frame: raw tuples keyed by subject, then typed column-wise.
+
+    Study, site and subject ids are attached from the (much smaller) subject
+    table as categoricals instead of being joined into every row.
+    """
+    dialect = session.get_bind().dialect.name
+    owners = (select(Subject.id, Study.study_id, Site.site_id, Subject.subject_id)
+              .join(Site, Subject.site_pk == Site.id).join(Study, Subject.study_pk == Study.id))
+    visits = select(SubjectVisit.subject_pk, SubjectVisit.visit_num, SubjectVisit.visit_seq,
+                    SubjectVisit.visit_name, date_text(SubjectVisit.visit_date, dialect))
     if study_id is not None:
-        statement = statement.where(Study.study_id == study_id)
-    result = session.connection().execute(statement)
-    frame = pd.DataFrame(result.fetchall(), columns=VISITS.names)
-    frame["visit_date"] = pd.to_datetime(frame["visit_date"], format="ISO8601")
+        owners = owners.where(Study.study_id == study_id)
+        visits = visits.join(Subject, SubjectVisit.subject_pk == Subject.id).join(
+            Study, Subject.study_pk == Study.id).where(Study.study_id == study_id)
+    subjects = pd.DataFrame.from_records(fetch_tuples(session, owners),
+                                         columns=["pk", "study_id", "site_id", "subject_id"])
+    raw = pd.DataFrame.from_records(fetch_tuples(session, visits),
+                                    columns=["subject_pk", "visit_num", "visit_seq",
+                                             "visit_name", "visit_date"])
+    positions = pd.Index(subjects["pk"]).get_indexer(raw["subject_pk"])
+    frame = pd.DataFrame({
+        **{c: _categorical(subjects[c], positions) for c in ("study_id", "site_id",
+                                                              "subject_id")},
+        "visit_num": raw["visit_num"].astype("float64"),
+        "visit_seq": raw["visit_seq"].astype("int64"),
+        "visit_name": pd.Categorical(raw["visit_name"]),
+        "visit_date": pd.to_datetime(raw["visit_date"], format="%Y-%m-%d"),
+    })
     return VISITS.conform(frame)
 
 

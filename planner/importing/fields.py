@@ -110,10 +110,12 @@ def _parse_column(cells: pd.Series, spec: Field) -> pd.Series:
     if spec.kind is Kind.DECIMAL:
         return cells.map(lambda c: None if c == "" else _parse_decimal(c)).astype(object)
     if spec.kind in (Kind.DATE, Kind.SDTM_DATE):
-        pattern = r"\d{4}-\d{2}-\d{2}" if spec.kind is Kind.DATE else r"\d{4}-\d{2}-\d{2}(T.*)?"
-        iso = cells.str.fullmatch(pattern)
-        cells = cells.str.slice(0, 10)
-        dates = pd.to_datetime(cells.where(iso, None), format="%Y-%m-%d", errors="coerce")
+        dates = pd.to_datetime(cells, format="%Y-%m-%d", errors="coerce")
+        retry = dates.isna() & ~blank
+        if spec.kind is Kind.SDTM_DATE and retry.any():  # date-times: keep the date part
+            stamped = cells[retry].str.fullmatch(r"\d{4}-\d{2}-\d{2}T.*")
+            dates[retry] = pd.to_datetime(cells[retry].where(stamped).str.slice(0, 10),
+                                          format="%Y-%m-%d", errors="coerce")
         return dates.astype("datetime64[s]")
     if spec.kind is Kind.CURRENCY:
         codes = cells.str.upper()
@@ -159,7 +161,7 @@ def parse_fields(raw: RawTable, specs: list[Field]) -> tuple[pd.DataFrame, list[
                                           f"(columns found: {', '.join(raw.frame.columns)})"))
             out[spec.name] = _parse_column(pd.Series("", index=raw.frame.index), spec)
             continue
-        cells = raw.frame[spec.name].astype(object).fillna("").astype(str).str.strip()
+        cells = raw.frame[spec.name].astype(object)  # readers give stripped text, "" for blank
         values = _parse_column(cells, spec)
         blank = _blank(cells, spec)
         unparsed = ~blank & values.isna().to_numpy()

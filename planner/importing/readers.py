@@ -14,6 +14,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from planner.importing.issues import HEADER_ROW, ImportIssue, ImportRejected
@@ -54,6 +55,16 @@ def _reject(source: str, expected: str, value: str | None = None) -> ImportRejec
 def _from_cells(source: str, header: list[str], body: list[list[str]],
                 numbers: list[int] | None = None) -> RawTable:
     """A raw table from rows of cells; ``numbers`` are their line numbers (default 2, 3 ...)."""
+    width = len(header)
+    rows = [list(r[:width]) + [""] * (width - len(r)) for r in body]
+    frame = pd.DataFrame(rows, columns=range(width), dtype=object)
+    return _named(source, header, frame,
+                  np.asarray(numbers if numbers is not None else range(2, len(rows) + 2)))
+
+
+def _named(source: str, header: list[str], frame: pd.DataFrame,
+           numbers: np.ndarray) -> RawTable:
+    """Name the columns after the header, drop blank rows, refuse a table without data."""
     names = [str(h).strip() for h in header]
     seen: set[str] = set()
     issues = []
@@ -63,16 +74,23 @@ def _from_cells(source: str, header: list[str], body: list[list[str]],
         seen.add(name)
     if issues:
         raise ImportRejected(issues)
-    width = len(names)
-    rows = [list(r[:width]) + [""] * (width - len(r)) for r in body]
-    frame = pd.DataFrame(rows, columns=names, dtype=object)
-    numbers = pd.Series(numbers if numbers is not None else range(2, len(rows) + 2),
-                        dtype="int64")
-    keep = (frame != "").any(axis=1) if width else pd.Series([], dtype=bool)
+    frame = frame.set_axis(names, axis=1)
+    keep = (frame != "").any(axis=1).to_numpy() if names else np.zeros(len(frame), bool)
     frame = frame[keep].reset_index(drop=True)
     if frame.empty:
         raise _reject(source, "a header row and at least one data row (the file has no data rows)")
-    return RawTable(source, frame, numbers[keep.to_numpy()].reset_index(drop=True))
+    return RawTable(source, frame, pd.Series(numbers[keep], dtype="int64"))
+
+
+def _pandas_cells(text: str) -> pd.DataFrame | None:
+    """All cells via pandas' C parser (fast), or None when a row is longer than the
+    first one: the csv module then reads the file and names each long row."""
+    try:
+        cells = pd.read_csv(io.StringIO(text), header=None, dtype=object, na_filter=False,
+                            keep_default_na=False, skip_blank_lines=False, engine="c")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError):
+        return None
+    return cells.fillna("").apply(lambda column: column.str.strip())
 
 
 def read_csv(path: Path) -> RawTable:
@@ -87,6 +105,15 @@ def read_csv(path: Path) -> RawTable:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise _reject(source, f"UTF-8 text (undecodable byte at offset {exc.start})") from exc
+    if not text.strip():
+        raise _reject(source, "a CSV file with a header row and data rows (the file is empty)")
+    cells = _pandas_cells(text)
+    if cells is not None:
+        filled = (cells != "").any(axis=1).to_numpy()
+        first = int(np.argmax(filled))  # the header: the first line with any cell
+        numbers = np.arange(1, len(cells) + 1)
+        return _named(source, list(cells.iloc[first]),
+                      cells.iloc[first + 1:].reset_index(drop=True), numbers[first + 1:])
     try:
         lines = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:
@@ -94,8 +121,6 @@ def read_csv(path: Path) -> RawTable:
     numbered = [(number, [cell.strip() for cell in line])
                 for number, line in enumerate(lines, start=1)]
     numbered = [(n, cells) for n, cells in numbered if any(cells)]  # blank lines don't count
-    if not numbered:
-        raise _reject(source, "a CSV file with a header row and data rows (the file is empty)")
     (_, header), body = numbered[0], numbered[1:]
     ragged = [ImportIssue(source, n, None, ",".join(cells[len(header):]),
                           f"at most {len(header)} cells, as many as the header has")

@@ -95,10 +95,10 @@ def read_sdtm_file(path: Path) -> RawTable:
 def domain_of(raw: RawTable, path_stem: str) -> str | None:
     """The DOMAIN column's value, else the file name (dm.xpt -> DM)."""
     if "DOMAIN" in raw.frame.columns:
-        values = raw.frame["DOMAIN"].astype(str).str.strip().str.upper()
+        values = raw.frame["DOMAIN"]
         values = values[values != ""]
         if len(values):
-            return values.iloc[0]
+            return str(values.iloc[0]).upper()
     stem = path_stem.upper()
     return stem if stem in DOMAINS else None
 
@@ -327,7 +327,7 @@ def _type_domains(tables: list[tuple[RawTable, str]]
 
 
 def _study_issues(domains: dict[str, Domain]) -> list[ImportIssue]:
-    seen = {d.raw.source: set(d.rows["STUDYID"].dropna()) for d in domains.values()}
+    seen = {d.raw.source: set(d.rows["STUDYID"].dropna().unique()) for d in domains.values()}
     studies = set().union(*seen.values()) if seen else set()
     if len(studies) > 1:
         return [ImportIssue(source, None, "STUDYID", ", ".join(sorted(ids)),
@@ -368,7 +368,7 @@ def import_sdtm(writer: Writer, tables: list[tuple[RawTable, str]]
     issues = _study_issues(domains)
     if issues:
         return issues, notices
-    study_id = next(iter(set().union(*(set(d.rows["STUDYID"].dropna())
+    study_id = next(iter(set().union(*(set(d.rows["STUDYID"].dropna().unique())
                                        for d in domains.values()))))
     rows = {name: d.rows for name, d in domains.items()}
     ensure_study(writer, study_id, domains)

@@ -9,7 +9,6 @@ transaction. Nothing here commits.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 from dataclasses import dataclass
@@ -18,14 +17,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import JSON, Boolean, Date, Float, Integer, Numeric, Table, bindparam, select
+from sqlalchemy import JSON, Boolean, Date, Float, Integer, Numeric, Table, select
 from sqlalchemy.orm import Session
 
-from planner.bulk import insert_rows, update_rows
-from planner.domain import AuditAction
-from planner.tables import AuditEntry, MoneyAmount
-
-SOURCE = "_source"  # column with "file, row N" for every incoming row
+from planner.bulk import date_text, fetch_tuples
+from planner.importing.writes import SOURCE, AuditContext, apply
+from planner.tables import MoneyAmount
 
 
 @dataclass(frozen=True)
@@ -67,7 +64,9 @@ class ChangePlan:
 def _normalise(series: pd.Series, column_type: Any) -> pd.Series:
     """Bring store and incoming values to one dtype so that equal means equal."""
     if isinstance(column_type, Date):
-        return pd.to_datetime(series, errors="coerce").astype("datetime64[s]")
+        if not pd.api.types.is_datetime64_any_dtype(series):
+            series = pd.to_datetime(series, format="ISO8601", errors="coerce")
+        return series.astype("datetime64[s]")
     if isinstance(column_type, Boolean):
         return series.astype("boolean")
     if isinstance(column_type, Integer):
@@ -99,13 +98,18 @@ def existing_rows(session: Session, spec: EntitySpec, where: Any = None) -> pd.D
     """The store's rows of ``spec.table`` (id, key and value columns), normalised."""
     table = spec.table
     columns = ["id", *spec.key, *spec.values]
-    statement = select(*(table.c[c] for c in columns))
+    dialect = session.get_bind().dialect.name
+    statement = select(*(date_text(table.c[c], dialect) if isinstance(table.c[c].type, Date)
+                         else table.c[c] for c in columns))
     if where is not None:
         statement = statement.where(where)
-    rows = session.execute(statement).all()
-    frame = pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
+    frame = pd.DataFrame.from_records(fetch_tuples(session, statement), columns=columns)
     for column in columns[1:]:
-        frame[column] = _normalise(frame[column], table.c[column].type)
+        column_type = table.c[column].type
+        if isinstance(column_type, JSON):  # raw SQLite rows hold the JSON text
+            frame[column] = frame[column].map(
+                lambda v: json.loads(v) if isinstance(v, str) else v).astype(object)
+        frame[column] = _normalise(frame[column], column_type)
     return frame
 
 
@@ -152,115 +156,6 @@ def _missing_rows(spec: EntitySpec, incoming: pd.DataFrame, current: pd.DataFram
     return gone.merge(names, on=scope, how="left").rename(columns={"id": "_pk"})
 
 
-def _python(value: Any) -> Any:
-    """A plain Python value for the database driver (None for every missing marker)."""
-    if _missing(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.date()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _column_values(frame: pd.DataFrame, column: str, column_type: Any) -> list[Any]:
-    series = frame[column]
-    if isinstance(column_type, Date):
-        return [None if pd.isna(v) else v.date() for v in series]
-    return [_python(v) for v in series]
-
-
-def _json_text(value: Any) -> str:
-    return json.dumps(value, default=_json_default, separators=(",", ":"))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, dt.date | Decimal):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {value!r}")
-
-
-def _records(columns: list[str], values: list[list[Any]], count: int) -> list[str]:
-    """One JSON object text per row, from column-wise values."""
-    if not columns:
-        return ["{}"] * count
-    return [_json_text(dict(zip(columns, row, strict=True))) for row in zip(*values, strict=True)]
-
-
-@dataclass(frozen=True)
-class AuditContext:
-    actor: str
-    at: dt.datetime
-    batch_pk: int | None
-    effective: dt.date | None = None  # the business date changes take effect (default: today)
-
-    @property
-    def today(self) -> dt.date:
-        """The effective date, else the local calendar date of the user's machine."""
-        return self.effective or dt.date.today()
-
-
-def apply(session: Session, plan: ChangePlan, audit: AuditContext) -> None:
-    """Write the plan's inserts and updates and one audit row for each."""
-    spec, table = plan.spec, plan.spec.table
-    columns = [*spec.key, *spec.values]
-    types = {c: table.c[c].type for c in columns}
-    audit_rows: list[tuple] = []
-    if len(plan.inserts):
-        values = [_column_values(plan.inserts, c, types[c]) for c in columns]
-        stored = [[_json_text(v) if isinstance(types[c], JSON) else v for v in col]
-                  for c, col in zip(columns, values, strict=True)]
-        insert_rows(session, table, columns, list(zip(*stored, strict=True)))
-        count = len(plan.inserts)
-        keys = _records(list(spec.audit_key),
-                        [_column_values(plan.inserts, c, None) for c in spec.audit_key], count)
-        after = _records(list(spec.values), values[len(spec.key):], count)
-        audit_rows += [(audit.at, audit.actor, audit.batch_pk, AuditAction.INSERT.value,
-                        table.name, k, None, a, s)
-                       for k, a, s in zip(keys, after, plan.inserts[SOURCE], strict=True)]
-    if len(plan.updates):
-        values = [_column_values(plan.updates, c, types[c]) for c in spec.values]
-        before = [_column_values(plan.updates, f"before_{c}", types[c]) for c in spec.values]
-        pks = plan.updates["_pk"].astype("int64").tolist()
-        update_rows(session, table, list(spec.values), list(zip(pks, *values, strict=True)))
-        count = len(plan.updates)
-        keys = _records(list(spec.audit_key),
-                        [_column_values(plan.updates, c, None) for c in spec.audit_key], count)
-        audit_rows += [(audit.at, audit.actor, audit.batch_pk, AuditAction.UPDATE.value,
-                        table.name, k, b, a, s)
-                       for k, b, a, s in zip(keys, _records(list(spec.values), before, count),
-                                             _records(list(spec.values), values, count),
-                                             plan.updates[SOURCE], strict=True)]
-    if plan.deletes is not None and len(plan.deletes):
-        audit_rows += _delete(session, plan, audit)
-    write_audit(session, audit_rows)
-
-
-def _delete(session: Session, plan: ChangePlan, audit: AuditContext) -> list[tuple]:
-    spec, table, gone = plan.spec, plan.spec.table, plan.deletes
-    session.connection().execute(table.delete().where(
-        table.c.id.in_(bindparam("pks", expanding=True))),
-        {"pks": gone["_pk"].astype("int64").tolist()})
-    count = len(gone)
-    types = {c: table.c[c].type for c in spec.values}
-    keys = _records(list(spec.audit_key), [_column_values(gone, c, None)
-                                           for c in spec.audit_key], count)
-    before = _records(list(spec.values), [_column_values(gone, c, types[c])
-                                          for c in spec.values], count)
-    return [(audit.at, audit.actor, audit.batch_pk, AuditAction.DELETE.value, table.name, k,
-             b, None, f"{source} (absent from this transfer)")
-            for k, b, source in zip(keys, before, gone[SOURCE], strict=True)]
-
-
-AUDIT_COLUMNS = ("at", "actor", "batch_pk", "action", "entity", "entity_key", "before",
-                 "after", "source")
-
-
-def write_audit(session: Session, rows: list[tuple]) -> None:
-    """Append audit rows (tuples in AUDIT_COLUMNS order, JSON fields as text)."""
-    insert_rows(session, AuditEntry.__table__, AUDIT_COLUMNS, rows)
-
-
 @dataclass
 class Writer:
     """Plans and applies changes entity by entity inside the caller's transaction.
@@ -288,5 +183,5 @@ class Writer:
         statement = select(table.c.id, *(table.c[c] for c in spec.key))
         if where is not None:
             statement = statement.where(where)
-        rows = self.session.execute(statement).all()
-        return pd.DataFrame(rows, columns=["id", *spec.key])
+        return pd.DataFrame.from_records(fetch_tuples(self.session, statement),
+                                         columns=["id", *spec.key])
