@@ -12,10 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from sqlalchemy import JSON, Date, DateTime, Select, String, Table, bindparam, func, insert, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -57,6 +59,50 @@ def _rows(columns: list[Column], count: int) -> list[tuple]:
     return list(zip(*iterables, strict=False))
 
 
+_COPY_SPECIAL = ("\\", "\t", "\n", "\r")
+COPY_BLOCK_ROWS = 100_000
+
+
+def _copy_escape(text: str) -> str:
+    return (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+            .replace("\r", "\\r"))
+
+
+def _copy_field(value: Any) -> str:
+    """One value in PostgreSQL's COPY text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    text = str(value)
+    return _copy_escape(text) if any(c in text for c in _COPY_SPECIAL) else text
+
+
+def _copy_column(values: Column, count: int) -> list[str] | str:
+    """A column as COPY text fields; each distinct value is formatted once."""
+    if isinstance(values, Constant):
+        return _copy_field(values.value)
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    formatted = np.array([*(_copy_field(u) for u in uniques), "\\N"], dtype=object)
+    return formatted[codes].tolist()
+
+
+def _copy_text(columns: list[Column], count: int) -> Iterator[bytes]:
+    """The rows as COPY text, in blocks of at most COPY_BLOCK_ROWS rows."""
+    fields = [_copy_column(c, count) for c in columns]
+    varying = [f for f in fields if not isinstance(f, str)]
+    template = "\t".join("{}" if not isinstance(f, str) else f.replace("{", "{{")
+                         .replace("}", "}}") for f in fields) + "\n"
+    for start in range(0, count, COPY_BLOCK_ROWS):
+        stop = min(start + COPY_BLOCK_ROWS, count)
+        block = [template.format(*row)
+                 for row in zip(*(f[start:stop] for f in varying), strict=True)] \
+            if varying else [template] * (stop - start)
+        yield "".join(block).encode()
+
+
 def _count(columns: list[Column]) -> int:
     sizes = {len(c) for c in columns if not isinstance(c, Constant)}
     if len(sizes) != 1:
@@ -74,11 +120,10 @@ def insert_columns(session: Session, table: Table, data: dict[str, Column]) -> N
     dialect = connection.dialect.name
     quoted = ", ".join(f'"{c}"' for c in names)
     if dialect == "postgresql":
-        rows = _rows(list(data.values()), count)
         cursor = connection.connection.driver_connection.cursor()
         with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
-            for row in rows:
-                copy.write_row(row)
+            for block in _copy_text(list(data.values()), count):
+                copy.write(block)
         return
     if dialect == "sqlite":
         columns = [_for_sqlite(table.c[c].type, v) for c, v in data.items()]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ import pandas as pd
 from planner.importing.issues import HEADER_ROW, ImportIssue, ImportRejected
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
+# a blank next to a separator, a line end, a quote or the start/end of the text
+_MAY_HAVE_PADDING = re.compile(r'[^\S\r\n](?:[,"\r\n]|$)|(?:^|[,"\n])[^\S\r\n]')
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,10 @@ def _pandas_cells(text: str) -> pd.DataFrame | None:
                             keep_default_na=False, skip_blank_lines=False, engine="c")
     except (pd.errors.ParserError, pd.errors.EmptyDataError):
         return None
-    return cells.fillna("").apply(lambda column: column.str.strip())
+    cells = cells.fillna("")
+    if _MAY_HAVE_PADDING.search(text):  # else no cell starts or ends with a blank: skip
+        cells = cells.apply(lambda column: column.str.strip())
+    return cells
 
 
 def read_csv(path: Path) -> RawTable:

@@ -87,11 +87,11 @@ def json_objects(columns: dict[str, np.ndarray | list[Any]], count: int) -> np.n
     """One JSON object text per row, built column-wise (same text as json.dumps)."""
     if not columns:
         return np.full(count, "{}", dtype=object)
-    out = np.full(count, "{", dtype=object)
-    for position, (name, values) in enumerate(columns.items()):
-        prefix = ("," if position else "") + json.dumps(name) + ":"
-        out = out + prefix + json_fragments(values)
-    return out + "}"
+    template = "{{" + ",".join(json.dumps(name).replace("{", "{{").replace("}", "}}") + ":{}"
+                               for name in columns) + "}}"
+    fragments = [json_fragments(values).tolist() for values in columns.values()]
+    return np.array([template.format(*row) for row in zip(*fragments, strict=True)],
+                    dtype=object)
 
 
 def _audit(audit: AuditContext, action: AuditAction, entity: str, keys: np.ndarray,

@@ -180,3 +180,20 @@ def test_visits_load_whatever_the_server_datestyle(store, tmp_path) -> None:  # 
         visits = load_portfolio(session).visits
     assert sorted(visits["visit_date"]) == [dt.datetime(2024, 1, 2), dt.datetime(2024, 1, 3),
                                             dt.datetime(2024, 1, 10)]
+
+
+def test_awkward_text_survives_the_bulk_paths(store, tmp_path) -> None:  # noqa: ANN001
+    """Braces, tabs, backslashes, quotes and line breaks in cells, on both databases."""
+    load_base(store)
+    name = 'Dr. {0} "Q"\tback\\slash\nnext line {}'
+    quoted = '"' + name.replace('"', '""') + '"'
+    sites = write(tmp_path, "sites.csv", SITE_HEADER
+                  + f"ONC-301,1020,DE,{quoted},selected,2026-05-01,,4,\n")
+    run(store, "sites", sites)
+    with transaction(store, "t") as session:
+        stored = load_portfolio(session).sites.set_index("site_id").loc["1020", "investigator"]
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.entity == "site")
+                                .order_by(AuditEntry.id.desc()).limit(1)).one()
+    assert stored == name
+    assert entry.after["investigator"] == name
+    assert run(store, "sites", sites).changed == 0
