@@ -81,10 +81,20 @@ def _copy_field(value: Any) -> str:
 
 
 def _copy_column(values: Column, count: int) -> list[str] | str:
-    """A column as COPY text fields; each distinct value is formatted once."""
+    """A column as COPY text fields. Text is checked for special characters in one
+    pass; other values are formatted once per distinct value."""
     if isinstance(values, Constant):
         return _copy_field(values.value)
-    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    array = np.asarray(values, dtype=object)
+    missing = pd.isna(array)
+    if pd.api.types.infer_dtype(array, skipna=True) in ("string", "empty"):
+        present = array[~missing]
+        joined = "\x00".join(present.tolist())
+        if any(c in joined for c in _COPY_SPECIAL):
+            array = array.copy()
+            array[~missing] = [_copy_escape(t) for t in present]
+        return np.where(missing, "\\N", array).tolist()
+    codes, uniques = pd.factorize(pd.Series(array, dtype=object), use_na_sentinel=True)
     formatted = np.array([*(_copy_field(u) for u in uniques), "\\N"], dtype=object)
     return formatted[codes].tolist()
 

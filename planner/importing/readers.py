@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,26 @@ import pandas as pd
 from planner.importing.issues import HEADER_ROW, ImportIssue, ImportRejected
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
-# a blank next to a separator, a line end, a quote or the start/end of the text
-_MAY_HAVE_PADDING = re.compile(r'[^\S\r\n](?:[,"\r\n]|$)|(?:^|[,"\n])[^\S\r\n]')
+_BLANK = np.zeros(256, bool)
+_BLANK[[ord(" "), ord("\t"), ord("\v"), ord("\f")]] = True
+_ENDS_CELL = np.zeros(256, bool)
+_ENDS_CELL[[ord(","), ord('"'), ord("\n"), ord("\r")]] = True
+_STARTS_CELL = np.zeros(256, bool)
+_STARTS_CELL[[ord(","), ord('"'), ord("\n")]] = True
+
+
+def _may_have_padding(data: bytes) -> bool:
+    """Whether some cell may start or end with a blank (vectorized over the bytes; any
+    non-ASCII text counts as maybe, for Unicode blanks)."""
+    if not data.isascii():
+        return True
+    text = np.frombuffer(data, dtype=np.uint8)
+    blanks = np.flatnonzero(_BLANK[text])
+    if blanks.size == 0:
+        return False
+    if blanks[0] == 0 or blanks[-1] == len(text) - 1:
+        return True
+    return bool((_ENDS_CELL[text[blanks + 1]] | _STARTS_CELL[text[blanks - 1]]).any())
 
 
 @dataclass(frozen=True)
@@ -85,7 +102,7 @@ def _named(source: str, header: list[str], frame: pd.DataFrame,
     return RawTable(source, frame, pd.Series(numbers[keep], dtype="int64"))
 
 
-def _pandas_cells(text: str) -> pd.DataFrame | None:
+def _pandas_cells(text: str, padded: bool) -> pd.DataFrame | None:
     """All cells via pandas' C parser (fast), or None when a row is longer than the
     first one: the csv module then reads the file and names each long row."""
     try:
@@ -94,7 +111,7 @@ def _pandas_cells(text: str) -> pd.DataFrame | None:
     except (pd.errors.ParserError, pd.errors.EmptyDataError):
         return None
     cells = cells.fillna("")
-    if _MAY_HAVE_PADDING.search(text):  # else no cell starts or ends with a blank: skip
+    if padded:  # else no cell starts or ends with a blank: nothing to strip
         cells = cells.apply(lambda column: column.str.strip())
     return cells
 
@@ -113,7 +130,7 @@ def read_csv(path: Path) -> RawTable:
         raise _reject(source, f"UTF-8 text (undecodable byte at offset {exc.start})") from exc
     if not text.strip():
         raise _reject(source, "a CSV file with a header row and data rows (the file is empty)")
-    cells = _pandas_cells(text)
+    cells = _pandas_cells(text, _may_have_padding(data))
     if cells is not None:
         filled = (cells != "").any(axis=1).to_numpy()
         first = int(np.argmax(filled))  # the header: the first line with any cell

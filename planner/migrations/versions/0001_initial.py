@@ -55,7 +55,6 @@ def upgrade() -> None:
     sa.Column('before', sa.JSON(), nullable=True),
     sa.Column('after', sa.JSON(), nullable=True),
     sa.Column('source', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['batch_pk'], ['import_batch.id'], name=op.f('fk_audit_log_batch_pk_import_batch')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_log'))
     )
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
