@@ -129,10 +129,14 @@ def _parse_column(cells: pd.Series, spec: Field) -> pd.Series:
     raise ValueError(f"unknown field kind {spec.kind}")
 
 
-def _blank(cells: pd.Series, spec: Field) -> pd.Series:
-    if spec.kind is Kind.SDTM_DATE:  # SDTM allows partial dates (2014, 2014-07): unknown day
-        return (cells == "") | cells.str.fullmatch(r"\d{4}(-\d{2})?")
-    return cells == ""
+def _blank(cells: pd.Series, values: pd.Series, spec: Field) -> pd.Series:
+    """Empty cells, and for SDTM dates the partial ones (2014, 2014-07: day unknown)."""
+    blank = cells == ""
+    if spec.kind is Kind.SDTM_DATE:
+        unparsed = ~blank & values.isna()
+        if unparsed.any():
+            blank[unparsed] = cells[unparsed].str.fullmatch(r"\d{4}(-\d{2})?").to_numpy(bool)
+    return blank
 
 
 def _out_of_range(values: pd.Series, spec: Field) -> pd.Series:
@@ -163,7 +167,7 @@ def parse_fields(raw: RawTable, specs: list[Field]) -> tuple[pd.DataFrame, list[
             continue
         cells = raw.frame[spec.name].astype(object)  # readers give stripped text, "" for blank
         values = _parse_column(cells, spec)
-        blank = _blank(cells, spec)
+        blank = _blank(cells, values, spec)
         unparsed = ~blank & values.isna().to_numpy()
         bad_blank = blank if not spec.blank_ok else pd.Series(False, index=cells.index)
         bad = unparsed | bad_blank | _out_of_range(values, spec)

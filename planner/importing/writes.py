@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -118,11 +119,18 @@ def apply(session: Session, plan: ChangePlan, audit: AuditContext) -> None:
         values = {c: db_values(plan.inserts[c], types[c]) for c in types}
         stored = {c: (np.array([None if v is None else _ENCODE(v) for v in col], dtype=object)
                       if isinstance(types[c], JSON) else col) for c, col in values.items()}
-        insert_columns(session, table, stored)
-        after = json_objects({c: values[c] for c in spec.values}, len(plan.inserts))
-        write_audit(session, _audit(audit, AuditAction.INSERT, str(table.name),
-                                    _keys(plan.inserts, spec.audit_key), None, after,
-                                    plan.inserts[SOURCE]))
+
+        def audit_rows() -> dict:
+            after = json_objects({c: values[c] for c in spec.values}, len(plan.inserts))
+            return _audit(audit, AuditAction.INSERT, str(table.name),
+                          _keys(plan.inserts, spec.audit_key), None, after,
+                          plan.inserts[SOURCE])
+
+        # the audit text is built on the other core while the database takes the rows
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(audit_rows)
+            insert_columns(session, table, stored)
+            write_audit(session, pending.result())
     if len(plan.updates):
         new = {c: orm_values(plan.updates[c], types[c]) for c in spec.values}
         old = {c: orm_values(plan.updates[f"before_{c}"], types[c]) for c in spec.values}
