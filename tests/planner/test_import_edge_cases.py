@@ -197,3 +197,14 @@ def test_awkward_text_survives_the_bulk_paths(store, tmp_path) -> None:  # noqa:
     assert stored == name
     assert entry.after["investigator"] == name
     assert run(store, "sites", sites).changed == 0
+
+
+def test_partial_sdtm_dates_count_as_unknown_and_date_times_keep_the_day(store, tmp_path) -> None:  # noqa: ANN001, E501
+    dm = write(tmp_path, "dm.csv",
+               "STUDYID,DOMAIN,USUBJID,SITEID,ARMCD,ARM,COUNTRY,RFSTDTC,RFICDTC,DMDTC\n"
+               "X1,DM,X1-001,01,A,Arm A,USA,2024-01-10T09:30,2024-01,2024-01-04\n")
+    run(store, "sdtm", dm)
+    with transaction(store, "t") as session:
+        subject = load_portfolio(session).subjects.iloc[0]
+    assert subject["screened"] == dt.datetime(2024, 1, 4)  # RFICDTC partial: DMDTC used
+    assert subject["randomized"] == dt.datetime(2024, 1, 10)
