@@ -181,7 +181,33 @@ def read_excel(path: Path, kind: str) -> RawTable:
     if not cells:
         raise _reject(label, f"a sheet with a header row and {kind} rows (sheet is empty; "
                              f"sheets: {', '.join(names)})")
+    if any(cell == "" for row in cells for cell in row):
+        _refuse_uncalculated_formulas(path, chosen, label, cells)
     return _from_cells(label, cells[0], cells[1:])
+
+
+def _refuse_uncalculated_formulas(path: Path, sheet: str, label: str,
+                                  values: list[list[str]]) -> None:
+    """A formula cell saved without its computed value reads as empty: refuse it rather
+    than import a blank (workbooks written by scripts are often never calculated)."""
+    from openpyxl import load_workbook
+    from openpyxl.utils import get_column_letter
+
+    book = load_workbook(path, read_only=True, data_only=False)
+    try:
+        issues = [
+            ImportIssue(label, r, values[0][c] if c < len(values[0]) else get_column_letter(c + 1),
+                        formula, "a computed value (the workbook was saved without calculating "
+                        "this formula: open and save it in Excel or LibreOffice)")
+            for r, row in enumerate(book[sheet].iter_rows(values_only=True), start=1)
+            for c, formula in enumerate(row)
+            if isinstance(formula, str) and formula.startswith("=")
+            and r <= len(values) and c < len(values[r - 1]) and values[r - 1][c] == ""
+        ]
+    finally:
+        book.close()
+    if issues:
+        raise ImportRejected(issues[:1000])
 
 
 def read_table(path: Path, kind: str) -> RawTable:

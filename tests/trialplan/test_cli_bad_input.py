@@ -165,3 +165,18 @@ def test_dry_run_writes_nothing_and_says_what_would_change(loaded, tmp_path) -> 
     assert result.exit_code == 0, result.output
     assert "site" in result.stdout and "1 new" in result.stdout
     assert snapshot(engine) == before
+
+
+def test_excel_formula_saved_without_its_value(loaded, tmp_path) -> None:  # noqa: ANN001
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "sites"
+    sheet.append(SITES_HEADER.strip().split(","))
+    sheet.append(["ONC-301", "1030", "DE", "Dr. F", "selected", "2026-05-01", None, "=5*2", None])
+    path = tmp_path / "sites.xlsx"
+    book.save(path)
+    message = rejected(loaded, "sites", path)
+    assert "sites.xlsx [sheet sites], row 2, column target_randomized: value '=5*2': " \
+           "expected a computed value" in message
