@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -137,7 +138,18 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
                f"{document['assignments']}")
 
 
+def _show_progress() -> None:
+    """Long work reports its steps on stderr when a person is watching."""
+    if sys.stderr.isatty():
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("  %(message)s"))
+        progress = logging.getLogger("planner")
+        progress.addHandler(handler)
+        progress.setLevel(logging.INFO)
+
+
 def main() -> None:
+    _show_progress()
     app(prog_name="trialplan")
 
 

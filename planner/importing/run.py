@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ from planner.importing.sdtm import import_sdtm, read_sdtm_files
 from planner.importing.sync import AuditContext, Writer
 from planner.importing.tabular import import_milestones, import_sites, import_staff, import_studies
 from planner.tables import ImportBatch
+
+log = logging.getLogger(__name__)
 
 TableImporter = Callable[[Writer, RawTable], list[ImportIssue]]
 TABLE_KINDS: dict[str, TableImporter] = {
@@ -111,6 +114,9 @@ def import_files(session: Session, kind: str, paths: list[Path], actor: str,
                  effective: dt.date | None = None) -> ImportResult:
     """Read and import files of one kind (``sdtm`` takes a study's domain files at once)."""
     if kind == "sdtm":
-        return import_sdtm_tables(session, read_sdtm_files(paths), actor, _digest(paths))
+        tables = read_sdtm_files(paths)
+        log.info("read %s", ", ".join(f"{t.source}: {len(t.frame):,} rows" for t, _ in tables))
+        return import_sdtm_tables(session, tables, actor, _digest(paths))
     tables = [read_table(path, kind) for path in paths]
+    log.info("read %s", ", ".join(f"{t.source}: {len(t.frame):,} rows" for t in tables))
     return import_tables(session, kind, tables, actor, _digest(paths), effective)

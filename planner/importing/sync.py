@@ -10,6 +10,7 @@ transaction. Nothing here commits.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,6 +24,8 @@ from sqlalchemy.orm import Session
 from planner.bulk import date_text, fetch_tuples
 from planner.importing.writes import SOURCE, AuditContext, apply
 from planner.tables import MoneyAmount
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,8 @@ class Writer:
              replace_within: str | None = None) -> ChangePlan:
         """Plan and apply; see :func:`plan_changes` for ``where`` and ``replace_within``."""
         plan = plan_changes(self.session, spec, incoming, where, replace_within)
+        log.info("%s: writing %s", plan.entity,
+                 ", ".join(f"{n:,} {action}" for action, n in plan.summary().items()))
         apply(self.session, plan, self.audit)
         tally = self.counts.setdefault(plan.entity, {"insert": 0, "update": 0, "unchanged": 0})
         for action, number in plan.summary().items():
