@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import JSON, Boolean, Date, Float, Integer, bindparam
+from sqlalchemy import JSON, Boolean, Date, Float, Integer, bindparam, select
 from sqlalchemy.orm import Session
 
 from planner.bulk import Constant, insert_columns, update_rows
@@ -111,6 +111,29 @@ def _keys(plan_frame: pd.DataFrame, audit_key: tuple[str, ...]) -> np.ndarray:
                         len(plan_frame))
 
 
+# a reference to another table is audited by that row's natural id, not its surrogate key
+READABLE_REFERENCES = {"sponsor": ("sponsor", "name"), "study": ("study_id", "study_id"),
+                       "site": ("site_id", "site_id"), "staff": ("staff_id", "staff_id"),
+                       "subject": ("subject_id", "subject_id")}
+
+
+def _readable(session: Session, table: Any, columns: dict[str, Any]) -> dict[str, Any]:
+    """The audit's view of value columns: foreign keys replaced by the natural ids."""
+    out: dict[str, Any] = {}
+    for name, values in columns.items():
+        keys = list(table.c[name].foreign_keys)
+        target = keys[0].column.table if keys else None
+        if target is None or target.name not in READABLE_REFERENCES:
+            out[name] = values
+            continue
+        label, column = READABLE_REFERENCES[target.name]
+        pks = sorted({int(v) for v in values if v is not None})
+        names = dict(session.connection().execute(
+            select(target.c.id, target.c[column]).where(target.c.id.in_(pks))).all())
+        out[label] = [None if v is None else names.get(int(v)) for v in values]
+    return out
+
+
 def apply(session: Session, plan: ChangePlan, audit: AuditContext) -> None:
     """Write the plan's inserts, updates and deletes, and one audit row for each."""
     spec, table = plan.spec, plan.spec.table
@@ -120,8 +143,10 @@ def apply(session: Session, plan: ChangePlan, audit: AuditContext) -> None:
         stored = {c: (np.array([None if v is None else _ENCODE(v) for v in col], dtype=object)
                       if isinstance(types[c], JSON) else col) for c, col in values.items()}
 
+        shown = _readable(session, table, {c: values[c] for c in spec.values})
+
         def audit_rows() -> dict:
-            after = json_objects({c: values[c] for c in spec.values}, len(plan.inserts))
+            after = json_objects(shown, len(plan.inserts))
             return _audit(audit, AuditAction.INSERT, str(table.name),
                           _keys(plan.inserts, spec.audit_key), None, after,
                           plan.inserts[SOURCE])
@@ -140,7 +165,8 @@ def apply(session: Session, plan: ChangePlan, audit: AuditContext) -> None:
         count = len(plan.updates)
         write_audit(session, _audit(audit, AuditAction.UPDATE, str(table.name),
                                     _keys(plan.updates, spec.audit_key),
-                                    json_objects(old, count), json_objects(new, count),
+                                    json_objects(_readable(session, table, old), count),
+                                    json_objects(_readable(session, table, new), count),
                                     plan.updates[SOURCE]))
     if plan.deletes is not None and len(plan.deletes):
         _delete(session, plan, audit)
@@ -151,8 +177,8 @@ def _delete(session: Session, plan: ChangePlan, audit: AuditContext) -> None:
     session.connection().execute(table.delete().where(
         table.c.id.in_(bindparam("pks", expanding=True))),
         {"pks": gone["_pk"].astype("int64").tolist()})
-    before = json_objects({c: db_values(gone[c], table.c[c].type) for c in spec.values},
-                          len(gone))
+    before = json_objects(_readable(session, table, {c: db_values(gone[c], table.c[c].type)
+                                                     for c in spec.values}), len(gone))
     sources = gone[SOURCE].astype(str) + " (absent from this transfer)"
     write_audit(session, _audit(audit, AuditAction.DELETE, str(table.name),
                                 _keys(gone, spec.audit_key), before, None, sources))

@@ -151,3 +151,23 @@ def test_sdtm_subjects_activate_a_site_still_in_start_up(store, tmp_path) -> Non
     assert site["status"] == "enrolling"
     assert site["actual_activation"] == dt.datetime(2026, 12, 5)
     assert site["planned_activation"] == dt.datetime(2026, 12, 1)  # kept
+
+
+def test_audit_names_references_by_their_natural_ids(store, tmp_path) -> None:  # noqa: ANN001
+    _load_all(store)
+    moved = tmp_path / "sites.csv"
+    moved.write_text((DATA / "sites.csv").read_text().replace(
+        "2026-02-01,12,CRA-001", "2026-02-01,12,CRA-002"))
+    with transaction(store, "pm") as session:
+        result = import_files(session, "sites", [moved], "pm", effective=dt.date(2026, 6, 1))
+    with transaction(store, "tester") as session:
+        entries = session.scalars(select(AuditEntry).where(
+            AuditEntry.batch_pk == result.batch_pk).order_by(AuditEntry.id)).all()
+        study = session.scalars(select(AuditEntry).where(
+            AuditEntry.entity == "study").order_by(AuditEntry.id).limit(1)).one()
+    closed = next(e for e in entries if e.action == "update")
+    opened = next(e for e in entries if e.action == "insert")
+    assert closed.before == {"staff_id": "CRA-001", "effective_to": None}
+    assert closed.after == {"staff_id": "CRA-001", "effective_to": "2026-06-01"}
+    assert opened.after == {"staff_id": "CRA-002", "effective_to": None}
+    assert study.after["sponsor"] == "Aurora Oncology"
