@@ -56,9 +56,6 @@ class FrameSchema:
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    def empty(self) -> pd.DataFrame:
-        return self.conform(pd.DataFrame(columns=self.names))
-
     def conform(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Exactly the declared columns, in order, with the declared dtypes."""
         missing = [n for n in self.names if n not in frame.columns]
