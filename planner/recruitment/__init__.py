@@ -1,0 +1,1 @@
+"""Recruitment forecasting: Poisson-Gamma site rates and time-to-target simulation."""
