@@ -7,6 +7,7 @@ import shutil
 from decimal import Decimal
 from pathlib import Path
 
+import pandas as pd
 from sqlalchemy import select
 
 from planner.frames import load_portfolio
@@ -42,18 +43,13 @@ def test_tables_land_with_their_types(store) -> None:  # noqa: ANN001
     assert sites.loc["1002", "country"] == "DE"  # alpha-3 DEU normalised
     assert sites.loc["3001", "country"] == "US"  # lower case accepted
     assert sites.loc["1001", "cra_id"] == "CRA-001"
-    assert sites.loc["2001", "cra_id"] is None or sites["cra_id"].isna()["2001"]
+    assert pd.isna(sites.loc["2001", "cra_id"])  # no CRA yet
     fpi = p.milestones.set_index("milestone").loc["fpi"]
     assert fpi["actual"] == dt.datetime(2026, 2, 20)
     # assignments start at the site's activation date
     a = p.assignments.set_index("site_id").loc["1001"]
-    assert a["effective_from"] == dt.datetime(2026, 2, 1) and a["effective_to"] is pd_nat()
-
-
-def pd_nat():  # noqa: ANN201
-    import pandas as pd
-
-    return pd.NaT
+    assert a["effective_from"] == dt.datetime(2026, 2, 1)
+    assert pd.isna(a["effective_to"])
 
 
 def test_same_files_twice_change_nothing(store) -> None:  # noqa: ANN001

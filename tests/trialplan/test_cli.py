@@ -4,17 +4,8 @@ from __future__ import annotations
 
 import json
 
-from typer.testing import CliRunner
-
 from tests.conftest import PILOT
-from trialplan.cli import app
-
-runner = CliRunner()
-
-
-def trialplan(url: str, *args: str):  # noqa: ANN201 - click Result
-    return runner.invoke(app, list(args), env={"TRIALPLAN_DATABASE_URL": url,
-                                               "TRIALPLAN_USER": "tester"})
+from tests.trialplan.cli_runner import trialplan
 
 
 def test_demo_then_status_json(store_url) -> None:  # noqa: ANN001

@@ -12,18 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from tests.conftest import snapshot
-from trialplan.cli import app
+from tests.trialplan.cli_runner import trialplan
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-runner = CliRunner()
-
-
-def trialplan(url: str, *args: str):  # noqa: ANN201 - click Result
-    return runner.invoke(app, list(args), env={"TRIALPLAN_DATABASE_URL": url,
-                                               "TRIALPLAN_USER": "tester"})
 
 
 @pytest.fixture
