@@ -6,12 +6,79 @@ s. Recruiting R more is the time s where that sum reaches E ~ Gamma(R, 1)
 (the R-th arrival of a unit-rate Poisson process on the cumulative-rate
 clock). All simulations are solved at once: sort sites by opening, take
 cumulative rates at each opening, find the segment holding E, interpolate.
+
+Rates that decline as exp(−δ s) after the cut keep this structure on the
+clock v(s) = (1 − e^{−δ s}) / δ: the cumulative intensity of a site opening at
+o is λ (v(s) − v(o))⁺, so the same solver runs on v and maps back.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import stats
+
+
+def solve_clock(lam: np.ndarray, opens: np.ndarray, needs: np.ndarray) -> np.ndarray:
+    """Clock time at which Σ_i lam_i (v − opens_i)⁺ reaches each of ``needs``.
+
+    ``lam``: (sims, sites) rates; ``opens``: (sites,) or (sims, sites) opening
+    clock times, any order; ``needs``: (sims, m) cumulative intensities.
+    Returns (sims, m); inf where the rates never get there.
+    """
+    lam = np.asarray(lam, float)
+    opens = np.asarray(opens, float)
+    if opens.ndim == 1:
+        order = np.argsort(opens, kind="stable")
+        lam, opens = lam[:, order], np.broadcast_to(opens[order], lam.shape)
+    else:
+        order = np.argsort(opens, axis=1, kind="stable")
+        lam = np.take_along_axis(lam, order, axis=1)
+        opens = np.take_along_axis(opens, order, axis=1)
+    slope = np.cumsum(lam, axis=1)  # total rate once site j has opened
+    at_open = np.zeros_like(slope)  # cumulative intensity at each opening
+    at_open[:, 1:] = np.cumsum(slope[:, :-1] * np.diff(opens, axis=1), axis=1)
+    rows = np.arange(len(lam))
+    out = np.empty(needs.shape)
+    for j in range(needs.shape[1]):
+        need = needs[:, j]
+        segment = (at_open <= need[:, None]).sum(axis=1) - 1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[:, j] = (opens[rows, segment]
+                         + (need - at_open[rows, segment]) / slope[rows, segment])
+    return np.where(np.isnan(out), np.inf, out)
+
+
+def needs_for(remaining: np.ndarray, sims: int, rng: np.random.Generator) -> np.ndarray:
+    """Cumulative intensity at the arrival of each of ``remaining`` (ascending) more subjects.
+
+    One Poisson process per simulation: the R₂-th arrival comes after the R₁-th,
+    so the milestones of one simulation are ordered.
+    """
+    remaining = np.asarray(remaining, int)
+    steps = np.diff(np.concatenate([[0], remaining]))
+    draws = np.zeros((sims, len(remaining)))
+    positive = steps > 0
+    draws[:, positive] = rng.gamma(steps[positive], 1.0, size=(sims, int(positive.sum())))
+    return np.cumsum(draws, axis=1)
+
+
+def decay_clock(months: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """v(s) = (1 − e^{−δ s}) / δ, = s when δ = 0; ``delta`` broadcasts against ``months``."""
+    months, delta = np.asarray(months, float), np.asarray(delta, float)
+    small = np.abs(delta) < 1e-12
+    safe = np.where(small, 1.0, delta)
+    return np.where(small, months, -np.expm1(-safe * months) / safe)
+
+
+def from_decay_clock(clock: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`decay_clock`; inf where a declining rate never gets there."""
+    clock, delta = np.asarray(clock, float), np.asarray(delta, float)
+    small = np.abs(delta) < 1e-12
+    safe = np.where(small, 1.0, delta)
+    inner = 1.0 - safe * clock
+    with np.errstate(divide="ignore", invalid="ignore"):
+        months = np.where(inner > 0, -np.log(np.where(inner > 0, inner, 1.0)) / safe, np.inf)
+    return np.where(small, clock, months)
 
 
 def time_to_target(shape: np.ndarray, rate: np.ndarray, opens: np.ndarray, remaining: int,
@@ -26,22 +93,12 @@ def time_to_target(shape: np.ndarray, rate: np.ndarray, opens: np.ndarray, remai
     """
     if remaining <= 0:
         return np.zeros(sims)
-    order = np.argsort(opens, kind="stable")
-    shape, rate = np.asarray(shape, float)[order], np.asarray(rate, float)[order]
-    opens = np.asarray(opens, float)[order]
+    shape, rate = np.asarray(shape, float), np.asarray(rate, float)
     lam = rng.gamma(shape, 1.0 / rate, size=(sims, len(shape)))
     if never_enrolls is not None:
-        fails = np.asarray(never_enrolls, float)[order]
-        lam *= rng.random((sims, len(shape))) >= fails
-    need = rng.gamma(remaining, 1.0, size=sims)
-    slope = np.cumsum(lam, axis=1)  # total rate once site j has opened
-    gaps = np.diff(opens)
-    at_open = np.zeros_like(slope)  # expected count at each opening time
-    at_open[:, 1:] = np.cumsum(slope[:, :-1] * gaps, axis=1)
-    segment = (at_open <= need[:, None]).sum(axis=1) - 1
-    rows = np.arange(sims)
-    with np.errstate(divide="ignore"):
-        return opens[segment] + (need - at_open[rows, segment]) / slope[rows, segment]
+        lam *= rng.random((sims, len(shape))) >= np.asarray(never_enrolls, float)
+    needs = needs_for(np.array([remaining]), sims, rng)
+    return solve_clock(lam, np.asarray(opens, float), needs)[:, 0]
 
 
 def closed_form_quantiles(shape: np.ndarray, rate: np.ndarray, remaining: int,

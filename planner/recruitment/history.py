@@ -1,0 +1,165 @@
+"""One study's recruitment history at a data cut, in months relative to the cut.
+
+Everything the models read is here: per site its opening (negative = opened
+before the cut, positive = planned), closure, randomized count and exposure;
+per randomized subject its time and site. Rules (docs/FORMATS.md):
+
+* a site opened at its recorded activation, or at its first screening (or,
+  with ``activation="first_randomization"``, its first randomization) when the
+  record has none or a subject came earlier;
+* a site not open at the cut opens at its planned activation; one already
+  overdue is assumed to open ``OVERDUE_OPENING`` months after the cut; one with
+  neither date (identified, not planned) is left out and counted;
+* a closed site stops at its last randomization (or at the cut);
+* exposure τ = months open before the cut (to closure); count k = randomized
+  at the site up to the cut.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from planner.domain import SiteStatus
+from planner.frames import Portfolio
+from planner.recruitment.poisson_gamma import RecruitmentDataError
+
+DAYS_PER_MONTH = 365.25 / 12
+OVERDUE_OPENING = 1.0  # months after the cut for a site whose planned activation has passed
+
+Activation = Literal["recorded", "first_randomization"]
+
+
+class ForecastInputError(RecruitmentDataError):
+    """The study's data cannot support a forecast; the message says why."""
+
+
+def months_between(start: np.ndarray | pd.Series, end: dt.date) -> np.ndarray:
+    """(start − end) in months: negative before ``end``."""
+    days = (pd.to_datetime(pd.Series(start)) - pd.Timestamp(end)).dt.days
+    return days.to_numpy(dtype=float, na_value=np.nan) / DAYS_PER_MONTH
+
+
+def date_after(cut: dt.date, months: float) -> dt.date:
+    """The calendar date ``months`` after ``cut`` (rounded to the day)."""
+    return cut + dt.timedelta(days=int(round(months * DAYS_PER_MONTH)))
+
+
+@dataclass(frozen=True)
+class RecruitmentHistory:
+    study_id: str
+    cut: dt.date
+    target: int
+    sites: pd.DataFrame  # site_id, country, opens, closed, count, exposure
+    arrival_months: np.ndarray  # randomizations by the cut, months (≤ 0)
+    arrival_site: np.ndarray  # their site's row in ``sites``
+    screen_fail_rate: float  # observed share of screened that failed (planned when none)
+    dropout_rate: float
+    treatment_weeks: float
+    followup_weeks: float
+    first_randomized: dt.date
+    unplanned_sites: int  # sites with neither an activation nor a planned date
+
+    @property
+    def randomized(self) -> int:
+        return int(len(self.arrival_months))
+
+    @property
+    def remaining(self) -> int:
+        return self.target - self.randomized
+
+    def reached(self, count: int) -> dt.date | None:
+        """Date the ``count``-th subject was randomized, when that was before the cut."""
+        if count > self.randomized or count <= 0:
+            return None
+        return date_after(self.cut, float(np.sort(self.arrival_months)[count - 1]))
+
+
+def _first(subjects: pd.DataFrame, column: str) -> pd.Series:
+    return subjects.dropna(subset=[column]).groupby("site_id")[column].min()
+
+
+def history_at(portfolio: Portfolio, study_id: str, cut: dt.date | None = None,
+               activation: Activation = "recorded") -> RecruitmentHistory:
+    """The history of ``study_id`` at ``cut`` (default: the portfolio's data cut)."""
+    studies = portfolio.studies[portfolio.studies["study_id"] == study_id]
+    if studies.empty:
+        known = ", ".join(portfolio.studies["study_id"].astype(str)) or "none"
+        raise ForecastInputError(f"study {study_id!r} is not in the store (studies: {known})")
+    study = studies.iloc[0]
+    cut = cut or portfolio.as_of
+    if cut is None:
+        raise ForecastInputError(f"study {study_id}: no recorded event at all, so no data cut")
+    sites = portfolio.sites[portfolio.sites["study_id"] == study_id].copy()
+    subjects = portfolio.subjects[portfolio.subjects["study_id"] == study_id]
+    stamp = pd.Timestamp(cut)
+    randomized = subjects[subjects["randomized"].notna() & (subjects["randomized"] <= stamp)]
+    if randomized.empty:
+        raise ForecastInputError(
+            f"study {study_id}: no subject randomized by {cut}; a recruitment rate needs at "
+            "least one randomization")
+    target = int(study["target_randomized"])
+    if len(randomized) >= target:
+        reached = randomized["randomized"].sort_values().iloc[target - 1].date()
+        raise ForecastInputError(
+            f"study {study_id}: target of {target} randomized already reached on {reached} "
+            f"({len(randomized)} by {cut}); nothing left to forecast")
+
+    first_evidence = (_first(randomized, "randomized") if activation == "first_randomization"
+                      else _first(subjects[subjects["screened"] <= stamp], "screened"))
+    recorded = (sites["actual_activation"] if activation == "recorded"
+                else pd.Series(pd.NaT, index=sites.index, dtype="datetime64[s]"))
+    evidence = sites["site_id"].map(first_evidence)
+    opened = pd.concat([recorded, evidence], axis=1).min(axis=1)
+    opened = opened.where(opened <= stamp)
+    if opened.isna().all():
+        first = recorded.min()
+        raise ForecastInputError(
+            f"study {study_id}: cut {cut} is before the first site opened"
+            + (f" ({first.date()})" if not pd.isna(first) else ""))
+
+    counts = sites["site_id"].map(randomized.groupby("site_id").size()).fillna(0).to_numpy()
+    last = sites["site_id"].map(randomized.groupby("site_id")["randomized"].max())
+    closed = (sites["status"] == SiteStatus.CLOSED.value).to_numpy() & opened.notna().to_numpy()
+    stop = np.where(closed, months_between(last.fillna(pd.Timestamp(cut)), cut), 0.0)
+    opens = months_between(opened, cut)
+    planned = months_between(sites["planned_activation"], cut)
+    future = np.isnan(opens) & (sites["status"] != SiteStatus.CLOSED.value).to_numpy()
+    opens = np.where(future, np.where(planned > 0, planned, OVERDUE_OPENING), opens)
+    unplanned = future & np.isnan(planned)
+    keep = ~np.isnan(opens) & ~unplanned
+    exposure = np.where(opens < 0, np.clip(np.maximum(stop, opens) - opens, 0, None), 0.0)
+    table = pd.DataFrame({
+        "site_id": sites["site_id"].astype(str).to_numpy(),
+        "country": sites["country"].astype(str).to_numpy(),
+        "opens": np.maximum(opens, 0.0), "opened_months": np.minimum(opens, 0.0),
+        "closed": closed, "count": counts, "exposure": exposure,
+    })[keep].reset_index(drop=True)
+    if not (table["exposure"] > 0).any():
+        raise ForecastInputError(
+            f"study {study_id}: every open site opened on the cut date {cut}; with zero "
+            "months of exposure no rate can be estimated")
+    index = pd.Index(table["site_id"])
+    arrival_site = index.get_indexer(randomized["site_id"].astype(str))
+    screened = subjects[subjects["screened"].notna() & (subjects["screened"] <= stamp)]
+    failed = screened["screen_failed"].notna().sum()
+    planned_sf = study["planned_sf_rate"]
+    sf_rate = (failed / len(screened) if len(screened) and failed
+               else float(planned_sf) if not pd.isna(planned_sf) else 0.0)
+    dropout = study["dropout_rate"]
+    return RecruitmentHistory(
+        study_id=study_id, cut=cut, target=target, sites=table,
+        arrival_months=months_between(randomized["randomized"], cut)[arrival_site >= 0],
+        arrival_site=arrival_site[arrival_site >= 0],
+        screen_fail_rate=float(sf_rate),
+        dropout_rate=0.0 if pd.isna(dropout) else float(dropout),
+        treatment_weeks=float(study["treatment_weeks"]),
+        followup_weeks=0.0 if pd.isna(study["followup_weeks"]) else float(
+            study["followup_weeks"]),
+        first_randomized=randomized["randomized"].min().date(),
+        unplanned_sites=int(unplanned.sum()),
+    )
