@@ -16,9 +16,10 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from planner.domain import AuditAction
-from planner.tables import AuditEntry, Base, ImportBatch
+from planner.tables import AuditEntry, Base, ForecastRun, ImportBatch
 
-NOT_AUDITED = (AuditEntry, ImportBatch)
+# append-only records of who did what themselves; the rows they change are audited
+NOT_AUDITED = (AuditEntry, ImportBatch, ForecastRun)
 ACTOR_KEY = "actor"
 
 

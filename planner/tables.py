@@ -125,6 +125,29 @@ class Milestone(Base):
     baseline_date: Mapped[dt.date | None] = mapped_column(Date)
     forecast_date: Mapped[dt.date | None] = mapped_column(Date)
     actual_date: Mapped[dt.date | None] = mapped_column(Date)
+    # the forecast run that set ``forecast_date`` (None when entered by hand or imported)
+    forecast_run_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("forecast_run.id", ondelete="SET NULL"), index=True)
+
+
+class ForecastRun(Base):
+    """One recruitment forecast of a study: its inputs' hash, model, parameters, timings
+    and resulting distributions, so a forecast date can always be traced and replayed."""
+
+    __tablename__ = "forecast_run"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_pk: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"),
+                                          index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(100))
+    as_of: Mapped[dt.date] = mapped_column(Date)  # the data cut
+    inputs_sha256: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(64))
+    sims: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    timings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class Site(Base):

@@ -83,15 +83,27 @@ def _first(subjects: pd.DataFrame, column: str) -> pd.Series:
     return subjects.dropna(subset=[column]).groupby("site_id")[column].min()
 
 
+def study_as_of(portfolio: Portfolio, study_id: str) -> dt.date | None:
+    """The study's own data cut: its latest recorded visit, screening, randomization or
+    activation (a finished study's data stop long before the portfolio's)."""
+    dates = [portfolio.visits.loc[portfolio.visits["study_id"] == study_id, "visit_date"].max()]
+    subjects = portfolio.subjects[portfolio.subjects["study_id"] == study_id]
+    dates += [subjects["screened"].max(), subjects["randomized"].max()]
+    sites = portfolio.sites[portfolio.sites["study_id"] == study_id]
+    dates.append(sites["actual_activation"].max())
+    known = [d for d in dates if not pd.isna(d)]
+    return max(known).date() if known else None
+
+
 def history_at(portfolio: Portfolio, study_id: str, cut: dt.date | None = None,
                activation: Activation = "recorded") -> RecruitmentHistory:
-    """The history of ``study_id`` at ``cut`` (default: the portfolio's data cut)."""
+    """The history of ``study_id`` at ``cut`` (default: the study's data cut)."""
     studies = portfolio.studies[portfolio.studies["study_id"] == study_id]
     if studies.empty:
         known = ", ".join(portfolio.studies["study_id"].astype(str)) or "none"
         raise ForecastInputError(f"study {study_id!r} is not in the store (studies: {known})")
     study = studies.iloc[0]
-    cut = cut or portfolio.as_of
+    cut = cut or study_as_of(portfolio, study_id)
     if cut is None:
         raise ForecastInputError(f"study {study_id}: no recorded event at all, so no data cut")
     sites = portfolio.sites[portfolio.sites["study_id"] == study_id].copy()

@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+DECLINE_FLOOR = 0.25  # a declining rate levels off at a quarter of its value at the cut
+
 
 def solve_clock(lam: np.ndarray, opens: np.ndarray, needs: np.ndarray) -> np.ndarray:
     """Clock time at which Σ_i lam_i (v − opens_i)⁺ reaches each of ``needs``.
@@ -62,22 +64,33 @@ def needs_for(remaining: np.ndarray, sims: int, rng: np.random.Generator) -> np.
     return np.cumsum(draws, axis=1)
 
 
-def decay_clock(months: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    """v(s) = (1 − e^{−δ s}) / δ, = s when δ = 0; ``delta`` broadcasts against ``months``."""
+def decay_clock(months: np.ndarray, delta: np.ndarray,
+                floor: float = DECLINE_FLOOR) -> np.ndarray:
+    """v(s) = ∫_0^s max(e^{−δu}, floor) du: (1 − e^{−δ s}) / δ until the rate has fallen
+    to ``floor`` (at s* = −ln(floor)/δ), then growing at ``floor``; = s when δ = 0."""
     months, delta = np.asarray(months, float), np.asarray(delta, float)
     small = np.abs(delta) < 1e-12
     safe = np.where(small, 1.0, delta)
-    return np.where(small, months, -np.expm1(-safe * months) / safe)
+    curved = -np.expm1(-safe * months) / safe
+    if floor > 0:
+        knee = -np.log(floor) / safe
+        curved = np.where(months <= knee, curved, (1 - floor) / safe + floor * (months - knee))
+    return np.where(small, months, curved)
 
 
-def from_decay_clock(clock: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`decay_clock`; inf where a declining rate never gets there."""
+def from_decay_clock(clock: np.ndarray, delta: np.ndarray,
+                     floor: float = DECLINE_FLOOR) -> np.ndarray:
+    """Inverse of :func:`decay_clock`; inf where a rate declining to zero never gets there."""
     clock, delta = np.asarray(clock, float), np.asarray(delta, float)
     small = np.abs(delta) < 1e-12
     safe = np.where(small, 1.0, delta)
     inner = 1.0 - safe * clock
     with np.errstate(divide="ignore", invalid="ignore"):
         months = np.where(inner > 0, -np.log(np.where(inner > 0, inner, 1.0)) / safe, np.inf)
+        if floor > 0:
+            knee_clock = (1 - floor) / safe
+            months = np.where(clock <= knee_clock, months,
+                              -np.log(floor) / safe + (clock - knee_clock) / floor)
     return np.where(small, clock, months)
 
 

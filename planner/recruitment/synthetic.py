@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from planner.domain import SiteStatus
-from planner.frames import SITES, STUDIES, SUBJECTS, Portfolio
+from planner.frames import SCHEMAS, SITES, STUDIES, SUBJECTS, Portfolio
 from planner.recruitment.history import DAYS_PER_MONTH
 from planner.recruitment.simulate import decay_clock, from_decay_clock
 
@@ -81,8 +81,8 @@ class SyntheticTrial:
             "phase": "III", "therapeutic_area": None, "target_randomized": self.target,
             "planned_sf_rate": 0.0, "dropout_rate": 0.1, "treatment_weeks": 26.0,
             "followup_weeks": 4.0, "currency": "USD"}])
-        empty = Portfolio.__dataclass_fields__
-        frames = {name: pd.DataFrame() for name in empty}
+        frames = {schema.name: schema.conform(pd.DataFrame(columns=schema.names))
+                  for schema in SCHEMAS}
         frames.update(studies=STUDIES.conform(studies), sites=SITES.conform(frame),
                       subjects=SUBJECTS.conform(subjects))
         return Portfolio(**frames)
@@ -110,12 +110,12 @@ def synthetic_trial(kind: str, rng: np.random.Generator, study_id: str = "SYN") 
     elif kind == "never_enroll":
         rates[rng.random(n) < 0.2] = 0.0
     # arrivals: Poisson counts over each site's window, uniform on the decay clock
-    start_clock = decay_clock(opens, delta)
-    end_clock = decay_clock(closes, delta)
+    start_clock = decay_clock(opens, delta, floor=0.0)  # the truth declines for ever
+    end_clock = decay_clock(closes, delta, floor=0.0)
     counts = rng.poisson(rates * (end_clock - start_clock))
     site = np.repeat(np.arange(n), counts)
     clock = rng.uniform(start_clock[site], end_clock[site])
-    months = from_decay_clock(clock, np.full(len(clock), delta))
+    months = from_decay_clock(clock, np.full(len(clock), delta), floor=0.0)
     order = np.argsort(months, kind="stable")
     months, site = months[order], site[order]
     horizon = rng.uniform(12, 24)

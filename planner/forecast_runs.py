@@ -1,0 +1,81 @@
+"""Persisting forecasts: a run row per forecast, P50 dates on the study's milestones.
+
+Repository functions take a session and never commit (the edge owns the
+transaction). Milestone updates go through the ORM, so the audit hook records
+each forecast date that moved, with the run that moved it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from planner.frames import load_portfolio
+from planner.recruitment.history import ForecastInputError
+from planner.study_forecast import StudyForecast, forecast_document, forecast_study
+from planner.tables import ForecastRun, Milestone, Study
+
+
+def known_study_ids(session: Session) -> list[str]:
+    return list(session.scalars(select(Study.study_id).order_by(Study.study_id)))
+
+
+def record_forecast(session: Session, forecast: StudyForecast, actor: str) -> ForecastRun:
+    """Store the run and write each not-yet-reached milestone's P50 as its forecast date.
+
+    A forecast whose inputs hash equals the study's latest run's is that run again
+    (same data, options and seed give the same numbers): nothing is written.
+    """
+    history = forecast.history
+    study = session.scalars(select(Study).where(Study.study_id == history.study_id)).one()
+    latest = latest_runs(session, history.study_id, limit=1)
+    if latest and latest[0].inputs_sha256 == forecast.inputs_sha256:
+        return latest[0]
+    run = ForecastRun(study_pk=study.id, at=dt.datetime.now(dt.UTC), actor=actor,
+                      as_of=history.cut, inputs_sha256=forecast.inputs_sha256,
+                      model=forecast.recruitment.model.value, sims=forecast.sims,
+                      seed=forecast.seed, params=forecast.recruitment.params(),
+                      timings=forecast.recruitment.timings, result={})
+    session.add(run)
+    session.flush()
+    run.result = forecast_document(forecast, run.id)
+    stored = {m.kind: m for m in session.scalars(
+        select(Milestone).where(Milestone.study_pk == study.id))}
+    for item in forecast.milestones:
+        if item.reached:
+            continue
+        milestone = stored.get(item.kind)
+        if milestone is None:
+            milestone = Milestone(study_pk=study.id, kind=item.kind)
+            session.add(milestone)
+        if milestone.actual_date is None:
+            milestone.forecast_date = item.p50
+            milestone.forecast_run_pk = run.id
+    session.flush()
+    return run
+
+
+def latest_runs(session: Session, study_id: str, limit: int = 10) -> list[ForecastRun]:
+    """The study's most recent forecast runs, newest first."""
+    return list(session.scalars(
+        select(ForecastRun).join(Study, ForecastRun.study_pk == Study.id)
+        .where(Study.study_id == study_id).order_by(ForecastRun.id.desc()).limit(limit)))
+
+
+def forecast_every_study(session: Session, actor: str, sims: int = 10_000, seed: int = 0
+                         ) -> list[tuple[str, StudyForecast | None, str]]:
+    """Forecast and record every study; a study that cannot be forecast (target reached,
+    nothing randomized yet) gets the reason instead. (study id, forecast, note) rows."""
+    portfolio = load_portfolio(session)
+    rows: list[tuple[str, StudyForecast | None, str]] = []
+    for study_id in portfolio.studies["study_id"].astype(str):
+        try:
+            forecast = forecast_study(portfolio, study_id, None, sims, seed)
+        except ForecastInputError as reason:
+            rows.append((study_id, None, str(reason)))
+            continue
+        run = record_forecast(session, forecast, actor)
+        rows.append((study_id, forecast, f"forecast run {run.id}"))
+    return rows
