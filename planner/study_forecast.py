@@ -26,7 +26,7 @@ from planner.recruitment.history import (
     history_at,
 )
 from planner.recruitment.models import Model
-from planner.timeline import MilestoneForecast, milestone_forecasts
+from planner.timeline import NAMES, MilestoneForecast, milestone_forecasts, quantile_dates
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,23 @@ def _iso(value: dt.date | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _country_entry(forecast: StudyForecast, row: dict) -> dict:
+    """A by-country row with, when its sites have targets, its own milestone dates."""
+    entry = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+    months = forecast.recruitment.country_months.get(entry["country"])
+    if months is not None:
+        cut = forecast.history.cut
+        entry["target"] = int(forecast.history.sites.loc[
+            forecast.history.sites["country"] == entry["country"], "target"].sum())
+        entry["milestones"] = [
+            {"name": NAMES[kind], **dict(zip(("p10", "p50", "p90"),
+                                             (_iso(d) for d in quantile_dates(cut, months[:, j])),
+                                             strict=True)),
+             "reached": bool(np.all(months[:, j] == 0))}
+            for j, (kind, _) in enumerate(forecast.recruitment.milestones)]
+    return entry
+
+
 def forecast_document(forecast: StudyForecast, run_id: int | None = None) -> dict:
     """The ``--json`` document: study, cut, model, parameters, milestones, countries."""
     recruitment, history = forecast.recruitment, forecast.history
@@ -107,8 +124,7 @@ def forecast_document(forecast: StudyForecast, run_id: int | None = None) -> dic
         "milestones": [{"name": m.name, "kind": m.kind.value, "p10": _iso(m.p10),
                         "p50": _iso(m.p50), "p90": _iso(m.p90), "reached": m.reached}
                        for m in forecast.milestones],
-        "by_country": [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
-                       for row in countries],
+        "by_country": [_country_entry(forecast, row) for row in countries],
         "conversion": recruitment.conversion(),
         "what_if": [{"country": e.country, "sites": e.count,
                      "opens": date_after(history.cut, e.opens).isoformat()}

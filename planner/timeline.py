@@ -55,7 +55,8 @@ def downstream_months(lpi: np.ndarray, treatment_weeks: float, followup_weeks: f
     return {MilestoneKind.LPLV: lplv, MilestoneKind.DBL: dbl, MilestoneKind.CSR_FINAL: csr}
 
 
-def _dates(cut: dt.date, months: np.ndarray) -> list[dt.date | None]:
+def quantile_dates(cut: dt.date, months: np.ndarray) -> list[dt.date | None]:
+    """P10, P50, P90 of ``months`` after ``cut`` as dates (None: never)."""
     values = np.quantile(months, QUANTILES, method="inverted_cdf")
     return [date_after(cut, float(v)) if np.isfinite(v) else None for v in values]
 
@@ -69,11 +70,11 @@ def milestone_forecasts(forecast: RecruitmentForecast, seed: int) -> list[Milest
         if actual is not None:
             out.append(MilestoneForecast(kind, actual, actual, actual, True))
         else:
-            out.append(MilestoneForecast(kind, *_dates(history.cut, forecast.months[:, column]),
-                                         False))
+            dates = quantile_dates(history.cut, forecast.months[:, column])
+            out.append(MilestoneForecast(kind, *dates, False))
     rng = np.random.default_rng([seed, 11])
     later = downstream_months(forecast.lpi_months(), history.treatment_weeks,
                               history.followup_weeks, rng)
     for kind, months in later.items():
-        out.append(MilestoneForecast(kind, *_dates(history.cut, months), False))
+        out.append(MilestoneForecast(kind, *quantile_dates(history.cut, months), False))
     return out

@@ -51,6 +51,8 @@ class RecruitmentForecast:
     milestones: tuple[tuple[MilestoneKind, int], ...]  # kind and subjects it needs
     months: np.ndarray  # (sims, milestones) months after the cut; 0 when already reached
     by_country: pd.DataFrame
+    country_months: dict[str, np.ndarray]  # country → (sims, 4) months to 25..100 % of its
+    # own target (sum of its sites' targets); inf when not reached before the study's LPI
     never_enroll: float
     extra: tuple[ExtraSites, ...]
     timings: dict[str, float] = field(default_factory=dict)
@@ -161,9 +163,11 @@ def forecast_recruitment(history: RecruitmentHistory, sims: int = 10_000, seed: 
     months[months > HORIZON_MONTHS] = np.inf
     months[:, remaining == 0] = 0.0
     by_country = _by_country(history, lam, on_clock, solved[:, -1], countries)
+    country_months = _country_targets(history, lam, on_clock, months[:, -1], countries,
+                                      delta, seed)
     done = time.perf_counter()
     return RecruitmentForecast(history, model, fits, selection, milestones, months, by_country,
-                               never, tuple(extra),
+                               country_months, never, tuple(extra),
                                {"fit_seconds": round(fitted_at - clock, 4),
                                 "simulate_seconds": round(done - fitted_at, 4)})
 
@@ -187,6 +191,32 @@ def _site_rates(evidence: Evidence, alpha: np.ndarray, beta: np.ndarray, delta: 
     exposure = evidence.exposure(delta if np.any(delta > 0) else np.zeros(1))
     shape = alpha[:, None] + evidence.counts[None, :]
     return rng.gamma(shape) / (beta[:, None] + exposure)
+
+
+def _country_targets(history: RecruitmentHistory, lam: np.ndarray, on_clock: np.ndarray,
+                     lpi: np.ndarray, countries: np.ndarray, delta: np.ndarray, seed: int
+                     ) -> dict[str, np.ndarray]:
+    """When each country reaches 25/50/75/100 % of its own target (the sum of its sites'
+    targets, when every site there has one): the country's own Poisson process given
+    the same site rates (own random stream), counted as never where it comes after the
+    study's LPI in that simulation, since recruitment stops at LPI."""
+    sites = history.sites
+    rng = np.random.default_rng([seed, 13])
+    out = {}
+    for country, group in sites.groupby("country"):
+        if group["target"].isna().any():
+            continue
+        target = float(group["target"].sum())
+        counts = [math.ceil(target * share) for _, share in ENROLLMENT]
+        remaining = np.array([max(n - int(group["count"].sum()), 0) for n in counts])
+        mine = countries == country
+        clock = on_clock[:, mine] if np.ndim(on_clock) == 2 else on_clock[mine]
+        solved = solve_clock(lam[:, mine], clock, needs_for(remaining, len(lam), rng))
+        months = from_decay_clock(solved, delta[:, None]) if np.any(delta > 0) else solved
+        months[months > lpi[:, None]] = np.inf
+        months[:, remaining == 0] = 0.0
+        out[str(country)] = months
+    return out
 
 
 def _by_country(history: RecruitmentHistory, lam: np.ndarray, on_clock: np.ndarray,

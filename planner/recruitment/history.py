@@ -150,6 +150,8 @@ def history_at(portfolio: Portfolio, study_id: str, cut: dt.date | None = None,
         "country": sites["country"].astype(str).to_numpy(),
         "opens": np.maximum(opens, 0.0), "opened_months": np.minimum(opens, 0.0),
         "closed": closed, "count": counts, "exposure": exposure,
+        "target": sites["target_randomized"].astype("Float64").to_numpy(dtype=float,
+                                                                        na_value=np.nan),
     })[keep].reset_index(drop=True)
     if not (table["exposure"] > 0).any():
         raise ForecastInputError(

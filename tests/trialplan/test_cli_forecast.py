@@ -58,6 +58,14 @@ def test_document_is_monotone_and_consistent(demo_url: str) -> None:
     assert sum(c["randomized"] for c in countries) == doc["randomized"] == 223
     for c in countries:
         assert c["randomized"] <= c["at_lpi_p10"] <= c["at_lpi_p50"] <= c["at_lpi_p90"]
+        # demo sites all have targets: each country has its own 25/50/75/100 % dates
+        assert [m["name"] for m in c["milestones"]] == NAMES[:4]
+        for share, m in zip((0.25, 0.5, 0.75, 1.0), c["milestones"], strict=True):
+            assert m["reached"] == (c["randomized"] >= -(-c["target"] * share // 1))
+            assert day(m["p10"]) <= day(m["p50"]) <= day(m["p90"])
+        for q in ("p10", "p50", "p90"):
+            dates = [day(m[q]) for m in c["milestones"]]
+            assert dates == sorted(dates)
     # LPLV is LPI plus treatment and follow-up at every quantile
     lpi, lplv = doc["milestones"][3], doc["milestones"][4]
     weeks = (day(lplv["p50"]) - day(lpi["p50"])).days / 7
