@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -54,14 +55,20 @@ def cut_date(portfolio: Portfolio, study_id: str, cut: dt.date | float, target: 
 def backtest(portfolio: Portfolio, study_id: str, cuts: Sequence[dt.date | float],
              actual_lpi: dt.date, models: Sequence[Model | str] = (AUTO, Model.PLUG_IN),
              sims: int = 4_000, seed: int = 0,
-             activation: Activation = "recorded") -> pd.DataFrame:
-    """One row per cut and model (see the module docstring)."""
-    target = int(portfolio.studies.loc[portfolio.studies["study_id"] == study_id,
-                                       "target_randomized"].iloc[0])
+             activation: Activation = "recorded", known_openings: bool = False,
+             target: int | None = None) -> pd.DataFrame:
+    """One row per cut and model (see the module docstring); ``target`` overrides the
+    stored one, ``known_openings`` as in :func:`history_at`."""
+    studies = portfolio.studies.copy()
+    chosen = studies["study_id"] == study_id
+    if target is not None:
+        studies.loc[chosen, "target_randomized"] = target
+        portfolio = replace(portfolio, studies=studies)
+    target = int(studies.loc[chosen, "target_randomized"].iloc[0])
     rows = []
     for cut in cuts:
         when = cut_date(portfolio, study_id, cut, target)
-        history = history_at(portfolio, study_id, when, activation)
+        history = history_at(portfolio, study_id, when, activation, known_openings)
         truth = (actual_lpi - when).days
         for model in models:
             forecast = forecast_recruitment(history, sims, seed,

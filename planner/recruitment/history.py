@@ -96,8 +96,13 @@ def study_as_of(portfolio: Portfolio, study_id: str) -> dt.date | None:
 
 
 def history_at(portfolio: Portfolio, study_id: str, cut: dt.date | None = None,
-               activation: Activation = "recorded") -> RecruitmentHistory:
-    """The history of ``study_id`` at ``cut`` (default: the study's data cut)."""
+               activation: Activation = "recorded",
+               known_openings: bool = False) -> RecruitmentHistory:
+    """The history of ``study_id`` at ``cut`` (default: the study's data cut).
+
+    ``known_openings`` (back-tests of data without a site plan, such as the CDISC
+    pilot): a site that opened after the cut is taken as planned to open when it did.
+    """
     studies = portfolio.studies[portfolio.studies["study_id"] == study_id]
     if studies.empty:
         known = ", ".join(portfolio.studies["study_id"].astype(str)) or "none"
@@ -109,7 +114,17 @@ def history_at(portfolio: Portfolio, study_id: str, cut: dt.date | None = None,
     sites = portfolio.sites[portfolio.sites["study_id"] == study_id].copy()
     subjects = portfolio.subjects[portfolio.subjects["study_id"] == study_id]
     stamp = pd.Timestamp(cut)
-    randomized = subjects[subjects["randomized"].notna() & (subjects["randomized"] <= stamp)]
+    all_randomized = subjects[subjects["randomized"].notna()]
+    evidence_all = (_first(all_randomized, "randomized") if activation == "first_randomization"
+                    else _first(subjects, "screened"))
+    recorded = (sites["actual_activation"] if activation == "recorded"
+                else pd.Series(pd.NaT, index=sites.index, dtype="datetime64[s]"))
+    eventual = pd.concat([recorded, sites["site_id"].map(evidence_all)], axis=1).min(axis=1)
+    if eventual.notna().any() and stamp < eventual.min():
+        raise ForecastInputError(
+            f"study {study_id}: cut {cut} is before the first site opened "
+            f"({eventual.min().date()})")
+    randomized = all_randomized[all_randomized["randomized"] <= stamp]
     if randomized.empty:
         raise ForecastInputError(
             f"study {study_id}: no subject randomized by {cut}; a recruitment rate needs at "
@@ -121,26 +136,21 @@ def history_at(portfolio: Portfolio, study_id: str, cut: dt.date | None = None,
             f"study {study_id}: target of {target} randomized already reached on {reached} "
             f"({len(randomized)} by {cut}); nothing left to forecast")
 
-    first_evidence = (_first(randomized, "randomized") if activation == "first_randomization"
-                      else _first(subjects[subjects["screened"] <= stamp], "screened"))
-    recorded = (sites["actual_activation"] if activation == "recorded"
-                else pd.Series(pd.NaT, index=sites.index, dtype="datetime64[s]"))
-    evidence = sites["site_id"].map(first_evidence)
-    opened = pd.concat([recorded, evidence], axis=1).min(axis=1)
-    opened = opened.where(opened <= stamp)
-    if opened.isna().all():
-        first = recorded.min()
-        raise ForecastInputError(
-            f"study {study_id}: cut {cut} is before the first site opened"
-            + (f" ({first.date()})" if not pd.isna(first) else ""))
+    opened = eventual.where(eventual <= stamp)
 
     counts = sites["site_id"].map(randomized.groupby("site_id").size()).fillna(0).to_numpy()
-    last = sites["site_id"].map(randomized.groupby("site_id")["randomized"].max())
-    closed = (sites["status"] == SiteStatus.CLOSED.value).to_numpy() & opened.notna().to_numpy()
+    last = sites["site_id"].map(all_randomized.groupby("site_id")["randomized"].max())
+    # closed by the cut: closed now, and its last randomization ever came by the cut
+    closed = ((sites["status"] == SiteStatus.CLOSED.value).to_numpy() & opened.notna().to_numpy()
+              & ~(last > stamp).to_numpy())
     stop = np.where(closed, months_between(last.fillna(pd.Timestamp(cut)), cut), 0.0)
     opens = months_between(opened, cut)
     planned = months_between(sites["planned_activation"], cut)
-    future = np.isnan(opens) & (sites["status"] != SiteStatus.CLOSED.value).to_numpy()
+    if known_openings:
+        planned = np.where(np.isnan(planned), months_between(eventual, cut), planned)
+    # a closed site that never opened is gone; one that opened after the cut was open then
+    future = np.isnan(opens) & ((sites["status"] != SiteStatus.CLOSED.value).to_numpy()
+                                | eventual.notna().to_numpy())
     opens = np.where(future, np.where(planned > 0, planned, OVERDUE_OPENING), opens)
     unplanned = future & np.isnan(planned)
     keep = ~np.isnan(opens) & ~unplanned

@@ -154,7 +154,7 @@ def test_sites_needed_is_the_smallest_that_works(demo_url: str) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["NO-SUCH-STUDY"], "not in the store (studies: AUR-ONC-301"),
     (["AUR-ONC-301"], "already reached"),
-    ([OPEN_STUDY, "--cut", "2020-01-01"], "no subject randomized by 2020-01-01"),
+    ([OPEN_STUDY, "--cut", "2020-01-01"], "cut 2020-01-01 is before the first site opened"),
     ([OPEN_STUDY, "--cut", "31/12/2026"], "expected an ISO date"),
     ([OPEN_STUDY, "--what-if-sites", "3"], "needs N >= 1, --country and --month"),
     ([OPEN_STUDY, "--what-if-sites", "3", "--country", "DE", "--month", "2026-05"],
