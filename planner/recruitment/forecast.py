@@ -227,8 +227,7 @@ def _by_country(history: RecruitmentHistory, lam: np.ndarray, on_clock: np.ndarr
     finite = np.isfinite(lpi_clock)
     reach = np.where(finite, lpi_clock, 0.0)[:, None]
     intensity = lam * np.clip(reach - on_clock, 0.0, None)  # closures: negative entries
-    per_country = np.zeros((len(lam), len(names)))
-    np.add.at(per_country.T, column, intensity.T)
+    per_country = intensity @ np.eye(len(names))[column]  # sum the sites of each country
     totals = per_country.sum(axis=1, keepdims=True)
     share = np.divide(per_country, totals, out=np.zeros_like(per_country), where=totals > 0)
     sites = history.sites

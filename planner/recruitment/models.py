@@ -35,6 +35,7 @@ from planner.recruitment.evidence import Evidence
 from planner.recruitment.poisson_gamma import ALPHA_CAP, RecruitmentDataError, fit
 
 DELTA_BOUNDS = (0.0, 1.0)  # decline per month: none to e^{-1} a month
+MAX_LOG_ALPHA_VARIANCE = 4.0  # sd(ln α) > 2: α is not determined by the data
 DELTA_PRIOR_SD = 0.05  # N(0, 0.05²) prior on δ: a decline must be seen in the data
 
 
@@ -96,9 +97,10 @@ class FittedModel:
         else:
             theta = rng.multivariate_normal(self.theta, self.covariance, size=sims,
                                             method="eigh")
-        log_alpha = np.minimum(theta[:, 0], np.log(ALPHA_CAP))
+        # a draw past the cap keeps its mean α/β: shift ln α and ln β together
+        excess = np.maximum(theta[:, 0] - np.log(ALPHA_CAP), 0.0)
         delta = np.clip(theta[:, 2], *DELTA_BOUNDS)
-        return np.exp(log_alpha), np.exp(theta[:, 1]), delta
+        return np.exp(theta[:, 0] - excess), np.exp(theta[:, 1] - excess), delta
 
 
 def _laplace(negative, theta: np.ndarray, free: np.ndarray) -> np.ndarray:
@@ -150,4 +152,10 @@ def fit_model(evidence: Evidence, model: Model) -> FittedModel:
     free = np.array([not capped, True, model is Model.DECLINING])
     covariance = (np.zeros((3, 3)) if model is Model.PLUG_IN
                   else _laplace(negative, theta, free))
+    if covariance[0, 0] > MAX_LOG_ALPHA_VARIANCE:
+        # the likelihood is flat in α (sites barely differ) and the optimizer stopped
+        # somewhere on the plateau: treat α as capped, keeping the mean rate α/β
+        shift = np.log(ALPHA_CAP) - theta[0]
+        theta, capped = theta + np.array([shift, shift, 0.0]), True
+        covariance = _laplace(negative, theta, np.array([False, True, free[2]]))
     return FittedModel(model, theta, covariance, -negative(theta), capped)
