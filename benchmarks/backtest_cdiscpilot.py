@@ -19,19 +19,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere
+
+from machine_info import machine  # noqa: E402
 
 from planner.frames import load_portfolio  # noqa: E402
 from planner.importing.run import import_files  # noqa: E402
@@ -51,22 +47,6 @@ ACTIVATION = "first_randomization"
 SHORT = {AUTO: "auto", Model.PLUG_IN.value: "plug-in", Model.POISSON_GAMMA.value: "PG",
          Model.DECLINING.value: "declining", Model.AVERAGED.value: "averaged"}
 
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor() or "?")
-    try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "planner"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-        commit += " (planner/ has uncommitted changes)" if dirty else ""
-    except (OSError, subprocess.CalledProcessError):
-        commit = "?"
-    return (f"{platform.system()} {platform.machine()}, {len(os.sched_getaffinity(0))} CPUs "
-            f"{cpu}, Python {platform.python_version()}, numpy {np.__version__}, "
-            f"pandas {pd.__version__}, git {commit}")
 
 
 def load_pilot(workdir: Path):  # noqa: ANN201 - planner.frames.Portfolio

@@ -27,10 +27,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +41,8 @@ import sqlalchemy
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere
+
+from machine_info import machine, warning_summary  # noqa: E402
 
 from planner.frames import Portfolio, load_portfolio  # noqa: E402
 from planner.importing.run import import_files  # noqa: E402
@@ -90,30 +89,6 @@ class Run:
         return self.load + sum(self.total)
 
 
-def warning_summary(caught: list[warnings.WarningMessage]) -> str:
-    """'none', or each distinct warning with its source line and count."""
-    counts = pd.Series([f"{Path(w.filename).name}:{w.lineno} {w.category.__name__}: "
-                        f"{w.message}" for w in caught]).value_counts()
-    return "; ".join(f"{text} (x{n})" for text, n in counts.items()) or "none"
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor() or "?")
-    try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "planner"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-        commit += " (planner/ has uncommitted changes)" if dirty else ""
-    except (OSError, subprocess.CalledProcessError):
-        commit = "?"
-    return (f"{platform.system()} {platform.machine()}, {len(os.sched_getaffinity(0))} CPUs "
-            f"{cpu}, load {os.getloadavg()[0]:.2f}, Python {platform.python_version()}, "
-            f"numpy {np.__version__}, pandas {pd.__version__}, "
-            f"SQLAlchemy {sqlalchemy.__version__}, SQLite {sqlite3.sqlite_version}, "
-            f"git {commit}")
 
 
 # --------------------------------------------------------------------------- data
@@ -379,7 +354,8 @@ def main() -> int:
     else:
         print("store: skipped (--no-store)")
     print(f"warnings raised inside planner (in-memory pass): {warning_summary(caught)}")
-    print(f"machine: {machine()}")
+    versions = (f"SQLAlchemy {sqlalchemy.__version__}", f"SQLite {sqlite3.sqlite_version}")
+    print(f"machine: {machine(*versions)}")
     return 2 if mismatch is not None and mismatch > 1e-9 else 0
 
 

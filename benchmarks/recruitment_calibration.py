@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
-import subprocess
 import sys
 import time
 import warnings
@@ -32,6 +29,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere
+
+from machine_info import machine, warning_summary  # noqa: E402
 
 from planner.recruitment.backtest import AUTO, backtest  # noqa: E402
 from planner.recruitment.history import ForecastInputError  # noqa: E402
@@ -45,28 +44,6 @@ BASELINE = Model.PLUG_IN.value
 SHARE = 0.5
 
 
-def warning_summary(caught: list[warnings.WarningMessage]) -> str:
-    """'none', or each distinct warning with its source line and count."""
-    counts = pd.Series([f"{Path(w.filename).name}:{w.lineno} {w.category.__name__}: "
-                        f"{w.message}" for w in caught]).value_counts()
-    return "; ".join(f"{text} (x{n})" for text, n in counts.items()) or "none"
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor() or "?")
-    try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "planner"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-        commit += " (planner/ has uncommitted changes)" if dirty else ""
-    except (OSError, subprocess.CalledProcessError):
-        commit = "?"
-    return (f"{platform.system()} {platform.machine()}, {len(os.sched_getaffinity(0))} CPUs "
-            f"{cpu}, Python {platform.python_version()}, numpy {np.__version__}, "
-            f"pandas {pd.__version__}, git {commit}")
 
 
 def run(trials: int, sims: int, seed: int) -> tuple[pd.DataFrame, list[str]]:
