@@ -119,7 +119,9 @@ def history_at(portfolio: Portfolio, study_id: str, cut: dt.date | None = None,
                     else _first(subjects, "screened"))
     recorded = (sites["actual_activation"] if activation == "recorded"
                 else pd.Series(pd.NaT, index=sites.index, dtype="datetime64[s]"))
-    eventual = pd.concat([recorded, sites["site_id"].map(evidence_all)], axis=1).min(axis=1)
+    evidence = pd.Series(evidence_all.reindex(sites["site_id"]).to_numpy(dtype="datetime64[s]"),
+                         index=sites.index)
+    eventual = pd.concat([recorded, evidence], axis=1).min(axis=1)
     if eventual.notna().any() and stamp < eventual.min():
         raise ForecastInputError(
             f"study {study_id}: cut {cut} is before the first site opened "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -51,10 +52,14 @@ class SyntheticTrial:
 
     def portfolio_at(self, cut: dt.date) -> Portfolio:
         """The study as recorded at ``cut`` (later events unknown)."""
-        cut_months = (cut - START).days / DAYS_PER_MONTH
+        cut_day = (cut - START).days
+
+        def by_cut(months: np.ndarray) -> np.ndarray:  # happened on or before the cut day
+            return np.floor(np.asarray(months) * DAYS_PER_MONTH) <= cut_day
+
         sites = self.sites
-        opened = sites["opens"] <= cut_months
-        closed = opened & (sites["closes"] <= cut_months)
+        opened = by_cut(sites["opens"])
+        closed = opened & by_cut(sites["closes"])
         dates = [self.date(m) for m in sites["opens"]]
         frame = pd.DataFrame({
             "study_id": self.study_id, "site_id": sites["site_id"],
@@ -67,7 +72,7 @@ class SyntheticTrial:
                                                  for d, o in zip(dates, opened, strict=True)]),
             "target_randomized": None, "cra_id": None,
         })
-        known = self.randomized <= cut_months
+        known = by_cut(self.randomized)
         when = pd.to_datetime([self.date(m) for m in self.randomized[known]])
         subjects = pd.DataFrame({
             "study_id": self.study_id,
@@ -81,11 +86,17 @@ class SyntheticTrial:
             "phase": "III", "therapeutic_area": None, "target_randomized": self.target,
             "planned_sf_rate": 0.0, "dropout_rate": 0.1, "treatment_weeks": 26.0,
             "followup_weeks": 4.0, "currency": "USD"}])
-        frames = {schema.name: schema.conform(pd.DataFrame(columns=schema.names))
-                  for schema in SCHEMAS}
+        frames = dict(_empty_frames())
         frames.update(studies=STUDIES.conform(studies), sites=SITES.conform(frame),
                       subjects=SUBJECTS.conform(subjects))
         return Portfolio(**frames)
+
+
+@cache
+def _empty_frames() -> dict[str, pd.DataFrame]:
+    """The frames a synthetic trial has no rows in (shared: frames are read-only)."""
+    return {schema.name: schema.conform(pd.DataFrame(columns=schema.names))
+            for schema in SCHEMAS}
 
 
 def synthetic_trial(kind: str, rng: np.random.Generator, study_id: str = "SYN") -> SyntheticTrial:
