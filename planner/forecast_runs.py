@@ -9,43 +9,55 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from planner.frames import load_portfolio
-from planner.recruitment.history import ForecastInputError
+from planner.recruitment.poisson_gamma import RecruitmentDataError
 from planner.study_forecast import StudyForecast, forecast_document, forecast_study
-from planner.tables import ForecastRun, Milestone, Study
+from planner.tables import ForecastRun, Milestone, Site, Study, Subject, SubjectVisit
+
+
+def store_data_cut(session: Session) -> dt.date | None:
+    """The latest recorded event anywhere in the store: no data exist after it."""
+    columns = (SubjectVisit.visit_date, Subject.screened_date, Subject.randomized_date,
+               Site.actual_activation)
+    dates = [session.scalar(select(func.max(column))) for column in columns]  # one table each
+    known = [d for d in dates if d is not None]
+    return max(known) if known else None
 
 
 def known_study_ids(session: Session) -> list[str]:
     return list(session.scalars(select(Study.study_id).order_by(Study.study_id)))
 
 
-def record_forecast(session: Session, forecast: StudyForecast, actor: str) -> ForecastRun:
-    """Store the run and write each not-yet-reached milestone's P50 as its forecast date.
-
-    A forecast whose inputs hash equals the study's latest run's is that run again
-    (same data, options and seed give the same numbers): nothing is written.
+def record_forecast(session: Session, forecast: StudyForecast, actor: str
+                    ) -> tuple[ForecastRun, bool]:
+    """Store the run and set the milestones' forecast dates from it: the P50 of each one
+    not yet reached, the date reached for those reached by the cut (unless an actual
+    date is recorded). Returns the run and whether it was reused: a forecast whose
+    inputs hash equals the study's latest run's is that run again (same data, options
+    and seed give the same numbers), so no run is added, but the milestone dates are
+    set again (an import may have changed them since).
     """
     history = forecast.history
     study = session.scalars(select(Study).where(Study.study_id == history.study_id)).one()
     latest = latest_runs(session, history.study_id, limit=1)
-    if latest and latest[0].inputs_sha256 == forecast.inputs_sha256:
-        return latest[0]
-    run = ForecastRun(study_pk=study.id, at=dt.datetime.now(dt.UTC), actor=actor,
-                      as_of=history.cut, inputs_sha256=forecast.inputs_sha256,
-                      model=forecast.recruitment.model.value, sims=forecast.sims,
-                      seed=forecast.seed, params=forecast.recruitment.params(),
-                      timings=forecast.recruitment.timings, result={})
-    session.add(run)
-    session.flush()
-    run.result = forecast_document(forecast, run.id)
+    reused = bool(latest) and latest[0].inputs_sha256 == forecast.inputs_sha256
+    if reused:
+        run = latest[0]
+    else:
+        run = ForecastRun(study_pk=study.id, at=dt.datetime.now(dt.UTC), actor=actor,
+                          as_of=history.cut, inputs_sha256=forecast.inputs_sha256,
+                          model=forecast.recruitment.model.value, sims=forecast.sims,
+                          seed=forecast.seed, params=forecast.recruitment.params(),
+                          timings=forecast.recruitment.timings, result={})
+        session.add(run)
+        session.flush()
+        run.result = forecast_document(forecast, run.id)
     stored = {m.kind: m for m in session.scalars(
         select(Milestone).where(Milestone.study_pk == study.id))}
     for item in forecast.milestones:
-        if item.reached:
-            continue
         milestone = stored.get(item.kind)
         if milestone is None:
             milestone = Milestone(study_pk=study.id, kind=item.kind)
@@ -54,7 +66,7 @@ def record_forecast(session: Session, forecast: StudyForecast, actor: str) -> Fo
             milestone.forecast_date = item.p50
             milestone.forecast_run_pk = run.id
     session.flush()
-    return run
+    return run, reused
 
 
 def latest_runs(session: Session, study_id: str, limit: int = 10) -> list[ForecastRun]:
@@ -73,9 +85,10 @@ def forecast_every_study(session: Session, actor: str, sims: int = 10_000, seed:
     for study_id in portfolio.studies["study_id"].astype(str):
         try:
             forecast = forecast_study(portfolio, study_id, None, sims, seed)
-        except ForecastInputError as reason:
+        except RecruitmentDataError as reason:
             rows.append((study_id, None, str(reason)))
             continue
-        run = record_forecast(session, forecast, actor)
-        rows.append((study_id, forecast, f"forecast run {run.id}"))
+        run, reused = record_forecast(session, forecast, actor)
+        rows.append((study_id, forecast,
+                     f"forecast run {run.id}" + (" (unchanged inputs: reused)" if reused else "")))
     return rows

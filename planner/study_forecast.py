@@ -10,13 +10,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from planner.frames import Portfolio
-from planner.recruitment.forecast import ExtraSites, RecruitmentForecast, forecast_recruitment
+from planner.recruitment.forecast import (
+    ENROLLMENT,
+    ExtraSites,
+    RecruitmentForecast,
+    forecast_recruitment,
+)
 from planner.recruitment.history import (
     DAYS_PER_MONTH,
     Activation,
@@ -91,19 +97,28 @@ def _iso(value: dt.date | None) -> str | None:
 
 
 def _country_entry(forecast: StudyForecast, row: dict) -> dict:
-    """A by-country row with, when its sites have targets, its own milestone dates."""
+    """A by-country row with, when its sites have targets, its own milestone dates (the
+    actual date for those reached by the cut)."""
     entry = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
     months = forecast.recruitment.country_months.get(entry["country"])
-    if months is not None:
-        cut = forecast.history.cut
-        entry["target"] = int(forecast.history.sites.loc[
-            forecast.history.sites["country"] == entry["country"], "target"].sum())
-        entry["milestones"] = [
-            {"name": NAMES[kind], **dict(zip(("p10", "p50", "p90"),
-                                             (_iso(d) for d in quantile_dates(cut, months[:, j])),
-                                             strict=True)),
-             "reached": bool(np.all(months[:, j] == 0))}
-            for j, (kind, _) in enumerate(forecast.recruitment.milestones)]
+    if months is None:
+        return entry
+    history = forecast.history
+    sites = history.sites
+    target = float(sites.loc[sites["country"] == entry["country"], "target"].sum())
+    in_country = (sites["country"].to_numpy() == entry["country"])[history.arrival_site]
+    arrivals = np.sort(history.arrival_months[in_country])
+    entry["target"] = int(target)
+    entry["milestones"] = []
+    for j, (kind, share) in enumerate(ENROLLMENT):
+        needed = math.ceil(target * share)
+        if 0 < needed <= len(arrivals):
+            day = _iso(date_after(history.cut, float(arrivals[needed - 1])))
+            dates, reached = [day, day, day], True
+        else:
+            dates, reached = [_iso(d) for d in quantile_dates(history.cut, months[:, j])], False
+        entry["milestones"].append({"name": NAMES[kind], "p10": dates[0], "p50": dates[1],
+                                    "p90": dates[2], "reached": reached})
     return entry
 
 
@@ -126,6 +141,7 @@ def forecast_document(forecast: StudyForecast, run_id: int | None = None) -> dic
                        for m in forecast.milestones],
         "by_country": [_country_entry(forecast, row) for row in countries],
         "conversion": recruitment.conversion(),
+        "unplanned_sites": history.unplanned_sites,
         "what_if": [{"country": e.country, "sites": e.count,
                      "opens": date_after(history.cut, e.opens).isoformat()}
                     for e in recruitment.extra],

@@ -9,7 +9,8 @@ Per simulation, from that simulation's LPI:
 so every simulation is ordered (25 % ≤ 50 % ≤ 75 % ≤ LPI ≤ LPLV ≤ DBL ≤ CSR) and
 so are the quantiles of each milestone (a quantile of a larger variable is not
 smaller). Quantiles use the inverted CDF (no interpolation), so a share of
-simulations that never arrive gives "not reached" instead of a made-up date.
+simulations that never arrive gives "not reached" instead of a made-up date;
+so does a date more than 50 years after the cut (``HORIZON_MONTHS``).
 Milestones reached before the cut show their actual date.
 """
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.domain import MilestoneKind
-from planner.recruitment.forecast import RecruitmentForecast
+from planner.recruitment.forecast import HORIZON_MONTHS, RecruitmentForecast
 from planner.recruitment.history import date_after
 
 DBL_LAG_WEEKS = (5.0, 8.0)
@@ -58,7 +59,7 @@ def downstream_months(lpi: np.ndarray, treatment_weeks: float, followup_weeks: f
 def quantile_dates(cut: dt.date, months: np.ndarray) -> list[dt.date | None]:
     """P10, P50, P90 of ``months`` after ``cut`` as dates (None: never)."""
     values = np.quantile(months, QUANTILES, method="inverted_cdf")
-    return [date_after(cut, float(v)) if np.isfinite(v) else None for v in values]
+    return [date_after(cut, float(v)) if v <= HORIZON_MONTHS else None for v in values]
 
 
 def milestone_forecasts(forecast: RecruitmentForecast, seed: int) -> list[MilestoneForecast]:

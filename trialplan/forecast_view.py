@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from planner.recruitment.whatif import SitesNeeded
+from planner.recruitment.history import RecruitmentHistory
+from planner.recruitment.whatif import MAX_EXTRA_SITES, SitesNeeded
 from planner.study_forecast import StudyForecast
 
 
@@ -10,18 +11,18 @@ def _day(value: object) -> str:
     return value.isoformat() if value else "never"
 
 
-def forecast_text(forecast: StudyForecast, run_id: int | None) -> str:
+def forecast_text(forecast: StudyForecast, run_id: int | None, reused: bool = False) -> str:
     history, recruitment = forecast.history, forecast.recruitment
     lines = [f"study {history.study_id}   data cut {history.cut}   randomized "
              f"{history.randomized} of {history.target}   {forecast.sims:,} simulations, "
              f"seed {forecast.seed}"]
     reason = recruitment.selection.reason if recruitment.selection else "chosen by the caller"
     lines.append(f"model: {recruitment.model.value} ({reason})")
-    params = recruitment.params()
-    first = params if "alpha" in params else next(iter(params.values()))
-    lines.append(f"site rates: mean {first['mean_rate_per_site_month']:.3f} per site-month "
-                 f"(Gamma shape {first['alpha']:.2f}), decline {first['decline_per_month']:.3f}"
-                 f"/month, never-enroll share of new sites {recruitment.never_enroll:.0%}")
+    constant, last = recruitment.fits[0], recruitment.fits[-1]  # averaged: constant, declining
+    lines.append(f"site rates: mean {constant.alpha / constant.beta:.3f} per site-month "
+                 f"(Gamma shape {constant.alpha:.2f}), decline {last.delta:.3f}/month"
+                 f"{' (declining half)' if len(recruitment.fits) > 1 else ''}, never-enroll "
+                 f"share of new sites {recruitment.never_enroll:.0%}")
     for extra in recruitment.extra:
         lines.append(f"what-if: +{extra.count} sites in {extra.country} opening "
                      f"{extra.opens:.1f} months after the cut")
@@ -50,7 +51,8 @@ def forecast_text(forecast: StudyForecast, run_id: int | None) -> str:
         lines.append(f"note: {history.unplanned_sites} sites without an activation or planned "
                      "date are not counted")
     if run_id is not None:
-        lines.append(f"forecast run {run_id} stored; milestone forecast dates set to the P50")
+        how = ("same inputs as the latest run: reused" if reused else "stored")
+        lines.append(f"forecast run {run_id} ({how}); milestone forecast dates set from it")
     return "\n".join(lines)
 
 
@@ -58,10 +60,24 @@ def sites_needed_text(answer: SitesNeeded, study_id: str) -> str:
     head = (f"study {study_id}: reach the target by {answer.target_date} with probability "
             f"{answer.probability:.0%}, extra sites in {answer.country} opening "
             f"{answer.opens:.1f} months after the cut (model {answer.model.value})")
+    if answer.sites is None and answer.opens >= answer.months_to_target:
+        return (f"{head}\nnot reachable by adding sites: they would open on or after the "
+                f"target date (without extra sites {answer.baseline_probability:.0%})")
     if answer.sites is None:
-        return (f"{head}\nnot reachable: even the most sites tried give "
+        return (f"{head}\nnot reachable: even {MAX_EXTRA_SITES} extra sites give "
                 f"{answer.achieved_probability:.0%} (without extra sites "
                 f"{answer.baseline_probability:.0%})")
     return (f"{head}\nextra sites needed: {answer.sites} (probability "
             f"{answer.achieved_probability:.0%} with them, {answer.baseline_probability:.0%} "
             "without)")
+
+
+def sites_needed_document(answer: SitesNeeded, history: RecruitmentHistory,
+                          opens: float) -> dict:
+    """``--target-date ... --json``."""
+    return {"study_id": history.study_id, "as_of": history.cut.isoformat(),
+            "target_date": answer.target_date.isoformat(), "probability": answer.probability,
+            "country": answer.country, "opens_months_after_cut": round(opens, 3),
+            "sites_needed": answer.sites, "model": answer.model.value,
+            "baseline_probability": answer.baseline_probability,
+            "achieved_probability": answer.achieved_probability}

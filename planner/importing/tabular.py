@@ -71,8 +71,10 @@ SITE = EntitySpec(Site.__table__, ("study_pk", "site_id"),
 STAFF = EntitySpec(Staff.__table__, ("staff_id",),
                    ("name", "role", "home_country", "languages", "fte",
                     "capacity_hours_month", "cost_rate", "currency"), ("staff_id",))
+# an imported forecast date is nobody's forecast run: the file's values replace the run's
 MILESTONE = EntitySpec(Milestone.__table__, ("study_pk", "kind"),
-                       ("baseline_date", "forecast_date", "actual_date"), ("study_id", "kind"))
+                       ("baseline_date", "forecast_date", "actual_date", "forecast_run_pk"),
+                       ("study_id", "kind"))
 ASSIGNMENT = EntitySpec(CraAssignment.__table__, ("site_pk", "effective_from"),
                         ("staff_pk", "effective_to"), ("study_id", "site_id", "effective_from"))
 
@@ -133,6 +135,7 @@ def import_milestones(writer: Writer, raw: RawTable) -> list[ImportIssue]:
     incoming = typed.rename(columns={"milestone": "kind", "baseline": "baseline_date",
                                      "forecast": "forecast_date", "actual": "actual_date"})
     incoming["study_pk"] = incoming["study_id"].map(studies)
+    incoming["forecast_run_pk"] = None
     writer.sync(MILESTONE, incoming)
     return []
 

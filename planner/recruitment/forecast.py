@@ -94,18 +94,19 @@ def never_enroll_share(evidence: Evidence, fitted: FittedModel) -> float:
 
 
 def _extra_rates(extra: Sequence[ExtraSites], history: RecruitmentHistory,
-                 alpha: np.ndarray, beta: np.ndarray, never: float, seed: int
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+                 exposure: np.ndarray, alpha: np.ndarray, beta: np.ndarray, never: float,
+                 seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Rates of what-if sites: Gamma(α, α/m_c) with m_c = (K_c + α)/(T_c + β) the
-    country's shrunk pooled rate (the study's α/β when it has no site there); with
+    country's shrunk pooled rate, T_c its sites' exposure on the model's (decayed)
+    clock per simulation (the study's α/β when it has no site there); with
     their opening months, unit exponential draws for their closure, and countries."""
     rng = np.random.default_rng([seed, 7])
     sites = history.sites
     columns, waits, opens, countries = [], [], [], []
     for group in extra:
-        in_country = sites["country"] == group.country
+        in_country = (sites["country"] == group.country).to_numpy()
         pooled_k = float(sites.loc[in_country, "count"].sum())
-        pooled_t = float(sites.loc[in_country, "exposure"].sum())
+        pooled_t = exposure[:, in_country].sum(axis=1)
         mean = (pooled_k + alpha) / (pooled_t + beta)
         for _ in range(group.count):
             rate = rng.gamma(alpha) / (alpha / mean)
@@ -143,7 +144,7 @@ def forecast_recruitment(history: RecruitmentHistory, sims: int = 10_000, seed: 
     lam[:, sites["closed"].to_numpy()] = 0.0
     base_waits = rng.exponential(size=lam.shape)  # closures, used if any site has closed
     extra_lam, extra_opens, extra_waits, extra_countries = _extra_rates(
-        extra, history, alpha, beta, never, seed)
+        extra, history, _exposure(evidence, delta), alpha, beta, never, seed)
     lam = np.hstack([lam, extra_lam])
     opens = np.concatenate([sites["opens"].to_numpy(float), extra_opens])
     countries = np.concatenate([sites["country"].to_numpy(str), np.array(extra_countries, str)])
@@ -162,7 +163,8 @@ def forecast_recruitment(history: RecruitmentHistory, sims: int = 10_000, seed: 
     months = from_decay_clock(solved, delta[:, None]) if declining else solved
     months[months > HORIZON_MONTHS] = np.inf
     months[:, remaining == 0] = 0.0
-    by_country = _by_country(history, lam, on_clock, solved[:, -1], countries)
+    lpi_clock = np.where(np.isfinite(months[:, -1]), solved[:, -1], np.inf)
+    by_country = _by_country(history, lam, on_clock, lpi_clock, countries, extra_countries)
     country_months = _country_targets(history, lam, on_clock, months[:, -1], countries,
                                       delta, seed)
     done = time.perf_counter()
@@ -185,10 +187,15 @@ def _closures(history: RecruitmentHistory, opens: np.ndarray, waits: np.ndarray,
     return np.maximum(opens, 0.0)[None, :] + waits / hazard[:, None]
 
 
+def _exposure(evidence: Evidence, delta: np.ndarray) -> np.ndarray:
+    """E_i(δ) per simulation (sims, sites), or (1, sites) when nothing declines."""
+    return evidence.exposure(delta if np.any(delta > 0) else np.zeros(1))
+
+
 def _site_rates(evidence: Evidence, alpha: np.ndarray, beta: np.ndarray, delta: np.ndarray,
                 rng: np.random.Generator) -> np.ndarray:
     """Each site's rate at the cut per simulation: Gamma(α+k_i, β+E_i(δ))."""
-    exposure = evidence.exposure(delta if np.any(delta > 0) else np.zeros(1))
+    exposure = _exposure(evidence, delta)
     shape = alpha[:, None] + evidence.counts[None, :]
     return rng.gamma(shape) / (beta[:, None] + exposure)
 
@@ -220,7 +227,8 @@ def _country_targets(history: RecruitmentHistory, lam: np.ndarray, on_clock: np.
 
 
 def _by_country(history: RecruitmentHistory, lam: np.ndarray, on_clock: np.ndarray,
-                lpi_clock: np.ndarray, countries: np.ndarray) -> pd.DataFrame:
+                lpi_clock: np.ndarray, countries: np.ndarray, added: list[str]
+                ) -> pd.DataFrame:
     """Randomized by country at LPI: today's count plus the remaining subjects split in
     proportion to each country's cumulative intensity up to that simulation's LPI."""
     names, column = np.unique(countries, return_inverse=True)
@@ -235,13 +243,15 @@ def _by_country(history: RecruitmentHistory, lam: np.ndarray, on_clock: np.ndarr
     final = now[None, :] + history.remaining * share[finite]
     p10, p50, p90 = (np.quantile(final, q, axis=0) if finite.any() else now * 1.0
                      for q in (0.1, 0.5, 0.9))
-    opened = sites[sites["opens"] == 0].groupby("country").size()
+    recruiting = sites[(sites["opens"] == 0) & ~sites["closed"]].groupby("country").size()
+    closed = sites[sites["closed"]].groupby("country").size()
     planned = sites[sites["opens"] > 0].groupby("country").size()
-    added = pd.Series(countries[len(sites):]).value_counts()
+    added = pd.Series(added, dtype=object).value_counts()
     exposure = sites.groupby("country")["exposure"].sum().reindex(names, fill_value=0).to_numpy()
     return pd.DataFrame({
         "country": names,
-        "sites_open": opened.reindex(names, fill_value=0).to_numpy(),
+        "sites_open": recruiting.reindex(names, fill_value=0).to_numpy(),
+        "sites_closed": closed.reindex(names, fill_value=0).to_numpy(),
         "sites_planned": planned.reindex(names, fill_value=0).to_numpy(),
         "sites_added": added.reindex(names, fill_value=0).to_numpy(),
         "randomized": now.astype(int),

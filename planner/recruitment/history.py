@@ -2,11 +2,13 @@
 
 Everything the models read is here: per site its opening (negative = opened
 before the cut, positive = planned), closure, randomized count and exposure;
-per randomized subject its time and site. Rules (docs/FORMATS.md):
+per randomized subject its time and site. Rules (docs/FORECASTING.md):
 
-* a site opened at its recorded activation, or at its first screening (or,
-  with ``activation="first_randomization"``, its first randomization) when the
-  record has none or a subject came earlier;
+* a site opened at the earliest of its recorded activation, first screening and
+  first randomization (with ``activation="first_randomization"``, for data
+  without activations such as the CDISC pilot: at its first randomization);
+* days between the study's last event and a later cut count as days without
+  recruitment (the command line refuses a cut after the store's data cut);
 * a site not open at the cut opens at its planned activation; one already
   overdue is assumed to open ``OVERDUE_OPENING`` months after the cut; one with
   neither date (identified, not planned) is left out and counted;
@@ -115,13 +117,14 @@ def history_at(portfolio: Portfolio, study_id: str, cut: dt.date | None = None,
     subjects = portfolio.subjects[portfolio.subjects["study_id"] == study_id]
     stamp = pd.Timestamp(cut)
     all_randomized = subjects[subjects["randomized"].notna()]
-    evidence_all = (_first(all_randomized, "randomized") if activation == "first_randomization"
-                    else _first(subjects, "screened"))
     recorded = (sites["actual_activation"] if activation == "recorded"
                 else pd.Series(pd.NaT, index=sites.index, dtype="datetime64[s]"))
-    evidence = pd.Series(evidence_all.reindex(sites["site_id"]).to_numpy(dtype="datetime64[s]"),
-                         index=sites.index)
-    eventual = pd.concat([recorded, evidence], axis=1).min(axis=1)
+    firsts = [_first(all_randomized, "randomized")]
+    if activation == "recorded":  # a site was open by its first screening or randomization
+        firsts.append(_first(subjects, "screened"))
+    evidence = [pd.Series(first.reindex(sites["site_id"]).to_numpy(dtype="datetime64[s]"),
+                          index=sites.index) for first in firsts]
+    eventual = pd.concat([recorded, *evidence], axis=1).min(axis=1)
     if eventual.notna().any() and stamp < eventual.min():
         raise ForecastInputError(
             f"study {study_id}: cut {cut} is before the first site opened "

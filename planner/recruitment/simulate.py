@@ -88,7 +88,7 @@ def from_decay_clock(clock: np.ndarray, delta: np.ndarray,
     safe = np.where(small, 1.0, delta)
     inner = 1.0 - safe * clock
     with np.errstate(divide="ignore", invalid="ignore"):
-        months = np.where(inner > 0, -np.log(np.where(inner > 0, inner, 1.0)) / safe, np.inf)
+        months = np.where(inner > 0, -np.log1p(-safe * clock) / safe, np.inf)
         if floor > 0:
             knee_clock = (1 - floor) / safe
             months = np.where(clock <= knee_clock, months,

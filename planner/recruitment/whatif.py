@@ -10,6 +10,7 @@ exact for the simulated probabilities (no noise between the steps).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,7 @@ from planner.recruitment.history import DAYS_PER_MONTH, ForecastInputError, Recr
 from planner.recruitment.models import Model
 
 MAX_EXTRA_SITES = 1_000
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class SitesNeeded:
     baseline_probability: float  # P(LPI ≤ target date) without extra sites
     achieved_probability: float  # with ``sites`` extra sites (or with the maximum tried)
     model: Model
+    months_to_target: float  # from the cut to the target date
 
 
 def sites_needed(history: RecruitmentHistory, country: str, opens: float,
@@ -38,6 +41,8 @@ def sites_needed(history: RecruitmentHistory, country: str, opens: float,
                  model: Model | None = None) -> SitesNeeded:
     """Smallest n such that n more sites in ``country`` opening ``opens`` months after the
     cut give P(LPI ≤ ``target_date``) ≥ ``probability``."""
+    if sims < 100:
+        raise ForecastInputError(f"sims must be at least 100 (got {sims})")
     if not 0 < probability < 1:
         raise ForecastInputError(f"probability must be between 0 and 1 (got {probability})")
     if target_date <= history.cut:
@@ -50,22 +55,25 @@ def sites_needed(history: RecruitmentHistory, country: str, opens: float,
         forecast = forecast_recruitment(history, sims, seed, chosen,
                                         [ExtraSites(country, n, opens)] if n else [])
         chosen = forecast.model  # the baseline's model for every step
-        return float(np.mean(forecast.lpi_months() <= limit))
+        reached = float(np.mean(forecast.lpi_months() <= limit))
+        log.info("sites needed: %d extra sites in %s reach the target by %s with "
+                 "probability %.3f", n, country, target_date, reached)
+        return reached
 
     baseline = chance(0)
     if baseline >= probability:
         return SitesNeeded(0, country, opens, target_date, probability, baseline, baseline,
-                           chosen)
+                           chosen, limit)
     if opens >= limit:  # sites opening after the date cannot help
         return SitesNeeded(None, country, opens, target_date, probability, baseline, baseline,
-                           chosen)
+                           chosen, limit)
     high, at_high = 1, chance(1)
     while at_high < probability and high < MAX_EXTRA_SITES:
         high = min(high * 2, MAX_EXTRA_SITES)
         at_high = chance(high)
     if at_high < probability:
         return SitesNeeded(None, country, opens, target_date, probability, baseline, at_high,
-                           chosen)
+                           chosen, limit)
     low = high // 2  # chance(low) < probability (or low == 0)
     while high - low > 1:
         middle = (low + high) // 2
@@ -75,4 +83,4 @@ def sites_needed(history: RecruitmentHistory, country: str, opens: float,
         else:
             low = middle
     return SitesNeeded(high, country, opens, target_date, probability, baseline, at_high,
-                       chosen)
+                       chosen, limit)

@@ -98,6 +98,29 @@ def test_stored_run_sets_milestone_forecasts_once(demo_url: str) -> None:
         assert moved and all(a.before["forecast_run_pk"] != run.id for a in moved)
 
 
+def test_a_reused_run_sets_milestone_dates_again(demo_url: str, tmp_path: Path) -> None:
+    """An import changes the LPI forecast (and clears its run); forecasting again with the
+    same inputs reuses the run and puts its dates back."""
+    first = forecast_json(demo_url, "NRV-NEU-201", "--sims", "1000", "--seed", "2")
+    lpi = first["milestones"][3]
+    csv = tmp_path / "milestones.csv"
+    csv.write_text("study_id,milestone,baseline,forecast,actual\n"
+                   "NRV-NEU-201,lpi,2027-01-15,2030-01-01,\n")
+    assert trialplan(demo_url, "import", "milestones", str(csv)).exit_code == 0
+
+    def stored_lpi() -> Milestone:
+        with Session(create_engine(demo_url)) as session:
+            return session.scalars(select(Milestone).join(Study).where(
+                Study.study_id == "NRV-NEU-201", Milestone.kind == "lpi")).one()
+
+    assert (stored_lpi().forecast_date, stored_lpi().forecast_run_pk) == (dt.date(2030, 1, 1),
+                                                                          None)
+    again = trialplan(demo_url, "forecast", "NRV-NEU-201", "--sims", "1000", "--seed", "2")
+    assert "reused" in again.stdout
+    assert stored_lpi().forecast_date == day(lpi["p50"])
+    assert stored_lpi().forecast_run_pk == first["forecast_run_id"]
+
+
 def test_back_dated_cut_is_not_stored(demo_url: str) -> None:
     doc = forecast_json(demo_url, OPEN_STUDY, "--cut", "2026-06-30", "--sims", "2000")
     assert doc["as_of"] == "2026-06-30" and doc["forecast_run_id"] is None
@@ -163,7 +186,13 @@ def test_sites_needed_is_the_smallest_that_works(demo_url: str) -> None:
     ([OPEN_STUDY, "--target-date", "2027-01-01", "--probability", "1.5"],
      "probability must be between 0 and 1"),
     ([OPEN_STUDY, "--model", "magic"], "expected one of auto"),
-    ([OPEN_STUDY, "--sims", "10"], "at least 100"),
+    ([OPEN_STUDY, "--sims", "10"], "greater than or equal to 100"),
+    ([OPEN_STUDY, "--seed", "-1"], "greater than or equal to 0"),
+    ([OPEN_STUDY, "--cut", "2027-01-01"], "after the store's data cut 2026-10-31"),
+    ([OPEN_STUDY, "--what-if-sites", "2", "--country", "ZZ", "--month", "2027-01"],
+     "expected an ISO 3166 country code"),
+    ([OPEN_STUDY, "--what-if-sites", "2", "--country", "DE", "--month", "2027-01",
+      "--target-date", "2027-06-01", "--probability", "0.5"], "separate questions"),
 ])
 def test_bad_input_exits_2_with_the_reason(demo_url: str, args: list[str],
                                            message: str) -> None:
