@@ -37,8 +37,8 @@ def solve_clock(lam: np.ndarray, opens: np.ndarray, needs: np.ndarray) -> np.nda
         lam = np.take_along_axis(lam, order, axis=1)
         opens = np.take_along_axis(opens, order, axis=1)
     slope = np.cumsum(lam, axis=1)  # total rate once site j has opened
-    # a closure's −λ cancels its +λ up to rounding: what is left of that is zero
-    slope = np.where(slope > 1e-12 * np.cumsum(np.abs(lam), axis=1), slope, 0.0)
+    if lam.min(initial=0.0) < 0:  # a closure's −λ cancels its +λ up to rounding: make it 0
+        slope = np.where(slope > 1e-12 * np.cumsum(np.abs(lam), axis=1), slope, 0.0)
     at_open = np.zeros_like(slope)  # cumulative intensity at each opening
     at_open[:, 1:] = np.cumsum(slope[:, :-1] * np.diff(opens, axis=1), axis=1)
     rows = np.arange(len(lam))
