@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
+import highspy
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
@@ -128,16 +129,44 @@ def objective_of(problem: AssignmentProblem, assignment: pd.DataFrame,
     return value
 
 
+def _warm_start(solver: object, model: pyo.ConcreteModel, problem: AssignmentProblem,
+                start: pd.DataFrame) -> None:
+    """Hand HiGHS a starting solution (x from ``start``, the overload it implies), through
+    the persistent interface's HiGHS object: Pyomo's HiGHS interface has no warm start."""
+    chosen = set(zip(start["agent"], start["job"], strict=True))
+    values = {id(model.x[p]): float(p in chosen) for p in model.pairs}
+    if problem.overload_penalty is not None:
+        used = start.merge(problem.load, on=["agent", "job"]).groupby(
+            ["agent", "period"])["amount"].sum()
+        capacity = problem.capacity.set_index(["agent", "period"])["capacity"]
+        for key in model.agent_periods:
+            values[id(model.over[key])] = max(0.0, float(used.get(key, 0.0))
+                                              - float(capacity.get(key, 0.0)))
+    columns = solver._pyomo_var_to_solver_var_map  # noqa: SLF001 - no public warm start
+    col_value = [0.0] * len(columns)
+    for var_id, column in columns.items():
+        col_value[column] = values.get(var_id, 0.0)
+    solution = highspy.HighsSolution()
+    solution.col_value = col_value
+    solution.value_valid = True
+    solver._solver_model.setSolution(solution)  # noqa: SLF001
+
+
 def solve_assignment(problem: AssignmentProblem, time_limit: float = 60.0,
                      rel_gap: float = 1e-6, threads: int | None = None,
-                     accept_incumbent: bool = False) -> AssignmentResult:
-    """Build and solve with HiGHS (Pyomo's persistent interface). A result that is not
-    proven optimal raises :class:`AssignmentError` unless ``accept_incumbent`` and the
-    time limit left a feasible incumbent."""
+                     accept_incumbent: bool = False,
+                     start: pd.DataFrame | None = None) -> AssignmentResult:
+    """Build and solve with HiGHS (Pyomo's persistent interface), from ``start`` (job,
+    agent rows, e.g. the greedy's) when given. A result that is not proven optimal
+    raises :class:`AssignmentError` unless ``accept_incumbent`` and the time limit left
+    a feasible incumbent."""
     started = time.perf_counter()
     model = build_model(problem)
     built = time.perf_counter()
     solver = SolverFactory("highs")
+    if start is not None:
+        solver.set_instance(model)
+        _warm_start(solver, model, problem, start)
     options = {"time_limit": time_limit, "rel_gap": rel_gap, "load_solutions": False,
                "raise_exception_on_nonoptimal_result": False}
     if threads:
