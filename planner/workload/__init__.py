@@ -1,0 +1,1 @@
+"""Workload: monitoring visits and hours per site and month, staff capacity (DESIGN §3)."""

@@ -1,0 +1,46 @@
+"""CRA capacity and utilization per month (DESIGN §3).
+
+Capacity = capacity hours a month × FTE × utilization target (leave and holidays
+are not recorded yet, so not subtracted). Utilization = the monitoring hours of
+the sites a CRA holds now (open assignment) ÷ capacity; 1.0 = full.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from planner.domain import Role
+from planner.frames import Portfolio
+
+UTILIZATION_COLUMNS = ["staff_id", "month", "hours", "capacity", "utilization"]
+
+
+def cra_capacity(portfolio: Portfolio, months: pd.PeriodIndex,
+                 utilization_target: float) -> pd.DataFrame:
+    """(staff_id, month, capacity) for every CRA."""
+    cras = portfolio.staff[portfolio.staff["role"] == Role.CRA.value]
+    per_month = cras["capacity_hours_month"] * cras["fte"] * utilization_target
+    grid = pd.MultiIndex.from_product([cras["staff_id"].astype(str), months],
+                                      names=["staff_id", "month"])
+    capacity = pd.Series(per_month.to_numpy(), index=cras["staff_id"].astype(str))
+    return pd.DataFrame({"capacity": capacity.reindex(grid.get_level_values(0)).to_numpy()},
+                        index=grid).reset_index()
+
+
+def cra_utilization(portfolio: Portfolio, workload: pd.DataFrame, months: pd.PeriodIndex,
+                    utilization_target: float) -> pd.DataFrame:
+    """Hours, capacity and utilization per CRA and month, from the current assignments;
+    sites without a CRA are summed under staff_id "unassigned" (no capacity)."""
+    owner = portfolio.sites.assign(staff_id=portfolio.sites["cra_id"].fillna("unassigned"))
+    hours = (workload[workload["role"] == "CRA"]
+             .merge(owner[["study_id", "site_id", "staff_id"]].astype({"staff_id": str}),
+                    on=["study_id", "site_id"], how="left")
+             .groupby(["staff_id", "month"])["hours"].sum())
+    capacity = cra_capacity(portfolio, months, utilization_target)
+    table = capacity.merge(hours.rename("hours").reset_index(), on=["staff_id", "month"],
+                           how="outer")
+    table["hours"] = table["hours"].fillna(0.0)
+    table["capacity"] = table["capacity"].fillna(0.0)
+    table["utilization"] = (table["hours"] / table["capacity"].where(table["capacity"] > 0)
+                            ).astype(float)
+    return table[UTILIZATION_COLUMNS].sort_values(["staff_id", "month"]).reset_index(drop=True)
