@@ -26,6 +26,7 @@ from trialplan import settings
 from trialplan.demo import DEMO_AS_OF, build_demo
 from trialplan.edge import date_option, edge, fail, ready_engine
 from trialplan.forecast_cli import forecast
+from trialplan.workload_cli import workload
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Project, budget and resource forecasting for CRO operations.")
@@ -118,6 +119,7 @@ def _day(value: dt.date | None) -> str:
 
 
 app.command()(edge(forecast))
+app.command()(edge(workload))
 
 
 def _show_progress() -> None:
