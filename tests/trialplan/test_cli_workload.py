@@ -27,9 +27,11 @@ def test_workload_json_adds_up(demo_url: str) -> None:
     for row in rows:
         if row["capacity"]:
             assert row["utilization"] == pytest.approx(row["hours"] / row["capacity"], abs=5e-4)
-    # every monitoring hour lands on exactly one CRA (or "unassigned")
+    # every monitoring hour lands on exactly one CRA (or "unassigned"); both sides are
+    # sums of values rounded to 0.01 h, so they may differ by half a hundredth a row
+    rounding = 0.005 * (len(rows) + len(doc["by_study"]))
     assert sum(r["hours"] for r in rows) == pytest.approx(
-        sum(s["hours"] for s in doc["by_study"]), rel=1e-6)
+        sum(s["hours"] for s in doc["by_study"]), abs=rounding)
     # the demo has overloaded CRAs (DESIGN: some overloaded) and idle capacity elsewhere
     assert any(r["utilization"] and r["utilization"] > 1 for r in rows)
     assert any(r["utilization"] is not None and r["utilization"] < 0.5 for r in rows)
