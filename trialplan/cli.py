@@ -22,6 +22,7 @@ from planner.store import database_url, make_engine
 from planner.store import transaction as store_transaction
 from planner.store import upgrade as store_upgrade
 from planner.summary import status_document, study_status
+from planner.workload.portfolio import portfolio_workload
 from trialplan import settings
 from trialplan.demo import DEMO_AS_OF, build_demo
 from trialplan.edge import date_option, edge, fail, ready_engine
@@ -93,6 +94,14 @@ def demo() -> None:
         lpi = result.milestone("LPI")
         typer.echo(f"  {study_id:<14} {_day(lpi.p10)} / {_day(lpi.p50)} / {_day(lpi.p90)}  "
                    f"({result.recruitment.model.value}; {note})")
+    with store_transaction(engine, settings.actor()) as session:
+        portfolio = load_portfolio(session)
+    work = portfolio_workload(portfolio, DEMO_AS_OF)
+    over = work.overloaded()
+    typer.echo(f"\nCRA workload, {work.months[0]} to {work.months[-1]}: "
+               f"{work.visits['hours'].sum():,.0f} monitoring hours; "
+               f"{over['staff_id'].nunique()} CRAs over capacity in {len(over)} CRA-months "
+               "(trialplan workload shows the grid)")
 
 
 @app.command()

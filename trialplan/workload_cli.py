@@ -12,10 +12,8 @@ from planner.forecast_runs import known_study_ids
 from planner.frames import load_portfolio
 from planner.recruitment.history import ForecastInputError
 from planner.store import transaction as store_transaction
-from planner.workload.capacity import cra_utilization
 from planner.workload.drivers import DEFAULT_DRIVERS
-from planner.workload.monitoring import horizon, monitoring_workload
-from planner.workload.rates import expected_site_rates
+from planner.workload.portfolio import portfolio_workload
 from trialplan import settings
 from trialplan.edge import ready_engine
 
@@ -34,11 +32,8 @@ def workload(
     as_of = portfolio.as_of
     if as_of is None:
         raise ForecastInputError("nothing recorded yet: no data cut to plan from")
-    window = horizon(as_of, months)
-    rates = {s: expected_site_rates(portfolio, s, as_of)
-             for s in portfolio.studies["study_id"].astype(str)}
-    work = monitoring_workload(portfolio, window, as_of, rates)
-    table = cra_utilization(portfolio, work, window, DEFAULT_DRIVERS.utilization_target)
+    result = portfolio_workload(portfolio, as_of, months)
+    window, work, table = result.months, result.visits, result.utilization
     if as_json:
         typer.echo(json.dumps(_document(as_of, window, work, table), indent=2))
         return
