@@ -29,15 +29,18 @@ class AssignmentError(RuntimeError):
 
 @dataclass(frozen=True)
 class AssignmentProblem:
-    """``pairs``: agent, job, cost (eligible pairs only); ``load``: agent, job, period,
-    amount (what the job takes of the agent's capacity in that period); ``capacity``:
-    agent, period, capacity. ``overload_penalty`` None makes capacities hard."""
+    """``pairs``: agent, job, cost (eligible pairs only), and optionally ``move`` (True
+    where giving the job to that agent moves it away from its current agent); ``load``:
+    agent, job, period, amount (what the job takes of the agent's capacity in that
+    period); ``capacity``: agent, period, capacity. ``overload_penalty`` None makes
+    capacities hard; ``max_moves`` caps the number of moves."""
 
     pairs: pd.DataFrame
     load: pd.DataFrame
     capacity: pd.DataFrame
     sense: Sense = "min"
     overload_penalty: float | None = None
+    max_moves: int | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,16 @@ def add_capacity_constraints(model: pyo.ConcreteModel, problem: AssignmentProble
     model.capacity = pyo.Constraint(model.agent_periods, rule=rule)
 
 
+def add_move_budget_constraints(model: pyo.ConcreteModel, problem: AssignmentProblem) -> None:
+    """At most K jobs leave their current agent:  Σ_{(a, j) : move} x[a, j] ≤ K."""
+    if problem.max_moves is None:
+        return
+    moving = [p for p, flag in zip(_pair_index(problem), problem.pairs["move"], strict=True)
+              if flag]
+    model.move_budget = pyo.Constraint(
+        expr=pyo.quicksum(model.x[p] for p in moving) <= problem.max_moves)
+
+
 def add_objective(model: pyo.ConcreteModel, problem: AssignmentProblem) -> None:
     """min (or max) Σ cost[a, j] x[a, j]  −/+ penalty · Σ over[a, t] (overload always costs)."""
     cost = dict(zip(_pair_index(problem), problem.pairs["cost"].astype(float), strict=True))
@@ -114,6 +127,7 @@ def build_model(problem: AssignmentProblem) -> pyo.ConcreteModel:
     model.x = pyo.Var(model.pairs, domain=pyo.Binary)
     add_assignment_constraints(model, problem)
     add_capacity_constraints(model, problem)
+    add_move_budget_constraints(model, problem)
     add_objective(model, problem)
     return model
 
