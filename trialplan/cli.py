@@ -27,6 +27,7 @@ from trialplan import settings
 from trialplan.demo import DEMO_AS_OF, build_demo
 from trialplan.edge import date_option, edge, fail, ready_engine
 from trialplan.forecast_cli import forecast
+from trialplan.rebalance_cli import rebalance
 from trialplan.workload_cli import workload
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -129,6 +130,7 @@ def _day(value: dt.date | None) -> str:
 
 app.command()(edge(forecast))
 app.command()(edge(workload))
+app.command()(edge(rebalance))
 
 
 def _show_progress() -> None:
