@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from optimizer.assignment import AssignmentProblem, AssignmentResult, solve_assignment
+from planner.frames import Portfolio
+from planner.recruitment.history import ForecastInputError
+from planner.workload.portfolio import portfolio_workload
 
 OVERLOAD_PENALTY = 1_000.0  # per hour over capacity: removing overload comes first
 MOVE_PENALTY = 10.0  # per site moved: a move must save more than this
@@ -67,6 +70,24 @@ def rebalance(sites: pd.DataFrame, cras: pd.DataFrame, hours: pd.DataFrame,
     return Rebalance(pd.DataFrame(moves, columns=["study_id", "site_id", "from", "to",
                                                   "reason"]),
                      table[["staff_id", "month", "before", "after"]], result)
+
+
+def rebalance_inputs(portfolio: Portfolio, months: int) -> tuple[pd.DataFrame, ...]:
+    """Sites (with their current CRA), CRAs, site hours and CRA capacity per month, from
+    the portfolio's workload over ``months`` months from its data cut."""
+    as_of = portfolio.as_of
+    if as_of is None:
+        raise ForecastInputError("nothing recorded yet: no data cut to plan from")
+    work = portfolio_workload(portfolio, as_of, months)
+    sites = portfolio.sites[["study_id", "site_id", "country", "cra_id"]].rename(
+        columns={"cra_id": "cra"}).astype(object)
+    cras = portfolio.staff.loc[portfolio.staff["role"] == "CRA", ["staff_id", "home_country"]]
+    hours = work.visits.groupby(["study_id", "site_id", "month"])["hours"].sum().reset_index()
+    hours["month"] = hours["month"].astype(str)
+    capacity = work.utilization[work.utilization["staff_id"] != "unassigned"][
+        ["staff_id", "month", "capacity"]].astype({"month": str})
+    return sites.astype({"study_id": str, "site_id": str, "country": str}), \
+        cras.astype(str), hours, capacity
 
 
 def _utilization(owner: dict[str, str], hours: pd.DataFrame,

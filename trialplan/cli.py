@@ -15,6 +15,8 @@ from typing import Annotated
 
 import typer
 
+from optimizer.rebalance import rebalance as solve_rebalance
+from optimizer.rebalance import rebalance_inputs
 from planner.forecast_runs import forecast_every_study
 from planner.frames import load_portfolio
 from planner.importing.run import KINDS, ImportResult, import_files
@@ -30,6 +32,8 @@ from trialplan.forecast_cli import forecast
 from trialplan.rebalance_cli import rebalance
 from trialplan.workload_cli import workload
 
+DEMO_MAX_MOVES = 10
+DEMO_TIME_LIMIT = 30.0
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Project, budget and resource forecasting for CRO operations.")
 
@@ -103,6 +107,14 @@ def demo() -> None:
                f"{work.visits['hours'].sum():,.0f} monitoring hours; "
                f"{over['staff_id'].nunique()} CRAs over capacity in {len(over)} CRA-months "
                "(trialplan workload shows the grid)")
+    plan = solve_rebalance(*rebalance_inputs(portfolio, 12), max_moves=DEMO_MAX_MOVES,
+                           time_limit=DEMO_TIME_LIMIT)
+    table = plan.utilization
+    typer.echo(f"rebalance proposal (at most {DEMO_MAX_MOVES} moves, not applied): "
+               f"{len(plan.moves)} site moves take the CRA-months over capacity from "
+               f"{int((table['before'] > 1).sum())} to {int((table['after'] > 1 + 1e-9).sum())} "
+               f"({plan.result.status}, {plan.result.solve_seconds:.1f} s; "
+               "trialplan rebalance --apply makes them)")
 
 
 @app.command()

@@ -6,37 +6,19 @@ import datetime as dt
 import json
 from typing import Annotated
 
-import pandas as pd
 import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from optimizer.rebalance import Rebalance
+from optimizer.rebalance import Rebalance, rebalance_inputs
 from optimizer.rebalance import rebalance as solve_rebalance
 from planner.forecast_runs import known_study_ids
-from planner.frames import Portfolio, load_portfolio
+from planner.frames import load_portfolio
 from planner.recruitment.history import ForecastInputError
 from planner.store import transaction as store_transaction
 from planner.tables import CraAssignment, Site, Staff, Study
-from planner.workload.portfolio import portfolio_workload
 from trialplan import settings
 from trialplan.edge import date_option, ready_engine
-
-
-def _inputs(portfolio: Portfolio, months: int) -> tuple[pd.DataFrame, ...]:
-    as_of = portfolio.as_of
-    if as_of is None:
-        raise ForecastInputError("nothing recorded yet: no data cut to plan from")
-    work = portfolio_workload(portfolio, as_of, months)
-    sites = portfolio.sites[["study_id", "site_id", "country", "cra_id"]].rename(
-        columns={"cra_id": "cra"}).astype(object)
-    cras = portfolio.staff.loc[portfolio.staff["role"] == "CRA", ["staff_id", "home_country"]]
-    hours = work.visits.groupby(["study_id", "site_id", "month"])["hours"].sum().reset_index()
-    hours["month"] = hours["month"].astype(str)
-    capacity = work.utilization[work.utilization["staff_id"] != "unassigned"][
-        ["staff_id", "month", "capacity"]].astype({"month": str})
-    return sites.astype({"study_id": str, "site_id": str, "country": str}), \
-        cras.astype(str), hours, capacity
 
 
 def _apply(session: Session, plan: Rebalance, effective: dt.date) -> None:
@@ -71,7 +53,7 @@ def rebalance(
         if study is not None and study not in set(portfolio.studies["study_id"].astype(str)):
             known = ", ".join(known_study_ids(session)) or "none"
             raise ForecastInputError(f"study {study!r} is not in the store (studies: {known})")
-        sites, cras, hours, capacity = _inputs(portfolio, months)
+        sites, cras, hours, capacity = rebalance_inputs(portfolio, months)
         if study is not None:  # other studies' sites stay where they are
             sites = sites.assign(country=sites["country"].where(
                 sites["study_id"] == study, "--pinned--"))
