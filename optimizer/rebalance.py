@@ -4,7 +4,9 @@ A generalized assignment with continuity: x[c, s] on eligible pairs (a CRA
 based in the site's country, or the site's current CRA); each site to one CRA;
 per CRA and month, hours ≤ capacity + overload (penalized per hour); each move
 away from the current CRA costs ``move_penalty``; at most ``max_moves`` moves.
-HiGHS starts from the current assignment. This first version has no travel
+HiGHS starts from the current assignment. Overload is a penalized slack, so the
+model is always feasible; what overload the best plan keeps is the shortfall,
+reported by the CRAs' country and month. This first version has no travel
 table, language fit or decomposition yet (see docs/WORKLOAD.md).
 """
 
@@ -28,6 +30,12 @@ class Rebalance:
     moves: pd.DataFrame  # study_id, site_id, from, to, reason
     utilization: pd.DataFrame  # staff_id, month, before, after (fractions of capacity)
     result: AssignmentResult
+    shortfalls: pd.DataFrame  # country, month, hours: capacity missing after the best plan
+
+    def explain(self) -> list[str]:
+        """What is short, where and by how much, in words (empty when nothing is)."""
+        return [f"{r.country} {r.month}: {r.hours:,.1f} hours more than its eligible CRAs "
+                "can take" for r in self.shortfalls.itertuples()]
 
 
 def rebalance(sites: pd.DataFrame, cras: pd.DataFrame, hours: pd.DataFrame,
@@ -67,9 +75,14 @@ def rebalance(sites: pd.DataFrame, cras: pd.DataFrame, hours: pd.DataFrame,
     moves = [(j.split("/", 1)[0], j.split("/", 1)[1], owner.get(j), a,
               "overload removed" if owner.get(j) in overloaded else "balance")
              for j, a in after.items() if owner.get(j) is not None and owner.get(j) != a]
+    home = dict(zip(cras["staff_id"], cras["home_country"], strict=True))
+    short = result.overload.assign(country=result.overload["agent"].map(home))
+    shortfalls = (short.groupby(["country", "period"])["hours"].sum().round(2).reset_index()
+                  .rename(columns={"period": "month"}))
     return Rebalance(pd.DataFrame(moves, columns=["study_id", "site_id", "from", "to",
                                                   "reason"]),
-                     table[["staff_id", "month", "before", "after"]], result)
+                     table[["staff_id", "month", "before", "after"]], result,
+                     shortfalls[["country", "month", "hours"]])
 
 
 def rebalance_inputs(portfolio: Portfolio, months: int) -> tuple[pd.DataFrame, ...]:

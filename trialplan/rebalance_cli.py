@@ -68,6 +68,8 @@ def rebalance(
         "applied": apply,
         "moves": [{"study_id": m.study_id, "site_id": m.site_id, "from": m[3], "to": m.to,
                    "reason": m.reason} for m in plan.moves.itertuples()],
+        "shortfalls": [{"country": r.country, "month": str(r.month), "hours": float(r.hours)}
+                       for r in plan.shortfalls.itertuples()],
         "utilization": [{"staff_id": u.staff_id, "month": u.month,
                          "before": round(float(u.before), 4), "after": round(float(u.after), 4)}
                         for u in plan.utilization.itertuples()],
@@ -83,3 +85,5 @@ def rebalance(
     over_before = int((table["before"] > 1).sum())
     over_after = int((table["after"] > 1 + 1e-9).sum())
     typer.echo(f"CRA-months over capacity: {over_before} before, {over_after} after")
+    for line in plan.explain():
+        typer.echo(f"  short: {line}")

@@ -49,3 +49,17 @@ def test_no_move_allowed_keeps_the_overload_and_says_so() -> None:
     assert result.result.objective == pytest.approx(OVERLOAD_PENALTY * 30 * len(MONTHS))
     overload = result.result.overload
     assert set(overload["agent"]) == {"A"} and overload["hours"].sum() == pytest.approx(60)
+
+
+def test_a_country_without_enough_capacity_is_explained() -> None:
+    """DE sites need 150 h a month; DE's two CRAs have 120 h (the FR CRA is not eligible):
+    whatever the moves, 30 h a month are short in DE, and the explanation says so."""
+    sites, cras, hours, capacity = case()
+    hours = hours.assign(hours=hours["hours"] * 1.5)
+    result = rebalance(sites, cras, hours, capacity, time_limit=30)
+    short = result.shortfalls
+    assert short["country"].tolist() == ["DE", "DE"]
+    assert short["month"].tolist() == MONTHS
+    assert short["hours"].tolist() == pytest.approx([30.0, 30.0])
+    assert result.explain()[0] == "DE 2026-11: 30.0 hours more than its eligible CRAs can take"
+    assert rebalance(*case(), time_limit=30).shortfalls.empty
