@@ -178,8 +178,18 @@ class Portfolio:
     @property
     def as_of(self) -> dt.date | None:
         """The data cut: the latest recorded event (visit, randomization, activation)."""
-        candidates = [self.visits["visit_date"].max(), self.subjects["screened"].max(),
-                      self.subjects["randomized"].max(), self.sites["actual_activation"].max()]
+        return self.latest_event()
+
+    def latest_event(self, study_id: str | None = None) -> dt.date | None:
+        """The latest recorded visit, screening, randomization or site activation, of the
+        whole portfolio or of one study (a finished study's data stop long before)."""
+
+        def of(frame: pd.DataFrame) -> pd.DataFrame:
+            return frame if study_id is None else frame[frame["study_id"] == study_id]
+
+        subjects = of(self.subjects)
+        candidates = [of(self.visits)["visit_date"].max(), subjects["screened"].max(),
+                      subjects["randomized"].max(), of(self.sites)["actual_activation"].max()]
         dates = [d for d in candidates if not pd.isna(d)]
         return max(dates).date() if dates else None
 

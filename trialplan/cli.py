@@ -6,7 +6,6 @@ stderr. The CLI is the edge: it opens the transaction and decides to commit.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import sys
@@ -29,6 +28,7 @@ from trialplan import settings
 from trialplan.demo import DEMO_AS_OF, build_demo
 from trialplan.edge import date_option, edge, fail, ready_engine
 from trialplan.forecast_cli import forecast
+from trialplan.forecast_view import day_text
 from trialplan.rebalance_cli import rebalance
 from trialplan.workload_cli import workload
 
@@ -97,8 +97,8 @@ def demo() -> None:
             typer.echo(f"  {study_id:<14} {note.split(': ', 1)[-1]}")
             continue
         lpi = result.milestone("LPI")
-        typer.echo(f"  {study_id:<14} {_day(lpi.p10)} / {_day(lpi.p50)} / {_day(lpi.p90)}  "
-                   f"({result.recruitment.model.value}; {note})")
+        dates = " / ".join(day_text(d) for d in (lpi.p10, lpi.p50, lpi.p90))
+        typer.echo(f"  {study_id:<14} {dates}  ({result.recruitment.model.value}; {note})")
     with store_transaction(engine, settings.actor()) as session:
         portfolio = load_portfolio(session)
     work = portfolio_workload(portfolio, DEMO_AS_OF)
@@ -135,9 +135,6 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
     typer.echo(f"staff: {document['staff']}   CRA assignments in force: "
                f"{document['assignments']}")
 
-
-def _day(value: dt.date | None) -> str:
-    return value.isoformat() if value else "never"
 
 
 app.command()(edge(forecast))

@@ -7,7 +7,8 @@ from planner.recruitment.whatif import MAX_EXTRA_SITES, SitesNeeded
 from planner.study_forecast import StudyForecast
 
 
-def _day(value: object) -> str:
+def day_text(value: object) -> str:
+    """An ISO date, or "never" for a milestone not reached within the horizon."""
     return value.isoformat() if value else "never"
 
 
@@ -32,7 +33,7 @@ def forecast_text(forecast: StudyForecast, run_id: int | None, reused: bool = Fa
         if m.reached:
             lines.append(f"{m.name:<10}{'reached ' + m.p50.isoformat():>36}")
         else:
-            lines.append(f"{m.name:<10}{_day(m.p10):>12}{_day(m.p50):>12}{_day(m.p90):>12}")
+            lines.append(f"{m.name:<10}{day_text(m.p10):>12}{day_text(m.p50):>12}{day_text(m.p90):>12}")
     lines.append("")
     countries = recruitment.by_country.rename(columns={
         "sites_open": "open", "sites_planned": "planned", "sites_added": "added",

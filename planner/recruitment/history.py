@@ -86,15 +86,8 @@ def _first(subjects: pd.DataFrame, column: str) -> pd.Series:
 
 
 def study_as_of(portfolio: Portfolio, study_id: str) -> dt.date | None:
-    """The study's own data cut: its latest recorded visit, screening, randomization or
-    activation (a finished study's data stop long before the portfolio's)."""
-    dates = [portfolio.visits.loc[portfolio.visits["study_id"] == study_id, "visit_date"].max()]
-    subjects = portfolio.subjects[portfolio.subjects["study_id"] == study_id]
-    dates += [subjects["screened"].max(), subjects["randomized"].max()]
-    sites = portfolio.sites[portfolio.sites["study_id"] == study_id]
-    dates.append(sites["actual_activation"].max())
-    known = [d for d in dates if not pd.isna(d)]
-    return max(known).date() if known else None
+    """The study's own data cut (see :meth:`Portfolio.latest_event`)."""
+    return portfolio.latest_event(study_id)
 
 
 def history_at(portfolio: Portfolio, study_id: str, cut: dt.date | None = None,

@@ -66,10 +66,13 @@ def test_document_is_monotone_and_consistent(demo_url: str) -> None:
         for q in ("p10", "p50", "p90"):
             dates = [day(m[q]) for m in c["milestones"]]
             assert dates == sorted(dates)
-    # LPLV is LPI plus treatment and follow-up at every quantile
+    # LPLV is LPI plus the study's treatment and follow-up (read from the store)
+    with Session(create_engine(demo_url)) as session:
+        study = session.scalars(select(Study).where(Study.study_id == OPEN_STUDY)).one()
+        duration = study.treatment_weeks + (study.followup_weeks or 0)
     lpi, lplv = doc["milestones"][3], doc["milestones"][4]
     weeks = (day(lplv["p50"]) - day(lpi["p50"])).days / 7
-    assert weeks == pytest.approx(52 + 4, abs=1)  # demo study: 52 weeks + 4 follow-up
+    assert weeks == pytest.approx(duration, abs=1)
     assert doc["conversion"]["remaining_randomized"] == 600 - 223
 
 
