@@ -33,7 +33,10 @@ class AssignmentProblem:
     where giving the job to that agent moves it away from its current agent); ``load``:
     agent, job, period, amount (what the job takes of the agent's capacity in that
     period); ``capacity``: agent, period, capacity. ``overload_penalty`` None makes
-    capacities hard; ``max_moves`` caps the number of moves."""
+    capacities hard; ``max_moves`` caps the number of moves; ``max_jobs_per_agent``
+    caps how many jobs one agent holds; ``groups`` (job, group: a site's study) with
+    ``group_penalty`` charges each agent working on a group, so a group's jobs stay
+    with few agents."""
 
     pairs: pd.DataFrame
     load: pd.DataFrame
@@ -41,6 +44,13 @@ class AssignmentProblem:
     sense: Sense = "min"
     overload_penalty: float | None = None
     max_moves: int | None = None
+    max_jobs_per_agent: int | None = None
+    groups: pd.DataFrame | None = None
+    group_penalty: float = 0.0
+
+    @property
+    def spreads_groups(self) -> bool:
+        return self.groups is not None and self.group_penalty > 0
 
 
 @dataclass(frozen=True)
@@ -108,14 +118,55 @@ def add_move_budget_constraints(model: pyo.ConcreteModel, problem: AssignmentPro
         expr=pyo.quicksum(model.x[p] for p in moving) <= problem.max_moves)
 
 
+def add_agent_job_limit_constraints(model: pyo.ConcreteModel,
+                                    problem: AssignmentProblem) -> None:
+    """At most M jobs per agent:  Σ_{j ∈ J(a)} x[a, j] ≤ M  ∀ a."""
+    if problem.max_jobs_per_agent is None:
+        return
+    jobs_of = problem.pairs.groupby("agent")["job"].agg(list)
+    jobs_of = jobs_of[jobs_of.map(len) > problem.max_jobs_per_agent]
+    model.limited_agents = pyo.Set(initialize=list(jobs_of.index))
+    model.agent_job_limit = pyo.Constraint(
+        model.limited_agents, rule=lambda m, agent: pyo.quicksum(
+            m.x[agent, job] for job in jobs_of[agent]) <= problem.max_jobs_per_agent)
+
+
+def _agent_groups(pairs: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
+    """Eligible pairs with their job's group: (agent, job, group)."""
+    return pairs[["agent", "job"]].merge(groups[["job", "group"]], on="job")
+
+
+def add_group_spread_constraints(model: pyo.ConcreteModel,
+                                 problem: AssignmentProblem) -> None:
+    """An agent works on a group as soon as it holds one of its jobs:
+    y[a, g] ≥ x[a, j]  ∀ (a, j) eligible, j ∈ g; y ∈ {0, 1} is charged in the objective
+    (the disaggregated form keeps the LP relaxation tight)."""
+    if problem.groups is None or problem.group_penalty <= 0:
+        return
+    rows = _agent_groups(problem.pairs, problem.groups)
+    model.agent_groups = pyo.Set(
+        initialize=list(rows[["agent", "group"]].drop_duplicates().itertuples(
+            index=False, name=None)), dimen=2)
+    model.works_on = pyo.Var(model.agent_groups, domain=pyo.Binary)
+    model.pair_groups = pyo.Set(initialize=list(rows.itertuples(index=False, name=None)),
+                                dimen=3)
+    model.group_spread = pyo.Constraint(
+        model.pair_groups,
+        rule=lambda m, agent, job, group: m.works_on[agent, group] >= m.x[agent, job])
+
+
 def add_objective(model: pyo.ConcreteModel, problem: AssignmentProblem) -> None:
-    """min (or max) Σ cost[a, j] x[a, j]  −/+ penalty · Σ over[a, t] (overload always costs)."""
+    """min (or max) Σ cost[a, j] x[a, j]  −/+ penalty · Σ over[a, t] (overload always costs)
+    + group penalty · Σ y[a, g] (each agent on a group costs)."""
     cost = dict(zip(_pair_index(problem), problem.pairs["cost"].astype(float), strict=True))
     expression = pyo.quicksum(c * model.x[p] for p, c in cost.items())
+    sign = 1.0 if problem.sense == "min" else -1.0
     if problem.overload_penalty is not None:
-        sign = 1.0 if problem.sense == "min" else -1.0
         expression = expression + sign * problem.overload_penalty * pyo.quicksum(
             model.over[k] for k in model.agent_periods)
+    if problem.spreads_groups:
+        expression = expression + sign * problem.group_penalty * pyo.quicksum(
+            model.works_on[k] for k in model.agent_groups)
     model.objective = pyo.Objective(
         expr=expression, sense=pyo.minimize if problem.sense == "min" else pyo.maximize)
 
@@ -128,6 +179,8 @@ def build_model(problem: AssignmentProblem) -> pyo.ConcreteModel:
     add_assignment_constraints(model, problem)
     add_capacity_constraints(model, problem)
     add_move_budget_constraints(model, problem)
+    add_agent_job_limit_constraints(model, problem)
+    add_group_spread_constraints(model, problem)
     add_objective(model, problem)
     return model
 
@@ -137,10 +190,35 @@ def objective_of(problem: AssignmentProblem, assignment: pd.DataFrame,
     """The objective recomputed from a solution (not the solver's floating value)."""
     costs = assignment.merge(problem.pairs, on=["agent", "job"], how="left")["cost"]
     value = float(costs.sum())
+    sign = 1.0 if problem.sense == "min" else -1.0
     if problem.overload_penalty is not None and len(overload):
-        sign = 1.0 if problem.sense == "min" else -1.0
         value += sign * problem.overload_penalty * float(overload["hours"].sum())
+    if problem.spreads_groups:
+        value += sign * problem.group_penalty * groups_worked(problem, assignment)
     return value
+
+
+def groups_worked(problem: AssignmentProblem, assignment: pd.DataFrame) -> int:
+    """How many (agent, group) pairs an assignment has: what the group penalty counts."""
+    if problem.groups is None:
+        return 0
+    held = assignment.merge(problem.groups[["job", "group"]], on="job")
+    return int(len(held[["agent", "group"]].drop_duplicates()))
+
+
+def fixed_result(problem: AssignmentProblem) -> AssignmentResult:
+    """The result of a problem with one eligible agent per job: nothing to solve."""
+    assignment = problem.pairs[["job", "agent"]].sort_values("job", kind="stable")
+    used = problem.load.groupby(["agent", "period"])["amount"].sum().rename("used")
+    table = problem.capacity.set_index(["agent", "period"]).join(used, how="outer").fillna(0.0)
+    table["hours"] = table["used"] - table["capacity"]
+    over = table.loc[table["hours"] > 1e-6, ["hours"]].reset_index()
+    if problem.overload_penalty is None and len(over):
+        raise AssignmentError("the assignment is infeasible: the jobs cannot all fit within "
+                              "the agents' capacities")
+    value = objective_of(problem, assignment, over)
+    return AssignmentResult(assignment.reset_index(drop=True), over, value, value,
+                            "optimal", 0.0, 0.0)
 
 
 def _warm_start(solver: object, model: pyo.ConcreteModel, problem: AssignmentProblem,
@@ -156,6 +234,10 @@ def _warm_start(solver: object, model: pyo.ConcreteModel, problem: AssignmentPro
         for key in model.agent_periods:
             values[id(model.over[key])] = max(0.0, float(used.get(key, 0.0))
                                               - float(capacity.get(key, 0.0)))
+    if problem.groups is not None and problem.spreads_groups:
+        held = start.merge(problem.groups[["job", "group"]], on="job")
+        for key in set(zip(held["agent"], held["group"], strict=True)):
+            values[id(model.works_on[key])] = 1.0
     columns = solver._pyomo_var_to_solver_var_map  # noqa: SLF001 - no public warm start
     col_value = [0.0] * len(columns)
     for var_id, column in columns.items():

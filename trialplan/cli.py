@@ -14,8 +14,9 @@ from typing import Annotated
 
 import typer
 
+from optimizer.rebalance import RebalanceOptions
 from optimizer.rebalance import rebalance as solve_rebalance
-from optimizer.rebalance import rebalance_inputs
+from optimizer.rebalance_inputs import rebalance_inputs
 from planner.forecast_runs import forecast_every_study
 from planner.frames import load_portfolio
 from planner.importing.run import KINDS, ImportResult, import_files
@@ -107,8 +108,8 @@ def demo() -> None:
                f"{work.visits['hours'].sum():,.0f} monitoring hours; "
                f"{over['staff_id'].nunique()} CRAs over capacity in {len(over)} CRA-months "
                "(trialplan workload shows the grid)")
-    plan = solve_rebalance(*rebalance_inputs(portfolio, 12), max_moves=DEMO_MAX_MOVES,
-                           time_limit=DEMO_TIME_LIMIT)
+    plan = solve_rebalance(rebalance_inputs(portfolio, 12), RebalanceOptions(
+        max_moves=DEMO_MAX_MOVES, time_limit=DEMO_TIME_LIMIT))
     table = plan.utilization
     typer.echo(f"rebalance proposal (at most {DEMO_MAX_MOVES} moves, not applied): "
                f"{len(plan.moves)} site moves take the CRA-months over capacity from "

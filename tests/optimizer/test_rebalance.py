@@ -1,52 +1,69 @@
-"""Rebalancing on a hand-checkable case: the cheapest way to remove an overload."""
+"""Rebalancing on hand-checkable cases: the cheapest way to remove an overload, and each
+option (pinned sites, site cap, language eligibility, travel, decomposition) at work."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from optimizer.rebalance import MOVE_PENALTY, OVERLOAD_PENALTY, rebalance
+from optimizer.geography import TRIP_COST_PER_KM, distance_km
+from optimizer.rebalance import (
+    MOVE_PENALTY,
+    OVERLOAD_PENALTY,
+    STUDY_SPREAD_PENALTY,
+    RebalanceInputs,
+    RebalanceOptions,
+    rebalance,
+)
 
 MONTHS = ["2026-11", "2026-12"]
 
 
-def case() -> tuple[pd.DataFrame, ...]:
-    """CRA A (DE) holds sites 1, 2, 3 needing 40 + 30 + 20 = 90 h a month against 60 h;
-    CRA B (DE) holds site 4 (10 h) with 60 h; CRA C is in FR (not eligible for DE sites).
-    Removing the 30 h overload takes moving site 2 (30 h) alone, or sites 1 (40 h);
-    moving 2 leaves A at 60/60 and B at 40/60; moving 1 leaves B at 50/60: both one move,
-    both no overload — the same cost; moving 3 alone leaves 10 h over."""
-    sites = pd.DataFrame({"study_id": "S", "site_id": ["1", "2", "3", "4"],
-                          "country": "DE", "cra": ["A", "A", "A", "B"]})
-    cras = pd.DataFrame({"staff_id": ["A", "B", "C"], "home_country": ["DE", "DE", "FR"]})
-    per_site = {"1": 40.0, "2": 30.0, "3": 20.0, "4": 10.0}
+def inputs(sites: pd.DataFrame, cras: pd.DataFrame, per_site: dict[str, float],
+           capacity: float = 60.0, trips: dict[str, float] | None = None) -> RebalanceInputs:
     hours = pd.DataFrame([{"study_id": "S", "site_id": s, "month": m, "hours": h}
                           for s, h in per_site.items() for m in MONTHS])
-    capacity = pd.DataFrame([{"staff_id": c, "month": m, "capacity": 60.0}
-                             for c in "ABC" for m in MONTHS])
-    return sites, cras, hours, capacity
+    cap = pd.DataFrame([{"staff_id": c, "month": m, "capacity": capacity}
+                        for c in cras["staff_id"] for m in MONTHS])
+    trip_rows = pd.DataFrame([{"study_id": "S", "site_id": s, "trips": t}
+                              for s, t in (trips or {}).items()],
+                             columns=["study_id", "site_id", "trips"])
+    return RebalanceInputs(sites, cras, hours, trip_rows, cap)
+
+
+def case() -> RebalanceInputs:
+    """CRA A (DE) holds sites 1, 2, 3 needing 40 + 30 + 20 = 90 h a month against 60 h;
+    CRA B (DE) holds site 4 (10 h) with 60 h; CRA C is in FR and speaks no German (not
+    eligible for DE sites). Removing the 30 h overload takes moving site 2 (30 h) alone,
+    or site 1 (40 h): one move either way, no overload left; A and B stay on study S.
+    Cost: one move + two CRAs on the study."""
+    sites = pd.DataFrame({"study_id": "S", "site_id": ["1", "2", "3", "4"],
+                          "country": "DE", "cra": ["A", "A", "A", "B"]})
+    cras = pd.DataFrame({"staff_id": ["A", "B", "C"], "home_country": ["DE", "DE", "FR"],
+                         "languages": [["de", "en"], ["de", "en"], ["fr", "en"]]})
+    return inputs(sites, cras, {"1": 40.0, "2": 30.0, "3": 20.0, "4": 10.0})
 
 
 def test_one_move_removes_the_overload() -> None:
-    sites, cras, hours, capacity = case()
-    result = rebalance(sites, cras, hours, capacity, max_moves=3, time_limit=30)
+    result = rebalance(case(), RebalanceOptions(max_moves=3, time_limit=30))
     moves = result.moves
     assert len(moves) == 1 and moves["from"].tolist() == ["A"] and moves["to"].tolist() == ["B"]
     assert moves["site_id"].iloc[0] in {"1", "2"}
-    assert moves["reason"].tolist() == ["overload removed"]
-    assert result.result.objective == pytest.approx(MOVE_PENALTY)
+    assert moves["reason"].iloc[0].startswith("overload removed")
+    assert result.result.objective == pytest.approx(MOVE_PENALTY + 2 * STUDY_SPREAD_PENALTY)
     # invariants recomputed: every site once, nobody over capacity after
-    assert sorted(result.result.assignment["job"]) == ["S/1", "S/2", "S/3", "S/4"]
+    assert sorted(result.result.assignment["job"]) == sorted(f"S\x1f{s}" for s in "1234")
     assert (result.utilization["after"] <= 1 + 1e-9).all()
     before = result.utilization.set_index(["staff_id", "month"])["before"]
     assert before[("A", "2026-11")] == pytest.approx(1.5)
 
 
 def test_no_move_allowed_keeps_the_overload_and_says_so() -> None:
-    sites, cras, hours, capacity = case()
-    result = rebalance(sites, cras, hours, capacity, max_moves=0, time_limit=30)
+    result = rebalance(case(), RebalanceOptions(max_moves=0, time_limit=30))
     assert result.moves.empty
-    assert result.result.objective == pytest.approx(OVERLOAD_PENALTY * 30 * len(MONTHS))
+    assert result.result.objective == pytest.approx(
+        OVERLOAD_PENALTY * 30 * len(MONTHS) + 2 * STUDY_SPREAD_PENALTY)
     overload = result.result.overload
     assert set(overload["agent"]) == {"A"} and overload["hours"].sum() == pytest.approx(60)
 
@@ -54,12 +71,90 @@ def test_no_move_allowed_keeps_the_overload_and_says_so() -> None:
 def test_a_country_without_enough_capacity_is_explained() -> None:
     """DE sites need 150 h a month; DE's two CRAs have 120 h (the FR CRA is not eligible):
     whatever the moves, 30 h a month are short in DE, and the explanation says so."""
-    sites, cras, hours, capacity = case()
-    hours = hours.assign(hours=hours["hours"] * 1.5)
-    result = rebalance(sites, cras, hours, capacity, time_limit=30)
+    base = case()
+    short_case = RebalanceInputs(base.sites, base.cras,
+                                 base.hours.assign(hours=base.hours["hours"] * 1.5),
+                                 base.trips, base.capacity)
+    result = rebalance(short_case, RebalanceOptions(time_limit=30))
     short = result.shortfalls
     assert short["country"].tolist() == ["DE", "DE"]
     assert short["month"].tolist() == MONTHS
     assert short["hours"].tolist() == pytest.approx([30.0, 30.0])
     assert result.explain()[0] == "DE 2026-11: 30.0 hours more than its eligible CRAs can take"
-    assert rebalance(*case(), time_limit=30).shortfalls.empty
+    assert rebalance(case(), RebalanceOptions(time_limit=30)).shortfalls.empty
+
+
+def test_pinned_sites_stay() -> None:
+    """Sites 1 and 2 pinned to A: only site 3 (20 h) can go, leaving A 10 h over a month."""
+    options = RebalanceOptions(pinned=frozenset({("S", "1"), ("S", "2")}), time_limit=30)
+    result = rebalance(case(), options)
+    assert result.moves[["site_id", "to"]].values.tolist() == [["3", "B"]]
+    assert result.result.objective == pytest.approx(
+        MOVE_PENALTY + 2 * STUDY_SPREAD_PENALTY + OVERLOAD_PENALTY * 10 * len(MONTHS))
+
+
+def test_site_cap_per_cra() -> None:
+    """At most 2 sites per CRA with 4 sites and two eligible CRAs: 2 + 2. A keeps two of its
+    three and B takes one; the cheapest way is still a single move, now capped."""
+    result = rebalance(case(), RebalanceOptions(max_sites_per_cra=2, time_limit=30))
+    held = result.result.assignment["agent"].value_counts()
+    assert held.max() <= 2 and len(result.moves) == 1
+    assert (result.utilization["after"] <= 1 + 1e-9).all()
+
+
+def test_language_decides_who_may_take_a_site_across_the_border() -> None:
+    """An NL site with an overloaded Dutch CRA: the German CRA who speaks Dutch may take it
+    (Amsterdam–Berlin is within reach), the one who does not may not, however free."""
+    sites = pd.DataFrame({"study_id": "S", "site_id": ["1", "2"], "country": "NL",
+                          "cra": ["N", "N"]})
+    cras = pd.DataFrame({"staff_id": ["N", "D1", "D2"], "home_country": ["NL", "DE", "DE"],
+                         "languages": [["nl", "en"], ["de", "en"], ["de", "en", "nl"]]})
+    result = rebalance(inputs(sites, cras, {"1": 40.0, "2": 40.0}), RebalanceOptions(
+        time_limit=30))
+    assert result.moves["to"].tolist() == ["D2"]
+    assert "language fit across the border" in result.moves["reason"].iloc[0]
+
+
+def test_a_move_that_saves_travel_is_worth_its_cost() -> None:
+    """A DE site monitored from Paris by a German-speaking French CRA, 12 on-site trips
+    ahead: a CRA in Germany with room saves 12 × 0.6 USD/km × Paris–Berlin, more than
+    the move's cost; without the travel term nothing moves."""
+    sites = pd.DataFrame({"study_id": "S", "site_id": ["1", "2"], "country": "DE",
+                          "cra": ["F", "G"]})
+    cras = pd.DataFrame({"staff_id": ["F", "G"], "home_country": ["FR", "DE"],
+                         "languages": [["fr", "de"], ["de"]]})
+    case_ = inputs(sites, cras, {"1": 20.0, "2": 20.0}, trips={"1": 12.0, "2": 12.0})
+    result = rebalance(case_, RebalanceOptions(time_limit=30))
+    saved = 12 * TRIP_COST_PER_KM * distance_km("FR", "DE")
+    assert result.moves[["site_id", "from", "to"]].values.tolist() == [["1", "F", "G"]]
+    assert result.travel_before - result.travel_after == pytest.approx(saved)
+    assert f"travel saved {saved:,.0f} USD" in result.moves["reason"].iloc[0]
+    assert rebalance(case_, RebalanceOptions(travel=False, time_limit=30)).moves.empty
+
+
+def test_decomposed_solve_equals_the_whole_model() -> None:
+    """Two countries (two components): solving each on its own gives the same optimum as
+    one model of both, and the merged bound is the sum of the parts' bounds."""
+    rng = np.random.default_rng(7)
+    rows, owners = [], []
+    for country, prefix in (("DE", "D"), ("IT", "I")):
+        for number in range(12):
+            owners.append(f"{prefix}{number % 3}")
+            rows.append({"study_id": "S", "site_id": f"{prefix}{number}", "country": country})
+    sites = pd.DataFrame(rows).assign(cra=owners)
+    cras = pd.DataFrame({"staff_id": ["D0", "D1", "D2", "D3", "I0", "I1", "I2", "I3"],
+                         "home_country": ["DE"] * 4 + ["IT"] * 4,
+                         "languages": [["de"]] * 4 + [["it"]] * 4})
+    per_site = {s: float(rng.integers(5, 30)) for s in sites["site_id"]}
+    case_ = inputs(sites, cras, per_site, capacity=70.0)
+    apart = rebalance(case_, RebalanceOptions(time_limit=30))
+    whole = rebalance(case_, RebalanceOptions(decompose=False, time_limit=30))
+    assert len(apart.subproblems) == 2 and len(whole.subproblems) == 1
+    assert apart.result.status == whole.result.status == "optimal"
+    assert apart.result.objective == pytest.approx(whole.result.objective)
+    assert apart.result.bound == pytest.approx(apart.subproblems["bound"].sum())
+    held = apart.result.assignment.assign(hours=apart.result.assignment["job"].map(
+        {f"S\x1f{s}": h for s, h in per_site.items()}))
+    used = held.groupby("agent")["hours"].sum()
+    over = (used - 70.0).clip(lower=0).sum() * len(MONTHS)
+    assert over == pytest.approx(apart.result.overload["hours"].sum())

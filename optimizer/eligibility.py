@@ -1,0 +1,63 @@
+"""Which CRA may take which site, and what each pairing costs (DESIGN §4).
+
+A CRA is eligible for a site in the CRA's home country, across a border where
+the shipped country table allows it (same region, capitals close, a language
+the site works in: :mod:`optimizer.geography`), and always for the site's
+current CRA. A pinned site keeps its current CRA: that pair alone. Each pair
+carries its basis ("current", "country", "language") so a move can say why it
+fits, and the planning cost of the site's on-site trips from that CRA's home.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from optimizer.geography import country_places, may_cross_border, trip_cost
+
+BASIS_ORDER = {"current": 0, "country": 1, "language": 2}
+
+
+def _cross_border(cras: pd.DataFrame) -> pd.DataFrame:
+    """(agent, country): the foreign countries each CRA may cover."""
+    countries = list(country_places())
+    rows = [(c.staff_id, country) for c in cras.itertuples()
+            for country in countries if may_cross_border(c.home_country, set(c.languages),
+                                                         country)]
+    return pd.DataFrame(rows, columns=["agent", "country"], dtype=object)
+
+
+def eligible_pairs(sites: pd.DataFrame, cras: pd.DataFrame,
+                   pinned: Iterable[str] = ()) -> pd.DataFrame:
+    """``sites``: job, country, cra (current, may be missing); ``cras``: staff_id,
+    home_country, languages (a list) → job, agent, basis (one row per pair, the
+    strongest basis)."""
+    domestic = sites[["job", "country"]].merge(
+        cras[["staff_id", "home_country"]], left_on="country", right_on="home_country")
+    domestic = domestic.rename(columns={"staff_id": "agent"}).assign(basis="country")
+    foreign = sites[["job", "country"]].merge(_cross_border(cras), on="country")
+    foreign = foreign.assign(basis="language")
+    held = sites.dropna(subset=["cra"])
+    current = pd.DataFrame({"job": held["job"], "agent": held["cra"], "basis": "current"})
+    pairs = pd.concat([current, domestic[["job", "agent", "basis"]],
+                       foreign[["job", "agent", "basis"]]], ignore_index=True)
+    pairs = (pairs.assign(rank=pairs["basis"].map(BASIS_ORDER))
+             .sort_values(["job", "agent", "rank"], kind="stable")
+             .drop_duplicates(["job", "agent"]).drop(columns="rank"))
+    pinned_jobs = set(pinned) & set(held["job"])
+    keep = ~pairs["job"].isin(pinned_jobs) | (pairs["basis"] == "current")
+    return pairs[keep].reset_index(drop=True)
+
+
+def travel_costs(pairs: pd.DataFrame, sites: pd.DataFrame, cras: pd.DataFrame,
+                 trips: pd.Series) -> np.ndarray:
+    """Planning cost of each pair's on-site trips over the horizon: trips[job] × the
+    cost of one trip from the CRA's home to the site's country."""
+    country = pairs["job"].map(sites.set_index("job")["country"])
+    home = pairs["agent"].map(cras.set_index("staff_id")["home_country"])
+    routes = pd.DataFrame({"home": home, "country": country}).drop_duplicates()
+    per_trip = {(h, c): trip_cost(h, c) for h, c in routes.itertuples(index=False)}
+    cost = np.array([per_trip[k] for k in zip(home, country, strict=True)], dtype=float)
+    return cost * pairs["job"].map(trips).fillna(0.0).to_numpy(float)
