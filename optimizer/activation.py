@@ -79,7 +79,8 @@ class ActivationPlan:
     currency: str
     status: str  # optimal, time_limit, not_needed (open sites suffice), infeasible
     remaining: int
-    required_expected: float  # μ: expected new randomizations the final solve required
+    required_expected: float | None  # μ: expected new randomizations the final solve
+    # required (None when no solve required one: nothing needed, or infeasible)
     expected_randomized: float  # expected new randomizations of open sites + plan by D
     probability: float  # asked
     achieved_probability: float  # P(new randomizations ≥ remaining) of the plan
@@ -291,6 +292,7 @@ def plan_frame(chosen: pd.DataFrame, currency: str) -> tuple[pd.DataFrame, dict[
         rows.append({"site_id": row.site_id, "country": row.country,
                      "activation_month": row.month, "months_active": round(row.exposure, 4),
                      "expected_randomized": float(row.expected), **parts, "cost": cost})
+    totals = {k: v.quantize(unit) for k, v in totals.items()}  # 0 → 0.00: sums of rounded lines
     columns = ["site_id", "country", "activation_month", "months_active",
                "expected_randomized", *COST_PARTS, "cost"]
     return pd.DataFrame(rows, columns=columns), totals

@@ -54,7 +54,8 @@ def law_sites(problem: ActivationProblem, chosen: pd.DataFrame,
     return pd.concat([opened, planned], ignore_index=True)
 
 
-def _result(problem: ActivationProblem, solve: SolveOutcome, status: str, required: float,
+def _result(problem: ActivationProblem, solve: SolveOutcome, status: str,
+            required: float | None,
             chance: float, spent: list[float], iterations: list[dict],
             explanation: list[str] | None = None) -> ActivationPlan:
     plan, totals = plan_frame(solve.chosen, problem.currency)
@@ -84,11 +85,11 @@ def plan_activation(problem: ActivationProblem, time_limit: float = 60.0,
     nothing = SolveOutcome(pairs.iloc[:0], "optimal", 0.0, 0.0, 0.0)
     alone = chance(nothing.chosen)
     if alone >= p:
-        return _result(problem, nothing, "not_needed", 0.0, alone, spent, iterations)
+        return _result(problem, nothing, "not_needed", None, alone, spent, iterations)
     best = solve(None)
     best_chance = chance(best.chosen)
     if best_chance < p:
-        return _result(problem, best, "infeasible", 0.0, best_chance, spent, iterations,
+        return _result(problem, best, "infeasible", None, best_chance, spent, iterations,
                        explain_infeasible(problem, best, best_chance))
     opened = problem.open_expected
     required = max(need - opened, 0.0)
