@@ -3,123 +3,177 @@
 The solver is only as good as its first incumbent on large instances (plain
 HiGHS on OR-Library c801600 ends 60 s at +196 %). Jobs are placed in order of
 regret (how much worse their second-best feasible agent is), each on its
-cheapest agent that still has room in every period; then single-job shifts
-that lower the cost while keeping every capacity are applied until none is
-left. With overload allowed, a job that fits nowhere goes to its cheapest agent
-and the overload is charged at the penalty.
+cheapest agent that still has room in every period (Martello & Toth's MTHG);
+then single-job shifts that lower the cost while keeping every capacity are
+applied until none is left. With overload allowed, a job that fits nowhere goes
+where cost + penalty × added overload is least.
+
+Everything works on the eligible pairs (:mod:`optimizer.gap_arrays`), never on
+agents × jobs × periods arrays. Placing a job only shrinks its agent's room, so
+only the unplaced jobs whose best or second-best option was that agent and no
+longer fits need a new regret: a heap with lazy deletion keeps the order.
 """
 
 from __future__ import annotations
+
+import heapq
 
 import numpy as np
 import pandas as pd
 
 from optimizer.assignment import AssignmentProblem
+from optimizer.gap_arrays import TOL, GapArrays, from_problem, objective, to_frame, usage
 
-INFEASIBLE = np.inf
-
-
-def _dense(problem: AssignmentProblem) -> tuple[list, list, list, np.ndarray, np.ndarray,
-                                                np.ndarray]:
-    """Agents, jobs, periods; cost (agents × jobs, inf where not eligible), load
-    (agents × jobs × periods) and capacity (agents × periods)."""
-    agents = sorted(problem.pairs["agent"].unique().tolist())
-    jobs = sorted(problem.pairs["job"].unique().tolist())
-    periods = sorted(problem.capacity["period"].unique().tolist())
-    a_of = {a: i for i, a in enumerate(agents)}
-    j_of = {j: i for i, j in enumerate(jobs)}
-    t_of = {t: i for i, t in enumerate(periods)}
-    sign = 1.0 if problem.sense == "min" else -1.0
-    cost = np.full((len(agents), len(jobs)), INFEASIBLE)
-    cost[problem.pairs["agent"].map(a_of), problem.pairs["job"].map(j_of)] = (
-        sign * problem.pairs["cost"].to_numpy(float))
-    load = np.zeros((len(agents), len(jobs), len(periods)))
-    known = problem.load[problem.load["period"].isin(t_of)]
-    load[known["agent"].map(a_of), known["job"].map(j_of), known["period"].map(t_of)] = (
-        known["amount"].to_numpy(float))
-    capacity = np.zeros((len(agents), len(periods)))
-    capacity[problem.capacity["agent"].map(a_of), problem.capacity["period"].map(t_of)] = (
-        problem.capacity["capacity"].to_numpy(float))
-    return agents, jobs, periods, cost, load, capacity
+BIG = 1e18
 
 
-def _place(measure: np.ndarray, cost: np.ndarray, load: np.ndarray, capacity: np.ndarray,
-           soft: bool) -> np.ndarray | None:
-    """Regret greedy on ``measure`` (lower is better; inf where not eligible): the job
-    whose second-best fitting agent is worst off goes first, to its best fitting agent."""
-    free = capacity.copy()
-    chosen = np.full(measure.shape[1], -1)
-    unplaced = np.ones(measure.shape[1], dtype=bool)
-    while unplaced.any():
-        todo = np.flatnonzero(unplaced)
-        fits = np.all(load[:, todo, :] <= free[:, None, :] + 1e-9, axis=2)
-        options = np.where(fits, measure[:, todo], INFEASIBLE)
-        ordered = np.sort(options, axis=0)
-        best = ordered[0]
-        if not np.isfinite(best).all():
-            if not soft:
+def _options(g: GapArrays, measure: np.ndarray, free: np.ndarray, job: int
+             ) -> tuple[float, int, int]:
+    """(regret, best pair, second-best agent or −1) of a job among the agents it still fits;
+    regret +inf when it fits nowhere (best pair −1) and BIG when it fits one agent only."""
+    lo, hi = g.job_ptr[job], g.job_ptr[job + 1]
+    fits = np.all(g.load[lo:hi] <= free[g.pair_agent[lo:hi]] + TOL, axis=1)
+    options = np.flatnonzero(fits)
+    if len(options) == 0:
+        return np.inf, -1, -1
+    values = measure[lo + options]
+    if len(options) == 1:
+        return BIG, lo + int(options[0]), -1
+    two = np.argpartition(values, 1)[:2]
+    first, second = (two[0], two[1]) if values[two[0]] <= values[two[1]] else (two[1], two[0])
+    return (float(values[second] - values[first]), lo + int(options[first]),
+            int(g.pair_agent[lo + options[second]]))
+
+
+def _cheapest_overloaded(g: GapArrays, free: np.ndarray, job: int) -> int:
+    """The pair of least cost + penalty × overload it adds (soft capacities only)."""
+    lo, hi = g.job_ptr[job], g.job_ptr[job + 1]
+    room = np.maximum(free[g.pair_agent[lo:hi]], 0.0)
+    added = np.maximum(g.load[lo:hi] - room, 0.0).sum(axis=1)
+    return lo + int(np.argmin(g.cost[lo:hi] + g.penalty * added))
+
+
+def place(g: GapArrays, measure: np.ndarray) -> np.ndarray | None:
+    """Regret greedy on ``measure`` (per pair, lower is better): one pair per job, or None
+    when a job fits nowhere and capacities are hard."""
+    free = g.capacity.copy()
+    n = len(g.jobs)
+    choice = np.full(n, -1, dtype=np.int64)
+    best = np.full(n, -1, dtype=np.int64)  # best pair
+    second = np.full(n, -1, dtype=np.int64)  # second-best agent
+    version = np.zeros(n, dtype=np.int64)
+    heap = []
+    for job in range(n):
+        regret, best[job], second[job] = _options(g, measure, free, job)
+        heap.append((-regret, job, 0))
+    heapq.heapify(heap)
+    while heap:
+        _, job, seen = heapq.heappop(heap)
+        if choice[job] >= 0 or seen != version[job]:
+            continue
+        pair = best[job]
+        if pair < 0:
+            if not g.soft:
                 return None
-            pick = int(np.flatnonzero(~np.isfinite(best))[0])
-            job = int(todo[pick])
-            agent = int(np.argmin(np.where(np.isfinite(cost[:, job]), cost[:, job], np.inf)))
+            pair = _cheapest_overloaded(g, free, job)
+        choice[job] = pair
+        agent = g.pair_agent[pair]
+        free[agent] -= g.load[pair]
+        mine = g.by_agent[g.agent_ptr[agent]:g.agent_ptr[agent + 1]]
+        others = g.pair_job[mine]
+        touched = (choice[others] < 0) & (
+            (g.pair_agent[np.maximum(best[others], 0)] == agent) | (second[others] == agent))
+        stale = mine[touched][np.any(g.load[mine[touched]] > free[agent] + TOL, axis=1)]
+        for other in g.pair_job[stale]:
+            regret, best[other], second[other] = _options(g, measure, free, other)
+            version[other] += 1
+            heapq.heappush(heap, (-regret, int(other), int(version[other])))
+    return choice
+
+
+def shift_moves(g: GapArrays, choice: np.ndarray, max_rounds: int = 50) -> np.ndarray:
+    """Move single jobs to a cheaper agent with room (soft: cheaper counting the overload
+    each move adds or removes), best gain first, round after round until none helps.
+    Respects the move budget."""
+    choice = choice.copy()
+    free = g.capacity - usage(g, choice)
+    for _ in range(max_rounds):
+        current = g.cost[choice][g.pair_job]
+        gain = current - g.cost
+        if g.soft:
+            target = free[g.pair_agent]
+            gain -= g.penalty * (np.maximum(g.load - np.maximum(target, 0), 0).sum(axis=1))
+            source = free[g.pair_agent[choice]]
+            relief = (np.maximum(-source, 0).sum(axis=1)
+                      - np.maximum(-(source + g.load[choice]), 0).sum(axis=1))
+            gain += g.penalty * relief[g.pair_job]
         else:
-            second = ordered[1] if len(ordered) > 1 else np.full(len(todo), INFEASIBLE)
-            regret = np.where(np.isfinite(second), second - best, 1e18)
-            pick = int(np.argmax(regret))
-            job, agent = int(todo[pick]), int(np.argmin(options[:, pick]))
-        chosen[job] = agent
-        free[agent] -= load[agent, job]
-        unplaced[job] = False
-    return chosen
+            gain[np.any(g.load > free[g.pair_agent] + TOL, axis=1)] = -np.inf
+        gain[choice] = -np.inf
+        candidates = np.flatnonzero(gain > 1e-9)
+        moved = 0
+        moves = int(g.move[choice].sum())
+        for pair in candidates[np.argsort(-gain[candidates], kind="stable")]:
+            job, agent = g.pair_job[pair], g.pair_agent[pair]
+            old = choice[job]
+            if old == pair or g.pair_agent[old] == agent:
+                continue
+            delta = _shift_delta(g, free, old, pair)
+            if delta >= -1e-9:
+                continue
+            step = int(g.move[pair]) - int(g.move[old])
+            if g.max_moves is not None and moves + step > g.max_moves:
+                continue
+            free[g.pair_agent[old]] += g.load[old]
+            free[agent] -= g.load[pair]
+            choice[job] = pair
+            moves += step
+            moved += 1
+        if moved == 0:
+            break
+    return choice
+
+
+def _shift_delta(g: GapArrays, free: np.ndarray, old: int, new: int) -> float:
+    """Objective change of moving a job from pair ``old`` to pair ``new`` (inf if it breaks
+    a hard capacity)."""
+    a, b = g.pair_agent[old], g.pair_agent[new]
+    after_b = free[b] - g.load[new]
+    if not g.soft:
+        return np.inf if np.any(after_b < -TOL) else float(g.cost[new] - g.cost[old])
+    after_a = free[a] + g.load[old]
+    over = (np.maximum(-after_b, 0).sum() - np.maximum(-free[b], 0).sum()
+            + np.maximum(-after_a, 0).sum() - np.maximum(-free[a], 0).sum())
+    return float(g.cost[new] - g.cost[old] + g.penalty * over)
+
+
+def measures(g: GapArrays) -> list[np.ndarray]:
+    """MTHG's measures per pair: cost, relative load max_t load / capacity, and
+    (cost − min cost + 1) × relative load."""
+    cap = g.capacity[g.pair_agent]
+    relative = np.max(np.where(cap > 0, g.load / np.where(cap > 0, cap, 1.0),
+                               np.where(g.load > 0, BIG, 0.0)), axis=1)
+    shifted = g.cost - g.cost.min() + 1.0
+    return [g.cost, relative, shifted * (relative + 1e-9)]
+
+
+def greedy_choice(g: GapArrays, max_rounds: int = 50) -> np.ndarray | None:
+    """The best of the three MTHG measures, each improved by shifts; pair number per job."""
+    best, best_value = None, np.inf
+    for measure in measures(g):
+        choice = place(g, measure)
+        if choice is None:
+            continue
+        choice = shift_moves(g, choice, max_rounds)
+        value = objective(g, choice)
+        if value < best_value or best is None:
+            best, best_value = choice, value
+    return best
 
 
 def greedy_assignment(problem: AssignmentProblem, max_rounds: int = 50) -> pd.DataFrame | None:
     """(job, agent) rows of a feasible assignment, or None when no measure finds one
-    (hard capacities only: with overload every job is placed). Tries the measures of
-    Martello & Toth's MTHG (cost, relative load, cost × relative load), improves each
-    feasible result by shifts and keeps the cheapest."""
-    agents, jobs, _, cost, load, capacity = _dense(problem)
-    soft = problem.overload_penalty is not None
-    relative = np.max(load / np.where(capacity > 0, capacity, np.inf)[:, None, :], axis=2)
-    eligible = np.isfinite(cost)
-    shifted = np.where(eligible, cost - np.nanmin(np.where(eligible, cost, np.nan)) + 1, 0)
-    best, best_cost = None, np.inf
-    for measure in (cost, np.where(eligible, relative, INFEASIBLE),
-                    np.where(eligible, shifted * (relative + 1e-9), INFEASIBLE)):
-        chosen = _place(measure, cost, load, capacity, soft)
-        if chosen is None:
-            continue
-        free = capacity - np.einsum("ajt,aj->at", load, np.eye(len(agents))[chosen].T)
-        _improve(chosen, cost, load, free, max_rounds)
-        total = cost[chosen, np.arange(len(jobs))].sum()
-        if total < best_cost:
-            best, best_cost = chosen.copy(), total
-    if best is None:
-        return None
-    return pd.DataFrame({"job": jobs, "agent": [agents[a] for a in best]})
-
-
-def _improve(chosen: np.ndarray, cost: np.ndarray, load: np.ndarray, free: np.ndarray,
-             max_rounds: int) -> None:
-    """Shift single jobs to a cheaper agent with room, best gain first, until none helps."""
-    columns = np.arange(len(chosen))
-    for _ in range(max_rounds):
-        current = cost[chosen, columns]
-        fits = np.all(load <= free[:, None, :] + 1e-9, axis=2)
-        gain = np.where(fits, current[None, :] - cost, -np.inf)
-        gain[chosen, columns] = -np.inf
-        agent, job = np.unravel_index(np.argmax(gain), gain.shape)
-        if not gain[agent, job] > 1e-9:
-            return
-        moved = 0
-        for job in np.argsort(-gain.max(axis=0)):  # one pass of the best shifts that still fit
-            agent = int(np.argmax(gain[:, job]))
-            if not gain[agent, job] > 1e-9:
-                break
-            if np.all(load[agent, job] <= free[agent] + 1e-9):
-                free[chosen[job]] += load[chosen[job], job]
-                free[agent] -= load[agent, job]
-                chosen[job] = agent
-                moved += 1
-        if moved == 0:
-            return
+    (hard capacities only: with overload every job is placed)."""
+    g = from_problem(problem)
+    choice = greedy_choice(g, max_rounds)
+    return None if choice is None else to_frame(g, choice)
