@@ -31,6 +31,7 @@ from trialplan.edge import date_option, edge, fail, ready_engine
 from trialplan.forecast_cli import forecast
 from trialplan.forecast_view import day_text
 from trialplan.rebalance_cli import rebalance
+from trialplan.staffing_cli import staffing
 from trialplan.workload_cli import workload
 
 DEMO_MAX_MOVES = 10
@@ -141,6 +142,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
 app.command()(edge(forecast))
 app.command()(edge(workload))
 app.command()(edge(rebalance))
+app.command()(edge(staffing))
 
 
 def _show_progress() -> None:

@@ -1,0 +1,100 @@
+"""`trialplan staffing` on the demo portfolio: invariants recomputed from the JSON."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from tests.trialplan.cli_runner import trialplan
+
+NAMED_EXCLUDED = {"hire", "contractor", "unmet"}
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{Path(tmp_path_factory.mktemp('staffing')) / 'demo.db'}"
+    assert trialplan(url, "demo").exit_code == 0
+    return url
+
+
+@pytest.fixture(scope="module")
+def plan(demo_url: str) -> dict:
+    result = trialplan(demo_url, "staffing", "--months", "6", "--time-limit", "120", "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_every_demand_hour_has_a_source(plan: dict) -> None:
+    met: dict[tuple, float] = defaultdict(float)
+    sources: dict[tuple, int] = defaultdict(int)
+    for row in plan["plan"]:
+        key = (row["role"], row["study_id"], row["month"])
+        met[key] += row["hours"]
+        sources[key] += 1
+    wanted = {(d["role"], d["study_id"], d["month"]): d["hours"] for d in plan["demand"]}
+    assert set(met) == set(wanted)
+    for key, hours in wanted.items():  # each printed value is rounded to 0.01 h
+        assert met[key] == pytest.approx(hours, abs=0.005 * (sources[key] + 1))
+    assert {d["month"] for d in plan["demand"]} == {
+        "2026-10", "2026-11", "2026-12", "2027-01", "2027-02", "2027-03"}
+    assert {d["role"] for d in plan["demand"]} == {"CRA", "PM", "CTA", "DM", "BIOSTAT", "MW"}
+
+
+def test_nobody_over_capacity_out_of_role_or_on_too_many_studies(plan: dict) -> None:
+    staff = {s["staff_id"]: s for s in plan["staff"]}
+    covers = {(c["role"], c["covers"]) for c in plan["coverage"]}
+    load: dict[tuple, float] = defaultdict(float)
+    studies: dict[tuple, set] = defaultdict(set)
+    for row in plan["plan"]:
+        if row["source"] in NAMED_EXCLUDED:
+            continue
+        person = staff[row["source"]]
+        assert row["role"] == person["role"] or (person["role"], row["role"]) in covers
+        load[row["source"], row["month"]] += row["hours"]
+        studies[row["source"], row["month"]].add(row["study_id"])
+    assert load, "named staff do most of the work"
+    for (person, _), hours in load.items():
+        assert hours <= staff[person]["capacity"] + 0.05
+    assert max(len(s) for s in studies.values()) <= plan["max_studies"]
+
+
+def test_the_objective_is_recomputed_from_the_plan(plan: dict) -> None:
+    """Named hours × rate + hired FTE × rate × paid hours × months left + contractor
+    hours × rate + unmet hours × penalty; hires start after their lead time."""
+    assert plan["status"] in {"optimal", "time_limit"} and plan["gap"] <= 0.01
+    assert plan["currency"] == "USD" and plan["fx_date"]
+    months = sorted({d["month"] for d in plan["demand"]})
+    rate = {s["staff_id"]: s["rate"] for s in plan["staff"]}
+    hire = {h["role"]: h for h in plan["hire_options"]}
+    contract = {c["role"]: c["rate"] for c in plan["contractor_options"]}
+    total = 0.0
+    for row in plan["plan"]:
+        if row["source"] == "contractor":
+            total += row["hours"] * contract[row["role"]]
+        elif row["source"] == "unmet":
+            total += row["hours"] * plan["unmet_penalty"]
+        elif row["source"] != "hire":
+            total += row["hours"] * rate[row["source"]]
+    for h in plan["hires"]:
+        option = hire[h["role"]]
+        assert months.index(h["month"]) >= option["lead_months"]
+        total += h["fte"] * option["rate"] * option["hours"] * (len(months)
+                                                               - months.index(h["month"]))
+    assert total == pytest.approx(plan["objective"], rel=1e-5)
+    assert sum(plan["costs"].values()) == pytest.approx(plan["objective"], rel=1e-6)
+    hired = sum(r["hours"] for r in plan["plan"] if r["source"] == "hire")
+    assert hired == 0 or plan["hires"]
+    unmet = [r for r in plan["plan"] if r["source"] == "unmet"]
+    assert len(unmet) == len(plan["unmet"]) and len(plan["explanation"]) <= len(unmet)
+
+
+def test_text_output(demo_url: str) -> None:
+    result = trialplan(demo_url, "staffing", "--months", "2", "--staff-cost", "sunk")
+    assert result.exit_code == 0, result.output
+    assert "staffing plan 2026-10 to 2026-11 in USD" in result.stdout
+    assert "(sunk: not minimized)" in result.stdout and "hires:" in result.stdout
+    bad = trialplan(demo_url, "staffing", "--months", "0")
+    assert bad.exit_code == 2
