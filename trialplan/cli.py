@@ -26,6 +26,7 @@ from planner.store import upgrade as store_upgrade
 from planner.summary import status_document, study_status
 from planner.workload.portfolio import portfolio_workload
 from trialplan import settings
+from trialplan.activation_cli import activation
 from trialplan.demo import DEMO_AS_OF, build_demo
 from trialplan.edge import date_option, edge, fail, ready_engine
 from trialplan.forecast_cli import forecast
@@ -142,6 +143,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
 app.command()(edge(forecast))
 app.command()(edge(workload))
 app.command()(edge(rebalance))
+app.command()(edge(activation))
 app.command()(edge(staffing))
 
 
