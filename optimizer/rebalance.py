@@ -80,8 +80,15 @@ class Rebalance:
 
     def explain(self) -> list[str]:
         """What is short, where and by how much, in words (empty when nothing is)."""
-        lines = [f"{r.country} {r.month}: {r.hours:,.1f} hours more than its eligible CRAs "
-                 "can take" for r in self.shortfalls.itertuples()]
+        budget = self.options.max_moves
+        if budget is not None and len(self.moves) >= budget and len(self.shortfalls):
+            lines = [f"{r.country} {r.month}: {r.hours:,.1f} hours over its CRAs' capacity "
+                     "remain" for r in self.shortfalls.itertuples()]
+            lines.append(f"the budget of {budget} moves is used up: more moves may remove "
+                         "some of this")
+        else:
+            lines = [f"{r.country} {r.month}: {r.hours:,.1f} hours more than its eligible "
+                     "CRAs can take" for r in self.shortfalls.itertuples()]
         lines += [f"site {r.site_id} of {r.study_id} ({r.country}): no CRA may monitor it "
                   "(none based there or nearby with its language)"
                   for r in self.unstaffable.itertuples()]

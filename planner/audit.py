@@ -16,10 +16,10 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from planner.domain import AuditAction
-from planner.tables import AuditEntry, Base, ForecastRun, ImportBatch
+from planner.tables import AuditEntry, Base, ForecastRun, ImportBatch, RebalanceRun
 
 # append-only records of who did what themselves; the rows they change are audited
-NOT_AUDITED = (AuditEntry, ImportBatch, ForecastRun)
+NOT_AUDITED = (AuditEntry, ImportBatch, ForecastRun, RebalanceRun)
 ACTOR_KEY = "actor"
 
 

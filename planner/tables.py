@@ -272,3 +272,50 @@ class AuditEntry(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     source: Mapped[str | None] = mapped_column(Text)
+
+
+class RebalanceRun(Base):
+    """One CRA rebalancing: its inputs' hash, options, solver figures and the proposal
+    (moves, utilization, shortfalls), so a proposal can be traced and compared, and
+    whether and when it was applied."""
+
+    __tablename__ = "rebalance_run"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(100))
+    as_of: Mapped[dt.date] = mapped_column(Date)  # the data cut
+    inputs_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(32))
+    objective: Mapped[float] = mapped_column(Float)
+    bound: Mapped[float] = mapped_column(Float)
+    gap: Mapped[float] = mapped_column(Float)
+    timings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    applied_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StaffLeave(Base):
+    """Hours a staff member is away in a month (leave, public holidays, training):
+    capacity that month is reduced by them."""
+
+    __tablename__ = "staff_leave"
+    __table_args__ = (UniqueConstraint("staff_pk", "month"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_pk: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"))
+    month: Mapped[dt.date] = mapped_column(Date)  # the month's first day
+    hours: Mapped[float] = mapped_column(Float)
+
+
+class DriverOverride(Base):
+    """One monitoring driver's value for a study, for one of its countries, or for one
+    of its sites (most specific wins: site > country > study > defaults)."""
+
+    __tablename__ = "driver_override"
+    __table_args__ = (UniqueConstraint("study_pk", "country_code", "site_pk", "driver"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_pk: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"))
+    country_code: Mapped[str | None] = mapped_column(ForeignKey("country.code"))
+    site_pk: Mapped[int | None] = mapped_column(ForeignKey("site.id", ondelete="CASCADE"))
+    driver: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)

@@ -7,6 +7,7 @@ missing server is a failure, not a skip.
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,3 +66,29 @@ def snapshot(engine: Engine) -> dict[str, list[tuple]]:
                           connection.execute(table.select()).all())
             for name, table in Base.metadata.tables.items()
         }
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo portfolio built once per test run (SQLite file): copy it, never write it."""
+    from tests.trialplan.cli_runner import trialplan  # the CLI only where a test needs it
+
+    path = Path(tmp_path_factory.mktemp("demo-template")) / "demo.db"
+    result = trialplan(f"sqlite:///{path}", "demo")
+    if result.exit_code != 0:
+        pytest.fail(f"the demo did not build: {result.output}")
+    return path
+
+
+@pytest.fixture
+def demo_url(demo_template: Path, tmp_path: Path) -> str:
+    """A private copy of the demo store, free to change (SQLite's backup API: a file copy
+    would miss what is still in the write-ahead log)."""
+    copy = tmp_path / "demo.db"
+    source, target = sqlite3.connect(demo_template), sqlite3.connect(copy)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
+    return f"sqlite:///{copy}"

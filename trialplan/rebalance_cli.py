@@ -4,39 +4,44 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from optimizer.rebalance import Rebalance, RebalanceInputs, RebalanceOptions
+from optimizer.rebalance import RebalanceInputs, RebalanceOptions
 from optimizer.rebalance import rebalance as solve_rebalance
 from optimizer.rebalance_inputs import rebalance_inputs
+from optimizer.rebalance_runs import (
+    inputs_hash,
+    options_document,
+    rebalance_document,
+    record_rebalance,
+    stored_run,
+)
 from planner.forecast_runs import known_study_ids
-from planner.frames import load_portfolio
+from planner.frames import Portfolio, load_portfolio
 from planner.recruitment.history import ForecastInputError
 from planner.store import transaction as store_transaction
-from planner.tables import CraAssignment, Site, Staff, Study
+from planner.tables import CraAssignment, RebalanceRun, Site, Staff, Study
 from trialplan import settings
 from trialplan.edge import date_option, ready_engine
 
 
-def _apply(session: Session, plan: Rebalance, effective: dt.date) -> None:
+def _apply(session: Session, document: dict[str, Any], effective: dt.date) -> None:
     """Close each moved site's open assignment the day before ``effective`` and open the
     new CRA's from it; give sites without a CRA theirs (ORM writes: audited)."""
-    changes = pd.concat([plan.moves[["study_id", "site_id", "to"]],
-                         plan.new_assignments[["study_id", "site_id", "to"]]])
-    for move in changes.itertuples():
+    for change in document["moves"] + document["new_assignments"]:
         site = session.scalars(select(Site).join(Study, Site.study_pk == Study.id).where(
-            Study.study_id == move.study_id, Site.site_id == move.site_id)).one()
+            Study.study_id == change["study_id"], Site.site_id == change["site_id"])).one()
         current = session.scalars(select(CraAssignment).where(
             CraAssignment.site_pk == site.id, CraAssignment.effective_to.is_(None))
         ).one_or_none()
         if current is not None:
             current.effective_to = effective - dt.timedelta(days=1)
-        staff = session.scalars(select(Staff).where(Staff.staff_id == move.to)).one()
+        staff = session.scalars(select(Staff).where(Staff.staff_id == change["to"])).one()
         session.add(CraAssignment(site_pk=site.id, staff_pk=staff.id,
                                   effective_from=effective, effective_to=None))
     session.flush()
@@ -66,6 +71,61 @@ def _pinned(values: list[str], inputs: RebalanceInputs) -> frozenset[tuple[str, 
     return frozenset(pinned)
 
 
+def propose(session: Session, portfolio: Portfolio, inputs: RebalanceInputs,
+            options: RebalanceOptions, months: int, study: str | None = None
+            ) -> tuple[RebalanceRun, dict[str, Any]]:
+    """Solve and store a proposal (not applied): the run and its document."""
+    document = rebalance_document(solve_rebalance(inputs, options))
+    stored_options = options_document(options, months) | {"study": study}
+    run = record_rebalance(session, document, stored_options,
+                           inputs_hash(inputs, options, months), portfolio.as_of,
+                           settings.actor())
+    return run, document
+
+
+def _stored_proposal(session: Session, portfolio: Portfolio, run_id: int) -> RebalanceRun:
+    """Stored run ``run_id``, if not applied yet and still made of today's inputs."""
+    run = stored_run(session, run_id)
+    if run is None:
+        raise ForecastInputError(f"--apply-run {run_id}: no such rebalance run")
+    if run.applied_at is not None:
+        raise ForecastInputError(f"--apply-run {run_id}: already applied on "
+                                 f"{run.applied_at:%Y-%m-%d %H:%M}")
+    stored = dict(run.options)
+    months, study = int(stored.pop("months")), stored.pop("study")
+    stored["pinned"] = frozenset(tuple(p) for p in stored["pinned"])
+    options = RebalanceOptions(**stored)
+    inputs = rebalance_inputs(portfolio, months)
+    if study is not None:
+        inputs, _ = _only_study(inputs, study)
+    if inputs_hash(inputs, options, months) != run.inputs_sha256:
+        raise ForecastInputError(f"--apply-run {run_id}: the portfolio changed since this "
+                                 "proposal was made (its inputs differ); propose again")
+    return run
+
+
+def rebalance_text(document: dict[str, Any]) -> str:
+    """The proposal for a terminal: figures, moves with reasons, what stays short."""
+    lines = [f"rebalance run {document['run']}: {document['status']}, gap "
+             f"{document['gap']:.2%}, {document['seconds']} s "
+             f"({len(document['subproblems'])} subproblems); {len(document['moves'])} moves "
+             f"{'applied' if document['applied'] else 'proposed'}"]
+    if document["moves"]:
+        lines.append(pd.DataFrame(document["moves"]).to_string(index=False))
+    if document["new_assignments"]:
+        lines.append(f"sites without a CRA, assigned: {len(document['new_assignments'])}")
+    use = pd.DataFrame(document["utilization"], columns=["staff_id", "month", "before",
+                                                         "after"])
+    travel = document["travel_cost"]
+    lines.append(f"CRA-months over capacity: {int((use['before'] > 1 + 1e-9).sum())} before, "
+                 f"{int((use['after'] > 1 + 1e-9).sum())} after; travel "
+                 f"{travel['before']:,.0f} → {travel['after']:,.0f} USD")
+    lines += [f"  short: {line}" for line in document["explanation"]]
+    if not document["applied"]:
+        lines.append(f"apply it with: trialplan rebalance --apply-run {document['run']}")
+    return "\n".join(lines)
+
+
 def rebalance(
     study: Annotated[str | None, typer.Option(help="move only this study's sites")] = None,
     max_moves: Annotated[int | None, typer.Option(min=0, help="at most K site moves")] = None,
@@ -77,6 +137,8 @@ def rebalance(
     gap: Annotated[float, typer.Option(min=0, max=0.5, help="relative gap to stop at")] = 1e-4,
     months: Annotated[int, typer.Option(min=1, max=36, help="months planned")] = 12,
     apply: Annotated[bool, typer.Option("--apply", help="make the moves (audited)")] = False,
+    apply_run: Annotated[int | None, typer.Option(
+        help="make the moves of stored proposal N (refused if the portfolio changed)")] = None,
     effective: Annotated[str | None, typer.Option(
         help="YYYY-MM-DD the moves take effect (default: the day after the data cut)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
@@ -88,55 +150,24 @@ def rebalance(
         if study is not None and study not in set(portfolio.studies["study_id"].astype(str)):
             known = ", ".join(known_study_ids(session)) or "none"
             raise ForecastInputError(f"study {study!r} is not in the store (studies: {known})")
-        inputs = rebalance_inputs(portfolio, months)
-        pinned = _pinned(pin or [], inputs)
-        if study is not None:
-            inputs, others = _only_study(inputs, study)
-            pinned |= others
-        options = RebalanceOptions(max_moves=max_moves, max_sites_per_cra=max_sites_per_cra,
-                                   pinned=pinned, time_limit=time_limit, rel_gap=gap)
-        plan = solve_rebalance(inputs, options)
-        if apply:
-            _apply(session, plan, effective_date or portfolio.as_of + dt.timedelta(days=1))
-    result = plan.result
-    document = {
-        "status": result.status, "objective": round(result.objective, 2),
-        "bound": round(result.bound, 2), "gap": round(result.gap, 6),
-        "seconds": round(result.build_seconds + result.solve_seconds, 2),
-        "build_seconds": round(result.build_seconds, 2),
-        "solve_seconds": round(result.solve_seconds, 2), "applied": apply,
-        "travel_cost": {"before": round(plan.travel_before, 2),
-                        "after": round(plan.travel_after, 2)},
-        "moves": [{"study_id": m.study_id, "site_id": m.site_id, "from": m[3], "to": m.to,
-                   "reason": m.reason} for m in plan.moves.itertuples()],
-        "new_assignments": [{"study_id": m.study_id, "site_id": m.site_id, "to": m.to}
-                            for m in plan.new_assignments.itertuples()],
-        "shortfalls": [{"country": r.country, "month": str(r.month), "hours": float(r.hours)}
-                       for r in plan.shortfalls.itertuples()],
-        "unstaffable": [{"study_id": r.study_id, "site_id": r.site_id, "country": r.country}
-                        for r in plan.unstaffable.itertuples()],
-        "subproblems": [{"sites": int(r.sites), "cras": int(r.cras), "status": r.status,
-                         "objective": round(float(r.objective), 2),
-                         "bound": round(float(r.bound), 2), "seconds": round(r.seconds, 2)}
-                        for r in plan.subproblems.itertuples()],
-        "utilization": [{"staff_id": u.staff_id, "month": u.month,
-                         "before": round(float(u.before), 4), "after": round(float(u.after), 4)}
-                        for u in plan.utilization.itertuples()],
-    }
+        if apply_run is not None:
+            run = _stored_proposal(session, portfolio, apply_run)
+            document = dict(run.result)
+        else:
+            inputs = rebalance_inputs(portfolio, months)
+            pinned = _pinned(pin or [], inputs)
+            if study is not None:
+                inputs, others = _only_study(inputs, study)
+                pinned |= others
+            options = RebalanceOptions(max_moves=max_moves, max_sites_per_cra=max_sites_per_cra,
+                                       pinned=pinned, time_limit=time_limit, rel_gap=gap)
+            run, document = propose(session, portfolio, inputs, options, months, study)
+        applying = apply or apply_run is not None
+        if applying:
+            _apply(session, document, effective_date or portfolio.as_of + dt.timedelta(days=1))
+            run.applied_at = dt.datetime.now(dt.UTC)
+        document = {"run": run.id, "applied": applying} | document
     if as_json:
         typer.echo(json.dumps(document, indent=2))
         return
-    typer.echo(f"{result.status}, gap {result.gap:.2%}, {document['seconds']} s "
-               f"({len(plan.subproblems)} subproblems); "
-               f"{len(plan.moves)} moves{' applied' if apply else ' proposed'}")
-    if len(plan.moves):
-        typer.echo(plan.moves.to_string(index=False))
-    if len(plan.new_assignments):
-        typer.echo(f"sites without a CRA, assigned: {len(plan.new_assignments)}")
-    table = plan.utilization
-    over_before = int((table["before"] > 1 + 1e-9).sum())
-    over_after = int((table["after"] > 1 + 1e-9).sum())
-    typer.echo(f"CRA-months over capacity: {over_before} before, {over_after} after; "
-               f"travel {plan.travel_before:,.0f} → {plan.travel_after:,.0f} USD")
-    for line in plan.explain():
-        typer.echo(f"  short: {line}")
+    typer.echo(rebalance_text(document))
