@@ -72,7 +72,7 @@ def _person(role: Role, number: int, home: str, fte: float, rng: np.random.Gener
     rate, currency = _cost_rate(role, home, rng)
     return {"staff_id": f"{ID_PREFIX[role]}-{number:03d}", "name": person_name(rng, home, taken),
             "role": role.value, "home_country": home, "languages": ";".join(languages),
-            "fte": fte, "capacity_hours_month": round(working_hours_month(home) * fte, 1),
+            "fte": fte, "capacity_hours_month": working_hours_month(home),
             "cost_rate": rate, "currency": currency}
 
 
