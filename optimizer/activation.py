@@ -89,6 +89,8 @@ class ActivationPlan:
     solve_seconds: float
     iterations: list[dict] = field(default_factory=list)  # required, expected, probability
     explanation: list[str] = field(default_factory=list)  # why infeasible, in words
+    fpi: dt.date | None = None  # P50 dates of the plan, filled from the recruitment
+    lpi: dt.date | None = None  # simulation (optimizer.activation_inputs.with_milestones)
 
 
 def month_starts(cut: dt.date, target_date: dt.date) -> pd.DataFrame:

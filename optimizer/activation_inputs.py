@@ -180,6 +180,14 @@ def plan_milestones(history: RecruitmentHistory, result: ActivationPlan,
             "simulated_probability": float(np.mean(forecast.lpi_months() <= limit))}
 
 
+def with_milestones(history: RecruitmentHistory, result: ActivationPlan,
+                    target_date: dt.date, sims: int = 4_000, seed: int = 0
+                    ) -> tuple[ActivationPlan, dict]:
+    """The plan with its FPI and LPI P50 filled in, and :func:`plan_milestones`' figures."""
+    figures = plan_milestones(history, result, target_date, sims, seed)
+    return dataclasses.replace(result, fpi=figures["fpi"], lpi=figures["lpi"]), figures
+
+
 def inputs_hash(problem: ActivationProblem, options: dict) -> str:
     """SHA-256 of the problem's data and the options: same hash, same plan."""
     payload = {"candidates": problem.candidates.astype(str).to_dict(orient="list"),

@@ -23,7 +23,7 @@ from optimizer.activation_inputs import (
     DEFAULT_CAPACITY,
     activation_problem,
     inputs_hash,
-    plan_milestones,
+    with_milestones,
 )
 from optimizer.activation_plan import plan_activation
 from planner.forecast_runs import known_study_ids
@@ -78,7 +78,7 @@ def activation_document(problem: ActivationProblem, history: RecruitmentHistory,
                   "expected_randomized": round(float(r.expected_randomized), 4),
                   **{part: str(getattr(r, part)) for part in COST_PARTS},
                   "cost": str(r.cost)} for r in result.plan.itertuples()],
-        "fpi": _iso(milestones["fpi"]), "lpi": _iso(milestones["lpi"]),
+        "fpi": _iso(result.fpi), "lpi": _iso(result.lpi),
         "lpi_p10": _iso(milestones["lpi_p10"]), "lpi_p90": _iso(milestones["lpi_p90"]),
         "startup_capacity": problem.default_capacity,
         "quarter_budget": None if problem.quarter_budget is None else
@@ -153,7 +153,7 @@ def activation(
             result = plan_activation(problem, time_limit, accept_incumbent=True)
         except ActivationError as error:
             fail(f"no activation plan: {error}; try a longer --time-limit", 1)
-        milestones = plan_milestones(history, result, deadline, sims, seed)
+        result, milestones = with_milestones(history, result, deadline, sims, seed)
         timings = {"build_seconds": round(result.build_seconds, 4),
                    "solve_seconds": round(result.solve_seconds, 4)}
         document = activation_document(problem, history, result, milestones, timings)

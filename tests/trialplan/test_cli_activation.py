@@ -56,7 +56,8 @@ def check_plan(url: str, doc: dict, capacity: int = 2) -> None:
         assert Decimal(row["cost"]).as_tuple().exponent == -2
     for part in (*parts, "total"):
         key = "cost" if part == "total" else part
-        assert sum((Decimal(r[key]) for r in plan), Decimal("0.00")) == Decimal(doc["cost"][part])
+        total = sum((Decimal(r[key]) for r in plan), Decimal("0.00"))
+        assert total == Decimal(doc["cost"][part])
     assert len({r["site_id"] for r in plan}) == len(plan)
     assert all(n <= capacity for n in Counter((r["country"], r["activation_month"])
                                               for r in plan).values())
@@ -73,8 +74,8 @@ def check_plan(url: str, doc: dict, capacity: int = 2) -> None:
                 + sum(r["expected_randomized"] for r in plan))
     assert doc["expected_randomized"] == pytest.approx(expected, abs=1e-3)
     if plan:  # new sites share the prior rate
-        per_month = {round(r["expected_randomized"] / r["months_active"], 6) for r in plan}
-        assert len(per_month) == 1
+        per_month = [r["expected_randomized"] / r["months_active"] for r in plan]
+        assert max(per_month) == pytest.approx(min(per_month), rel=1e-4)
     if doc["status"] in ("optimal", "time_limit"):
         assert doc["expected_randomized"] >= doc["required_expected"] - 1e-3
         assert doc["achieved_probability"] >= doc["probability"]
