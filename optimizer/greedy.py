@@ -27,22 +27,27 @@ from optimizer.gap_arrays import TOL, GapArrays, from_problem, objective, to_fra
 BIG = 1e18
 
 
-def _options(g: GapArrays, measure: np.ndarray, free: np.ndarray, job: int
-             ) -> tuple[float, int, int]:
-    """(regret, best pair, second-best agent or −1) of a job among the agents it still fits;
-    regret +inf when it fits nowhere (best pair −1) and BIG when it fits one agent only."""
-    lo, hi = g.job_ptr[job], g.job_ptr[job + 1]
-    fits = np.all(g.load[lo:hi] <= free[g.pair_agent[lo:hi]] + TOL, axis=1)
-    options = np.flatnonzero(fits)
-    if len(options) == 0:
-        return np.inf, -1, -1
-    values = measure[lo + options]
-    if len(options) == 1:
-        return BIG, lo + int(options[0]), -1
-    two = np.argpartition(values, 1)[:2]
-    first, second = (two[0], two[1]) if values[two[0]] <= values[two[1]] else (two[1], two[0])
-    return (float(values[second] - values[first]), lo + int(options[first]),
-            int(g.pair_agent[lo + options[second]]))
+def _options(g: GapArrays, measure: np.ndarray, free: np.ndarray, jobs: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per job, among the agents it still fits: (regret, best pair, second-best agent).
+    Regret +inf when it fits nowhere (best pair −1), BIG when it fits one agent only.
+    One vectorized pass over all the jobs' pairs (a lexsort by job, then measure)."""
+    lengths = g.job_ptr[jobs + 1] - g.job_ptr[jobs]
+    pairs = g.job_pairs(jobs)
+    segment = np.repeat(np.arange(len(jobs)), lengths)
+    fits = np.all(g.load[pairs] <= free[g.pair_agent[pairs]] + TOL, axis=1)
+    value = np.where(fits, measure[pairs], np.inf)
+    order = np.lexsort((value, segment))
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    first = order[starts]
+    second = order[np.minimum(starts + 1, len(order) - 1)]
+    v1 = value[first]
+    v2 = np.where(lengths >= 2, value[second], np.inf)
+    best = np.where(np.isfinite(v1), pairs[first], -1)
+    second_agent = np.where(np.isfinite(v2), g.pair_agent[pairs[second]], -1)
+    with np.errstate(invalid="ignore"):  # inf − inf where a job fits nowhere: not used
+        regret = np.where(~np.isfinite(v1), np.inf, np.where(np.isfinite(v2), v2 - v1, BIG))
+    return regret, best, second_agent
 
 
 def _cheapest_overloaded(g: GapArrays, free: np.ndarray, job: int) -> int:
@@ -62,10 +67,8 @@ def place(g: GapArrays, measure: np.ndarray) -> np.ndarray | None:
     best = np.full(n, -1, dtype=np.int64)  # best pair
     second = np.full(n, -1, dtype=np.int64)  # second-best agent
     version = np.zeros(n, dtype=np.int64)
-    heap = []
-    for job in range(n):
-        regret, best[job], second[job] = _options(g, measure, free, job)
-        heap.append((-regret, job, 0))
+    regret, best[:], second[:] = _options(g, measure, free, np.arange(n))
+    heap = list(zip((-regret).tolist(), range(n), [0] * n, strict=True))
     heapq.heapify(heap)
     while heap:
         _, job, seen = heapq.heappop(heap)
@@ -84,10 +87,13 @@ def place(g: GapArrays, measure: np.ndarray) -> np.ndarray | None:
         touched = (choice[others] < 0) & (
             (g.pair_agent[np.maximum(best[others], 0)] == agent) | (second[others] == agent))
         stale = mine[touched][np.any(g.load[mine[touched]] > free[agent] + TOL, axis=1)]
-        for other in g.pair_job[stale]:
-            regret, best[other], second[other] = _options(g, measure, free, other)
-            version[other] += 1
-            heapq.heappush(heap, (-regret, int(other), int(version[other])))
+        if len(stale):
+            redo = np.unique(g.pair_job[stale])
+            regret, best[redo], second[redo] = _options(g, measure, free, redo)
+            version[redo] += 1
+            for r, other, v in zip((-regret).tolist(), redo.tolist(), version[redo].tolist(),
+                                   strict=True):
+                heapq.heappush(heap, (r, other, v))
     return choice
 
 

@@ -47,6 +47,8 @@ from optimizer.gap_arrays import (
 from optimizer.greedy import greedy_choice, place, shift_moves
 
 SUB_OPTIONS: dict = {}
+CUTOFF = True
+JOB_NEIGHBOURHOODS = 0.5  # share of neighbourhoods that free LP-chosen jobs, not agents
 # Share of the time left for HiGHS on the whole (reduced-cost fixed) model at the end:
 # on up to ~5,000 pairs its own heuristics beat the neighbourhoods (OR-Library d10100).
 SMALL_PAIRS = 5_000
@@ -156,10 +158,14 @@ def _solve_sub(g: GapArrays, choice: np.ndarray, jobs: np.ndarray, pairs: np.nda
     h.setOptionValue("mip_rel_gap", 0.0)
     for name, value in SUB_OPTIONS.items():
         h.setOptionValue(name, value)
+    if CUTOFF and not g.soft:  # only strictly better sub-solutions are of interest
+        margin = 0.5 if np.all(g.cost[pairs] == np.round(g.cost[pairs])) else 1e-6
+        h.setOptionValue("objective_bound", float(g.cost[choice[jobs]].sum()) - margin)
     log.build_seconds += time.perf_counter() - started
     h.run()
     log.sub_mips += 1
-    proven = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    proven = h.getModelStatus() in (highspy.HighsModelStatus.kOptimal,  # or, with the
+                                    highspy.HighsModelStatus.kInfeasible)  # cutoff: none better
     values = np.asarray(h.getSolution().col_value)[:len(pairs)]
     if len(values) != len(pairs) or not h.getInfo().primal_solution_status:
         return None, proven
@@ -198,6 +204,15 @@ def _pick_agents(g: GapArrays, choice: np.ndarray, affinity: np.ndarray, k: int,
     return np.array(sorted(chosen))
 
 
+def _pick_jobs(g: GapArrays, choice: np.ndarray, guide: LpGuide, size: int,
+               rng: np.random.Generator) -> np.ndarray:
+    """``size`` jobs, drawn with weight 1 + 10 × (1 − LP value of their current pair):
+    the jobs the LP would rather place elsewhere, and some others to make room."""
+    weight = 1.0 + 10.0 * (1.0 - np.clip(guide.x[choice], 0.0, 1.0))
+    size = max(2, min(size, len(g.jobs)))
+    return np.sort(rng.choice(len(g.jobs), size=size, replace=False, p=weight / weight.sum()))
+
+
 def _affinity(g: GapArrays, choice: np.ndarray, guide: LpGuide | None) -> np.ndarray:
     """(A, A): how much moving jobs between two agents could matter: jobs of a eligible
     at b (scaled small), plus the LP mass of a's jobs placed on b."""
@@ -221,12 +236,17 @@ def large_neighbourhoods(g: GapArrays, choice: np.ndarray, guide: LpGuide | None
     affinity = _affinity(g, choice, guide)
     allowed = _allowed(g, choice, guide)
     while time.perf_counter() < deadline - 0.05:
-        agents = _pick_agents(g, choice, affinity, k, rng)
-        member = np.zeros(n_agents, dtype=bool)
-        member[agents] = True
-        jobs = np.flatnonzero(member[g.pair_agent[choice]])
-        pairs = g.job_pairs(jobs)
-        pairs = pairs[member[g.pair_agent[pairs]] & allowed[pairs]]
+        if guide is not None and rng.random() < JOB_NEIGHBOURHOODS:
+            jobs = _pick_jobs(g, choice, guide, k * len(g.jobs) // n_agents, rng)
+            pairs = g.job_pairs(jobs)
+            pairs = pairs[allowed[pairs]]
+        else:
+            agents = _pick_agents(g, choice, affinity, k, rng)
+            member = np.zeros(n_agents, dtype=bool)
+            member[agents] = True
+            jobs = np.flatnonzero(member[g.pair_agent[choice]])
+            pairs = g.job_pairs(jobs)
+            pairs = pairs[member[g.pair_agent[pairs]] & allowed[pairs]]
         seconds = min(sub_seconds, deadline - time.perf_counter())
         started = time.perf_counter()
         new, proven = _solve_sub(g, choice, jobs, pairs, seconds, log, threads)
