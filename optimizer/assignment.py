@@ -36,7 +36,8 @@ class AssignmentProblem:
     capacities hard; ``max_moves`` caps the number of moves; ``max_jobs_per_agent``
     caps how many jobs one agent holds; ``groups`` (job, group: a site's study) with
     ``group_penalty`` charges each agent working on a group, so a group's jobs stay
-    with few agents."""
+    with few agents (``worked``: pairs of agent and group that are paid for already, by jobs
+    outside the model)."""
 
     pairs: pd.DataFrame
     load: pd.DataFrame
@@ -47,6 +48,7 @@ class AssignmentProblem:
     max_jobs_per_agent: int | None = None
     groups: pd.DataFrame | None = None
     group_penalty: float = 0.0
+    worked: frozenset[tuple] = frozenset()  # (agent, group) already paid for: free to join
 
     @property
     def spreads_groups(self) -> bool:
@@ -144,6 +146,10 @@ def add_group_spread_constraints(model: pyo.ConcreteModel,
     if problem.groups is None or problem.group_penalty <= 0:
         return
     rows = _agent_groups(problem.pairs, problem.groups)
+    if problem.worked:
+        paid = [(a, g) in problem.worked for a, g in zip(rows["agent"], rows["group"],
+                                                       strict=True)]
+        rows = rows[~pd.Series(paid, index=rows.index, dtype=bool)]
     model.agent_groups = pyo.Set(
         initialize=list(rows[["agent", "group"]].drop_duplicates().itertuples(
             index=False, name=None)), dimen=2)
@@ -203,7 +209,8 @@ def groups_worked(problem: AssignmentProblem, assignment: pd.DataFrame) -> int:
     if problem.groups is None:
         return 0
     held = assignment.merge(problem.groups[["job", "group"]], on="job")
-    return int(len(held[["agent", "group"]].drop_duplicates()))
+    pairs = set(zip(held["agent"], held["group"], strict=True))
+    return len(pairs - problem.worked)
 
 
 def fixed_result(problem: AssignmentProblem) -> AssignmentResult:
@@ -236,7 +243,7 @@ def _warm_start(solver: object, model: pyo.ConcreteModel, problem: AssignmentPro
                                               - float(capacity.get(key, 0.0)))
     if problem.groups is not None and problem.spreads_groups:
         held = start.merge(problem.groups[["job", "group"]], on="job")
-        for key in set(zip(held["agent"], held["group"], strict=True)):
+        for key in set(zip(held["agent"], held["group"], strict=True)) - problem.worked:
             values[id(model.works_on[key])] = 1.0
     columns = solver._pyomo_var_to_solver_var_map  # noqa: SLF001 - no public warm start
     col_value = [0.0] * len(columns)

@@ -80,15 +80,20 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def demo_url(demo_template: Path, tmp_path: Path) -> str:
-    """A private copy of the demo store, free to change (SQLite's backup API: a file copy
-    would miss what is still in the write-ahead log)."""
-    copy = tmp_path / "demo.db"
-    source, target = sqlite3.connect(demo_template), sqlite3.connect(copy)
+def copy_store(template: Path, folder: Path) -> str:
+    """URL of a private copy of a SQLite store, free to change (SQLite's backup API: a
+    file copy would miss what is still in the write-ahead log)."""
+    copy = folder / "demo.db"
+    source, target = sqlite3.connect(template), sqlite3.connect(copy)
     try:
         source.backup(target)
     finally:
         source.close()
         target.close()
     return f"sqlite:///{copy}"
+
+
+@pytest.fixture
+def demo_url(demo_template: Path, tmp_path: Path) -> str:
+    """A private copy of the demo store for one test."""
+    return copy_store(demo_template, tmp_path)

@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from optimizer.rebalance import RebalanceOptions
-from optimizer.rebalance import rebalance as solve_rebalance
 from optimizer.rebalance_inputs import rebalance_inputs
 from planner.forecast_runs import forecast_every_study
 from planner.frames import load_portfolio
@@ -31,7 +31,7 @@ from trialplan.demo import DEMO_AS_OF, build_demo
 from trialplan.edge import date_option, edge, fail, ready_engine
 from trialplan.forecast_cli import forecast
 from trialplan.forecast_view import day_text
-from trialplan.rebalance_cli import rebalance
+from trialplan.rebalance_cli import propose, rebalance
 from trialplan.staffing_cli import staffing
 from trialplan.workload_cli import workload
 
@@ -104,20 +104,21 @@ def demo() -> None:
         typer.echo(f"  {study_id:<14} {dates}  ({result.recruitment.model.value}; {note})")
     with store_transaction(engine, settings.actor()) as session:
         portfolio = load_portfolio(session)
-    work = portfolio_workload(portfolio, DEMO_AS_OF)
-    over = work.overloaded()
-    typer.echo(f"\nCRA workload, {work.months[0]} to {work.months[-1]}: "
-               f"{work.visits['hours'].sum():,.0f} monitoring hours; "
-               f"{over['staff_id'].nunique()} CRAs over capacity in {len(over)} CRA-months "
-               "(trialplan workload shows the grid)")
-    plan = solve_rebalance(rebalance_inputs(portfolio, 12), RebalanceOptions(
-        max_moves=DEMO_MAX_MOVES, time_limit=DEMO_TIME_LIMIT))
-    table = plan.utilization
-    typer.echo(f"rebalance proposal (at most {DEMO_MAX_MOVES} moves, not applied): "
-               f"{len(plan.moves)} site moves take the CRA-months over capacity from "
-               f"{int((table['before'] > 1).sum())} to {int((table['after'] > 1 + 1e-9).sum())} "
-               f"({plan.result.status}, {plan.result.solve_seconds:.1f} s; "
-               "trialplan rebalance --apply makes them)")
+        work = portfolio_workload(portfolio, DEMO_AS_OF)
+        over = work.overloaded()
+        typer.echo(f"\nCRA workload, {work.months[0]} to {work.months[-1]}: "
+                   f"{work.visits['hours'].sum():,.0f} monitoring hours; "
+                   f"{over['staff_id'].nunique()} CRAs over capacity in {len(over)} CRA-months "
+                   "(trialplan workload shows the grid)")
+        run, plan = propose(session, portfolio, rebalance_inputs(portfolio, 12),
+                            RebalanceOptions(max_moves=DEMO_MAX_MOVES,
+                                             time_limit=DEMO_TIME_LIMIT), 12)
+    use = pd.DataFrame(plan["utilization"])
+    typer.echo(f"rebalance proposal {run.id} (at most {DEMO_MAX_MOVES} moves, not applied): "
+               f"{len(plan['moves'])} site moves take the CRA-months over capacity from "
+               f"{int((use['before'] > 1 + 1e-9).sum())} to "
+               f"{int((use['after'] > 1 + 1e-9).sum())} ({plan['status']}, "
+               f"{plan['seconds']:.1f} s; trialplan rebalance --apply-run {run.id} makes them)")
 
 
 @app.command()

@@ -158,3 +158,13 @@ def test_decomposed_solve_equals_the_whole_model() -> None:
     used = held.groupby("agent")["hours"].sum()
     over = (used - 70.0).clip(lower=0).sum() * len(MONTHS)
     assert over == pytest.approx(apart.result.overload["hours"].sum())
+
+
+def test_moving_only_sites_with_a_reason_finds_the_same_plan_here() -> None:
+    """Only A is over capacity and nobody is monitored from abroad: letting only A's sites
+    move (the CRO-scale neighbourhood) loses nothing on this case."""
+    everything = rebalance(case(), RebalanceOptions(movable="all", time_limit=30))
+    neighbourhood = rebalance(case(), RebalanceOptions(movable="overloaded", time_limit=30))
+    assert neighbourhood.movable == "overloaded" and everything.movable == "all"
+    assert neighbourhood.result.objective == pytest.approx(everything.result.objective)
+    assert set(neighbourhood.moves["from"]) == {"A"}

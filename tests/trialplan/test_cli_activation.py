@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from planner.frames import load_portfolio
 from planner.recruitment.history import date_after, history_at
 from planner.tables import ForecastRun, Milestone, Study
 from planner.workload.rates import expected_site_rates
+from tests.conftest import copy_store
 from tests.trialplan.cli_runner import trialplan
 
 MONTH = 365.25 / 12
@@ -26,11 +26,9 @@ CANDIDATES = ("site_id,country,earliest_month\nN01,DE,2027-01\nN02,DE,2027-01\n"
 
 
 @pytest.fixture(scope="module")
-def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = f"sqlite:///{Path(tmp_path_factory.mktemp('activation')) / 'demo.db'}"
-    result = trialplan(url, "demo")
-    assert result.exit_code == 0, result.output
-    yield url
+def demo_url(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One copy of the demo store for this module's tests."""
+    return copy_store(demo_template, tmp_path_factory.mktemp("activation"))
 
 
 def plan_json(url: str, *args: str) -> dict:

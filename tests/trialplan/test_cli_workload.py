@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import copy_store
 from tests.trialplan.cli_runner import trialplan
 
 
 @pytest.fixture(scope="module")
-def demo_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{Path(tmp_path_factory.mktemp('workload')) / 'demo.db'}"
-    assert trialplan(url, "demo").exit_code == 0
-    return url
+def demo_url(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One copy of the demo store for this module's tests."""
+    return copy_store(demo_template, tmp_path_factory.mktemp("workload"))
 
 
 def test_workload_json_adds_up(demo_url: str) -> None:

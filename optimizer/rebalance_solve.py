@@ -1,0 +1,132 @@
+"""Solving a rebalancing: sites with one choice taken out, the rest split into components.
+
+A site with a single eligible CRA (pinned, or kept where it is) is no decision:
+its hours come off that CRA's capacity, its travel and study count are
+constants, and only sites with a choice enter the model. Those split into
+connected components of the eligibility graph, each solved on its own (a share
+of the time limit in proportion to its size, smallest first, time left over
+passing on) and merged: objectives and bounds add up. A move budget couples the
+components, so when their own optima take more moves than allowed, all sites
+with a choice are solved in one model under the budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from optimizer.assignment import (
+    AssignmentProblem,
+    AssignmentResult,
+    fixed_result,
+    solve_assignment,
+)
+from optimizer.decompose import components
+from optimizer.repair import repair_start
+
+SUBPROBLEM_COLUMNS = ["component", "sites", "cras", "status", "objective", "bound", "seconds"]
+
+
+@dataclass(frozen=True)
+class Rebalancing:
+    """The model's data: eligible ``pairs`` (agent, job, cost, move), ``load`` (agent, job,
+    period, amount), ``capacity`` (agent, period, capacity), ``groups`` (job, group: the
+    site's study), the ``current`` assignment (job, agent) and the penalties."""
+
+    pairs: pd.DataFrame
+    load: pd.DataFrame
+    capacity: pd.DataFrame
+    groups: pd.DataFrame
+    current: pd.DataFrame
+    overload_penalty: float
+    group_penalty: float
+    max_moves: int | None
+    max_jobs_per_agent: int | None
+
+
+def _problem(data: Rebalancing, pairs: pd.DataFrame, capacity: pd.DataFrame,
+             worked: frozenset[tuple], max_moves: int | None) -> AssignmentProblem:
+    jobs, agents = set(pairs["job"]), set(pairs["agent"])
+    return AssignmentProblem(
+        pairs=pairs[["agent", "job", "cost", "move"]],
+        load=data.load[data.load["job"].isin(jobs) & data.load["agent"].isin(agents)],
+        capacity=capacity[capacity["agent"].isin(agents)], sense="min",
+        overload_penalty=data.overload_penalty, max_moves=max_moves,
+        max_jobs_per_agent=data.max_jobs_per_agent,
+        groups=data.groups[data.groups["job"].isin(jobs)], group_penalty=data.group_penalty,
+        worked=worked)
+
+
+def _solve(problem: AssignmentProblem, current: pd.DataFrame, time_limit: float,
+           rel_gap: float) -> AssignmentResult:
+    if problem.pairs["job"].is_unique:  # nothing to choose
+        return fixed_result(problem)
+    start = repair_start(problem, current[current["job"].isin(set(problem.pairs["job"]))])
+    return solve_assignment(problem, time_limit=time_limit, rel_gap=rel_gap,
+                            accept_incumbent=True, start=start)
+
+
+def _merge(results: list[AssignmentResult], constant: float, assignment: pd.DataFrame,
+           overload: pd.DataFrame) -> AssignmentResult:
+    """One result from independent parts plus the fixed sites' constant share."""
+    return AssignmentResult(
+        assignment=pd.concat([assignment, *[r.assignment for r in results]], ignore_index=True)
+        .sort_values("job", kind="stable").reset_index(drop=True),
+        overload=pd.concat([overload, *[r.overload for r in results]], ignore_index=True),
+        objective=constant + sum(r.objective for r in results),
+        bound=constant + sum(r.bound for r in results),
+        status="optimal" if all(r.status == "optimal" for r in results) else "time_limit",
+        build_seconds=sum(r.build_seconds for r in results),
+        solve_seconds=sum(r.solve_seconds for r in results))
+
+
+def solve_rebalancing(data: Rebalancing, time_limit: float, rel_gap: float,
+                      decompose: bool = True) -> tuple[AssignmentResult, pd.DataFrame]:
+    """The merged result and one row per subproblem solved (SUBPROBLEM_COLUMNS)."""
+    choices = data.pairs.groupby("job")["agent"].transform("size")
+    fixed, free = data.pairs[choices == 1], data.pairs[choices > 1]
+    fixed_load = data.load.merge(fixed[["agent", "job"]], on=["agent", "job"]).groupby(
+        ["agent", "period"])["amount"].sum()
+    capacity = data.capacity.set_index(["agent", "period"])["capacity"]
+    keys = capacity.index.union(fixed_load.index)
+    room = capacity.reindex(keys, fill_value=0.0) - fixed_load.reindex(keys, fill_value=0.0)
+    free_capacity = room.rename("capacity").reset_index()
+    movable = data.load[data.load["job"].isin(set(free["job"])) & (data.load["amount"] != 0)]
+    inside = pd.MultiIndex.from_frame(movable[["agent", "period"]].drop_duplicates())
+    outside = (-room[~room.index.isin(inside)]).clip(lower=0.0)
+    overload = outside[outside > 1e-6].rename("hours").reset_index()
+    held = fixed[["agent", "job"]].merge(data.groups, on="job")
+    worked = frozenset(zip(held["agent"], held["group"], strict=True))
+    constant = (float(fixed["cost"].sum()) + data.overload_penalty * float(overload["hours"].sum())
+                + data.group_penalty * len(worked))
+    assignment = fixed[["job", "agent"]]
+    if free.empty:
+        return _merge([], constant, assignment, overload), pd.DataFrame(
+            columns=SUBPROBLEM_COLUMNS)
+
+    label = components(free) if decompose else pd.Series(0, index=free["job"].unique())
+    part_of = free["job"].map(label)
+    results, rows = [], []
+    sizes = part_of.value_counts().sort_values()
+    remaining_time, remaining_size = time_limit, float(sizes.sum())
+    for number, size in sizes.items():
+        part = free[part_of == number]
+        share = max(1.0, remaining_time * size / remaining_size)
+        result = _solve(_problem(data, part, free_capacity, worked, None), data.current,
+                        share, rel_gap)
+        remaining_time = max(1.0, remaining_time - result.build_seconds - result.solve_seconds)
+        remaining_size -= size
+        results.append(result)
+        rows.append((number, part["job"].nunique(), part["agent"].nunique(), result.status,
+                     result.objective, result.bound,
+                     result.build_seconds + result.solve_seconds))
+    merged = _merge(results, constant, assignment, overload)
+    chosen = merged.assignment.merge(data.pairs[["job", "agent", "move"]], on=["job", "agent"])
+    if data.max_moves is not None and int(chosen["move"].sum()) > data.max_moves:
+        joint = _solve(_problem(data, free, free_capacity, worked, data.max_moves),
+                       data.current, time_limit, rel_gap)
+        merged = _merge([joint], constant, assignment, overload)
+        rows = [(-1, free["job"].nunique(), free["agent"].nunique(), joint.status,
+                 joint.objective, joint.bound, joint.build_seconds + joint.solve_seconds)]
+    return merged, pd.DataFrame(rows, columns=SUBPROBLEM_COLUMNS)
