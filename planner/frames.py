@@ -8,7 +8,7 @@ computation ever sees an ORM object.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from enum import Enum
 
 import numpy as np
@@ -20,11 +20,13 @@ from planner.bulk import date_text, fetch_tuples
 from planner.tables import (
     Country,
     CraAssignment,
+    DriverOverride,
     Milestone,
     PlannedVisit,
     Site,
     Sponsor,
     Staff,
+    StaffLeave,
     Study,
     Subject,
     SubjectVisit,
@@ -157,8 +159,25 @@ ASSIGNMENTS = FrameSchema("assignments", (
     Col("effective_from", DATE, "date", "first day"),
     Col("effective_to", DATE, "date", "day it ended (NaT while open)"),
 ))
+LEAVE = FrameSchema("leave", (
+    Col("staff_id", "string", "", "staff id"),
+    Col("month", DATE, "first day of the month", "month of the leave"),
+    Col("hours", "float64", "hours", "hours away that month (leave, holidays, training)"),
+))
+DRIVERS = FrameSchema("drivers", (
+    Col("study_id", "string", "", "protocol id"),
+    Col("country", "string", "ISO 3166-1 alpha-2", "the study's sites there (NA: whole study)"),
+    Col("site_id", "string", "", "one site (NA: not site-specific)"),
+    Col("driver", "string", "", "monitoring driver name (imv_weeks, hours.IMV.on_site ...)"),
+    Col("value", "float64", "driver's unit", "the driver's value there"),
+))
 SCHEMAS = (STUDIES, MILESTONES, COUNTRIES, SITES, SUBJECTS, VISITS, PLANNED_VISITS, STAFF,
-           ASSIGNMENTS)
+           ASSIGNMENTS, LEAVE, DRIVERS)
+
+
+def empty_frame(schema: FrameSchema) -> pd.DataFrame:
+    """A frame with the schema's columns and no rows."""
+    return schema.conform(pd.DataFrame(columns=schema.names))
 
 
 @dataclass(frozen=True)
@@ -174,6 +193,9 @@ class Portfolio:
     planned_visits: pd.DataFrame
     staff: pd.DataFrame
     assignments: pd.DataFrame
+    # recorded later than the rest: portfolios built in memory may leave them out
+    leave: pd.DataFrame = field(default_factory=lambda: empty_frame(LEAVE))
+    drivers: pd.DataFrame = field(default_factory=lambda: empty_frame(DRIVERS))
 
     @property
     def as_of(self) -> dt.date | None:
@@ -275,6 +297,14 @@ def load_portfolio(session: Session, study_id: str | None = None) -> Portfolio:
     staff = select(Staff.staff_id, Staff.name, Staff.role, Staff.home_country, Staff.languages,
                    Staff.fte, Staff.capacity_hours_month, Staff.cost_rate, Staff.currency)
     countries = select(Country.code, Country.name, Country.working_hours_month)
+    leave = (select(Staff.staff_id, StaffLeave.month, StaffLeave.hours)
+             .join(Staff, StaffLeave.staff_pk == Staff.id)
+             .order_by(Staff.staff_id, StaffLeave.month))
+    drivers = only(select(Study.study_id, DriverOverride.country_code, Site.site_id,
+                          DriverOverride.driver, DriverOverride.value)
+                   .join(Study, DriverOverride.study_pk == Study.id)
+                   .outerjoin(Site, DriverOverride.site_pk == Site.id)
+                   .order_by(Study.study_id, DriverOverride.driver))
     return Portfolio(
         studies=_frame(session, studies.order_by(Study.study_id), STUDIES),
         milestones=_frame(session, milestones, MILESTONES),
@@ -285,6 +315,8 @@ def load_portfolio(session: Session, study_id: str | None = None) -> Portfolio:
         planned_visits=_frame(session, planned, PLANNED_VISITS),
         staff=_frame(session, staff.order_by(Staff.staff_id), STAFF),
         assignments=_frame(session, assignments, ASSIGNMENTS),
+        leave=_frame(session, leave, LEAVE),
+        drivers=_frame(session, drivers, DRIVERS),
     )
 
 

@@ -34,6 +34,7 @@ class Kind(StrEnum):
     NUMBER = "number"
     DECIMAL = "decimal"
     DATE = "date"
+    MONTH = "month"  # YYYY-MM, typed as the month's first day
     CURRENCY = "currency"
     COUNTRY = "country"
     CHOICE = "choice"
@@ -59,6 +60,7 @@ class Field:
             Kind.TEXT: "text", Kind.INT: "a whole number", Kind.NUMBER: "a number",
             Kind.DECIMAL: f"a decimal amount like 1250.00 (at most {DECIMAL_PLACES} decimals)",
             Kind.DATE: "an ISO date YYYY-MM-DD",
+            Kind.MONTH: "a month YYYY-MM",
             Kind.CURRENCY: "an ISO 4217 currency code like EUR",
             Kind.COUNTRY: "an ISO 3166 country code like DE or DEU",
             Kind.CHOICE: "one of " + ", ".join(self.choices),
@@ -117,6 +119,9 @@ def _parse_column(cells: pd.Series, spec: Field) -> pd.Series:
             dates[retry] = pd.to_datetime(cells[retry].where(stamped).str.slice(0, 10),
                                           format="%Y-%m-%d", errors="coerce")
         return dates.astype("datetime64[s]")
+    if spec.kind is Kind.MONTH:
+        months = cells.where(cells.str.fullmatch(r"\d{4}-\d{2}"), None)
+        return pd.to_datetime(months, format="%Y-%m", errors="coerce").astype("datetime64[s]")
     if spec.kind is Kind.CURRENCY:
         codes = cells.str.upper()
         return codes.where(codes.map(is_currency), None)

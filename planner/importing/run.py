@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from planner.importing.issues import ImportIssue, raise_if_any
+from planner.importing.planning import import_drivers, import_leave
 from planner.importing.readers import RawTable, read_table
 from planner.importing.sdtm import import_sdtm, read_sdtm_files
 from planner.importing.sync import AuditContext, Writer
@@ -30,6 +31,8 @@ TABLE_KINDS: dict[str, TableImporter] = {
     "sites": import_sites,
     "staff": import_staff,
     "milestones": import_milestones,
+    "leave": import_leave,
+    "drivers": import_drivers,
 }
 KINDS = (*TABLE_KINDS, "sdtm")
 

@@ -1,12 +1,16 @@
 """CRA capacity and utilization per month (DESIGN §3).
 
-Capacity = capacity hours a month × FTE × utilization target (leave and holidays
-are not recorded yet, so not subtracted). Utilization = the monitoring hours of
-the sites a CRA holds now (open assignment) ÷ capacity; 1.0 = full.
+Capacity = capacity hours a month (a full-time month) × FTE × utilization target −
+the month's recorded leave hours (holidays, leave, training; never below 0). The
+target is the portfolio's, per person: a CRA works for many studies, so a study's
+own ``utilization_target`` override does not change it. Utilization = the
+monitoring hours of the sites a CRA holds now (open assignment) ÷ capacity;
+1.0 = full.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from planner.domain import Role
@@ -17,14 +21,24 @@ UTILIZATION_COLUMNS = ["staff_id", "month", "hours", "capacity", "utilization"]
 
 def cra_capacity(portfolio: Portfolio, months: pd.PeriodIndex,
                  utilization_target: float) -> pd.DataFrame:
-    """(staff_id, month, capacity) for every CRA."""
+    """(staff_id, month, capacity) for every CRA, leave subtracted."""
     cras = portfolio.staff[portfolio.staff["role"] == Role.CRA.value]
     per_month = cras["capacity_hours_month"] * cras["fte"] * utilization_target
     grid = pd.MultiIndex.from_product([cras["staff_id"].astype(str), months],
                                       names=["staff_id", "month"])
     capacity = pd.Series(per_month.to_numpy(), index=cras["staff_id"].astype(str))
-    return pd.DataFrame({"capacity": capacity.reindex(grid.get_level_values(0)).to_numpy()},
-                        index=grid).reset_index()
+    base = capacity.reindex(grid.get_level_values(0)).to_numpy()
+    leave = leave_hours(portfolio).reindex(grid, fill_value=0.0).to_numpy()
+    return pd.DataFrame({"capacity": np.maximum(base - leave, 0.0)}, index=grid).reset_index()
+
+
+def leave_hours(portfolio: Portfolio) -> pd.Series:
+    """Recorded leave hours by (staff_id, month period)."""
+    leave = portfolio.leave
+    keys = pd.MultiIndex.from_arrays(
+        [leave["staff_id"].astype(str), leave["month"].dt.to_period("M")],
+        names=["staff_id", "month"])
+    return pd.Series(leave["hours"].to_numpy(float), index=keys).groupby(level=[0, 1]).sum()
 
 
 def cra_utilization(portfolio: Portfolio, workload: pd.DataFrame, months: pd.PeriodIndex,

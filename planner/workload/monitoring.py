@@ -16,6 +16,9 @@ study is expected to finish treatment + follow-up after randomization. New
 subjects after the data cut come at the site's expected rate (``rates``: per
 site-month, e.g. the recruitment model's posterior means) until the study's
 LPI month, and stay treatment + follow-up. All in expected values (fractions).
+
+Each site uses its own drivers: the study's, with the portfolio's stored overrides
+applied (site > country > study, ``overrides.site_drivers``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from planner.workload.drivers import (
     Risk,
     VisitType,
 )
+from planner.workload.overrides import site_drivers
 
 WORKLOAD_COLUMNS = ["study_id", "site_id", "role", "month", "visit_type", "visits", "hours"]
 
@@ -94,13 +98,16 @@ def monitoring_workload(portfolio: Portfolio, months: pd.PeriodIndex, as_of: dt.
     """The tidy workload frame (WORKLOAD_COLUMNS) of every study's sites over ``months``.
 
     ``rates``: study → site → expected new randomizations a month after the cut;
-    ``drivers``: per-study drivers (default DEFAULT_DRIVERS); ``risk``: (study, site) →
-    risk level (default medium).
+    ``drivers``: per-study drivers (default DEFAULT_DRIVERS) that the portfolio's stored
+    overrides refine per site; ``risk``: (study, site) → risk level (default medium).
     """
     rows = []
     milestones = portfolio.milestones
+    chosen, sets = site_drivers(portfolio.sites, portfolio.drivers, drivers)
+    by_study: dict[str, dict[str, MonitoringDrivers]] = {}
+    for (study, site), code in chosen.items():
+        by_study.setdefault(str(study), {})[str(site)] = sets[code]
     for study_id in portfolio.studies["study_id"].astype(str):
-        driver = (drivers or {}).get(study_id, DEFAULT_DRIVERS)
         lpi_rows = milestones[(milestones["study_id"] == study_id)
                               & (milestones["milestone"] == "lpi")]
         lpi = None
@@ -111,22 +118,24 @@ def monitoring_workload(portfolio: Portfolio, months: pd.PeriodIndex, as_of: dt.
             lpi = None if pd.isna(value) else value.date()
         on = subjects_on_study(portfolio, study_id, months, as_of,
                                (rates or {}).get(study_id, {}), lpi)
-        rows.append(_site_visits(portfolio, study_id, months, on, driver, risk or {}, lpi))
+        rows.append(_site_visits(portfolio, study_id, months, on, by_study.get(study_id, {}),
+                                 risk or {}, lpi))
     if not rows:
         return pd.DataFrame(columns=WORKLOAD_COLUMNS)
     return pd.concat(rows, ignore_index=True)[WORKLOAD_COLUMNS]
 
 
 def _site_visits(portfolio: Portfolio, study_id: str, months: pd.PeriodIndex,
-                 on: pd.DataFrame, driver: MonitoringDrivers,
+                 on: pd.DataFrame, drivers: Mapping[str, MonitoringDrivers],
                  risk: Mapping[tuple[str, str], Risk], lpi: dt.date | None) -> pd.DataFrame:
     sites = portfolio.sites[portfolio.sites["study_id"] == study_id]
     activation = sites["actual_activation"].fillna(sites["planned_activation"])
     active_at = _month_index(months, activation)
     out = []
-    hours = driver.hours
     for site, start, status in zip(sites["site_id"].astype(str), active_at, sites["status"],
                                    strict=True):
+        driver = drivers.get(site, DEFAULT_DRIVERS)
+        hours = driver.hours
         subjects = on.loc[site].to_numpy() if site in on.index else np.zeros(len(months))
         if 0 <= start < len(months):
             out.append((site, months[start], VisitType.SIV, 1.0, hours[VisitType.SIV].total))

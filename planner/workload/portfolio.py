@@ -11,6 +11,7 @@ from planner.frames import Portfolio
 from planner.workload.capacity import cra_utilization
 from planner.workload.drivers import DEFAULT_DRIVERS
 from planner.workload.monitoring import horizon, monitoring_workload
+from planner.workload.overrides import study_fte
 from planner.workload.rates import expected_site_rates
 
 
@@ -20,6 +21,7 @@ class PortfolioWorkload:
     months: pd.PeriodIndex
     visits: pd.DataFrame  # study, site, role, month, visit type, visits, hours
     utilization: pd.DataFrame  # staff_id, month, hours, capacity, utilization
+    study_fte: pd.DataFrame  # study_id, month, hours, fte: CRA FTEs each study needs
 
     def overloaded(self) -> pd.DataFrame:
         return self.utilization[self.utilization["utilization"] > 1]
@@ -28,10 +30,12 @@ class PortfolioWorkload:
 def portfolio_workload(portfolio: Portfolio, as_of: dt.date, months: int = 12
                        ) -> PortfolioWorkload:
     """Monitoring visits and CRA utilization from ``as_of``'s month for ``months`` months,
-    new subjects at each open site's posterior rate."""
+    new subjects at each open site's posterior rate; stored driver overrides and leave
+    are applied (site drivers, CRA capacity)."""
     window = horizon(as_of, months)
     rates = {s: expected_site_rates(portfolio, s, as_of)
              for s in portfolio.studies["study_id"].astype(str)}
     visits = monitoring_workload(portfolio, window, as_of, rates)
     table = cra_utilization(portfolio, visits, window, DEFAULT_DRIVERS.utilization_target)
-    return PortfolioWorkload(as_of, window, visits, table)
+    return PortfolioWorkload(as_of, window, visits, table,
+                             study_fte(visits, portfolio.drivers))

@@ -15,7 +15,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 def _load(engine) -> None:  # noqa: ANN001
     with transaction(engine, "tester") as session:
-        for kind in ("studies", "staff", "sites", "milestones"):
+        for kind in ("studies", "staff", "sites", "milestones", "leave", "drivers"):
             import_files(session, kind, [DATA / f"{kind}.csv"], "tester")
         import_files(session, "sdtm", [PILOT / f"{d}.xpt" for d in ("dm", "sv", "tv", "ts")],
                      "tester")

@@ -1,0 +1,145 @@
+"""Importers for planning inputs: staff leave and monitoring driver overrides.
+
+Both refer to what the store already holds (staff; studies and their sites) and
+are matched on their natural keys, so re-importing a file changes nothing. A
+driver override's key may hold blanks (country, site): rows are matched in
+pandas, where blank equals blank, never through the database's unique
+constraint, for which two NULLs differ.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from planner.importing.fields import ISSUES_PER_COLUMN, Field, Kind, parse_fields
+from planner.importing.issues import ImportIssue
+from planner.importing.readers import RawTable
+from planner.importing.sync import SOURCE, EntitySpec, Writer, existing_rows
+from planner.importing.tabular import ID, SITE, STAFF, sources, study_pks, unknown_reference
+from planner.tables import DriverOverride, StaffLeave
+from planner.workload.overrides import (
+    DRIVER_NAMES_TEXT,
+    DRIVER_RANGES,
+    STUDY_ONLY,
+    driver_name,
+)
+
+MONTH_HOURS = 744.0  # 31 days × 24 hours: no month has more
+
+LEAVE_FIELDS = [
+    Field("staff_id", max_length=ID), Field("month", Kind.MONTH),
+    Field("hours", Kind.NUMBER, minimum=0, maximum=MONTH_HOURS),
+]
+DRIVER_FIELDS = [
+    Field("study_id", max_length=ID), Field("country", Kind.COUNTRY, blank_ok=True),
+    Field("site_id", blank_ok=True, max_length=ID), Field("driver", max_length=64),
+    Field("value", Kind.NUMBER),
+]
+LEAVE = EntitySpec(StaffLeave.__table__, ("staff_pk", "month"), ("hours",),
+                   ("staff_id", "period"))
+DRIVER = EntitySpec(DriverOverride.__table__, ("study_pk", "country_code", "site_pk", "driver"),
+                    ("value",), ("study_id", "country", "site_id", "driver"))
+
+
+def _issue(raw: RawTable, position: int, column: str, value: object,
+           expected: str) -> ImportIssue:
+    shown = "" if value is None or (not isinstance(value, str) and pd.isna(value)) else value
+    return ImportIssue(raw.source, int(raw.rows.iloc[position]), column, str(shown), expected)
+
+
+def _issues(raw: RawTable, bad: pd.Series, column: str, values: pd.Series,
+            expected: str | pd.Series) -> list[ImportIssue]:
+    """One issue per flagged row; ``expected`` may differ row by row."""
+    return [_issue(raw, i, column, values.iloc[i],
+                   expected if isinstance(expected, str) else expected.iloc[i])
+            for i in np.flatnonzero(bad.to_numpy(bool))[:ISSUES_PER_COLUMN]]
+
+
+def _duplicates(raw: RawTable, typed: pd.DataFrame, key: list[str]) -> list[ImportIssue]:
+    """Rows repeating a key higher up in the file; a blank is a value here (the whole
+    study, not a missing cell)."""
+    parsed = typed[key].notna() | pd.DataFrame(
+        {k: raw.frame[k].eq("") if k in raw.frame else True for k in key})
+    filled = typed[key].astype(object).where(typed[key].notna(), "")
+    dup = filled.duplicated(keep="first") & parsed.all(axis=1)
+    shown = filled.astype(str).agg("/".join, axis=1)
+    return _issues(raw, dup, ", ".join(key), shown, "a key that appears only once in the file")
+
+
+def import_leave(writer: Writer, raw: RawTable) -> list[ImportIssue]:
+    """Leave hours by staff member and month (a later file's value replaces the stored one)."""
+    typed, issues = parse_fields(raw, LEAVE_FIELDS)
+    issues += _duplicates(raw, typed, ["staff_id", "month"])
+    staff = existing_rows(writer.session, STAFF)
+    issues += unknown_reference(raw, typed["staff_id"], set(staff["staff_id"]), "staff_id",
+                                "the staff_id of a staff member in the store "
+                                "(import staff first)")
+    full = typed["staff_id"].map(staff.set_index("staff_id")["capacity_hours_month"])
+    too_many = typed["hours"].notna() & full.notna() & (typed["hours"] > full)
+    issues += _issues(raw, too_many.fillna(False), "hours", raw.frame["hours"],
+                      "hours from 0 to the staff member's capacity_hours_month ("
+                      + full.map(lambda h: f"{h:g}", na_action="ignore").fillna("")
+                      + ", a full-time month)")
+    if issues:
+        return issues
+    typed[SOURCE] = sources(raw)
+    typed["staff_pk"] = typed["staff_id"].map(staff.set_index("staff_id")["id"])
+    typed["period"] = typed["month"].dt.strftime("%Y-%m")
+    writer.sync(LEAVE, typed)
+    return []
+
+
+def _driver_issues(raw: RawTable, typed: pd.DataFrame) -> list[ImportIssue]:
+    """Unknown names, values out of the driver's range, study-only drivers given lower."""
+    known = typed["driver"].map(driver_name)
+    issues = _issues(raw, typed["driver"].notna() & known.isna(), "driver", typed["driver"],
+                     f"a driver name: {DRIVER_NAMES_TEXT}")
+    ranges = known.map(DRIVER_RANGES)
+    in_range = pd.Series([r is None or pd.isna(v) or r.holds(float(v))
+                          for r, v in zip(ranges.where(ranges.notna(), None), typed["value"],
+                                          strict=True)], index=typed.index)
+    expected = pd.Series(["" if pd.isna(r) else f"{r.expectation()} for {n}"
+                          for r, n in zip(ranges, known, strict=True)], index=typed.index)
+    issues += _issues(raw, ~in_range, "value", raw.frame["value"], expected)
+    lower = known.isin(list(STUDY_ONLY)) & (typed["country"].notna() | typed["site_id"].notna())
+    issues += _issues(raw, lower, "driver", typed["driver"],
+                      "a driver that may differ by country or site (utilization_target is "
+                      "a whole study's: leave country and site_id blank)")
+    typed["driver"] = known
+    return issues
+
+
+def _site_issues(raw: RawTable, typed: pd.DataFrame, sites: pd.DataFrame) -> list[ImportIssue]:
+    """A site must belong to the row's study; a country given with it must be its own."""
+    given = typed["site_id"].notna() & typed["study_pk"].notna()
+    own = typed.merge(sites, on=["study_pk", "site_id"], how="left")
+    missing = given & own["id"].isna().to_numpy()
+    issues = _issues(raw, missing, "site_id", typed["site_id"],
+                     "a site_id of " + typed["study_id"].astype(str) + " in the store "
+                     "(import sites first), or blank")
+    wrong = (given & own["id"].notna().to_numpy() & typed["country"].notna()
+             & (typed["country"].to_numpy() != own["country_code"].to_numpy()))
+    issues += _issues(raw, wrong, "country", raw.frame["country"],
+                      "blank or " + own["country_code"].astype(str) + ", the country of site "
+                      + typed["site_id"].astype(str))
+    typed["site_pk"] = own["id"].to_numpy()
+    return issues
+
+
+def import_drivers(writer: Writer, raw: RawTable) -> list[ImportIssue]:
+    """Driver overrides of a study, one of its countries or one of its sites."""
+    typed, issues = parse_fields(raw, DRIVER_FIELDS)
+    issues += _driver_issues(raw, typed)
+    issues += _duplicates(raw, typed, ["study_id", "country", "site_id", "driver"])
+    studies = study_pks(writer)
+    issues += unknown_reference(raw, typed["study_id"], studies.index, "study_id",
+                                "a study_id already in the store (import studies first)")
+    typed["study_pk"] = typed["study_id"].map(studies).astype("Int64")
+    issues += _site_issues(raw, typed, existing_rows(writer.session, SITE))
+    if issues:
+        return issues
+    typed[SOURCE] = sources(raw)
+    typed["country_code"] = typed["country"]
+    writer.sync(DRIVER, typed)
+    return []
