@@ -59,11 +59,13 @@ def _issues(raw: RawTable, bad: pd.Series, column: str, values: pd.Series,
 def _duplicates(raw: RawTable, typed: pd.DataFrame, key: list[str]) -> list[ImportIssue]:
     """Rows repeating a key higher up in the file; a blank is a value here (the whole
     study, not a missing cell)."""
-    parsed = typed[key].notna() | pd.DataFrame(
-        {k: raw.frame[k].eq("") if k in raw.frame else True for k in key})
+    if any(k not in raw.frame.columns for k in key):
+        return []  # the missing column is the problem to report
+    cells = raw.frame[key]
+    parsed = typed[key].notna() | cells.eq("")
     filled = typed[key].astype(object).where(typed[key].notna(), "")
     dup = filled.duplicated(keep="first") & parsed.all(axis=1)
-    shown = filled.astype(str).agg("/".join, axis=1)
+    shown = cells.astype(str).agg("/".join, axis=1)
     return _issues(raw, dup, ", ".join(key), shown, "a key that appears only once in the file")
 
 
