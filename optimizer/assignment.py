@@ -64,13 +64,15 @@ class AssignmentResult:
     status: str  # "optimal", or "time_limit" with an incumbent
     build_seconds: float
     solve_seconds: float
+    constant: float = 0.0  # the part of objective and bound no decision changes
 
     @property
     def gap(self) -> float:
-        """Relative gap |objective − bound| / |objective| (0 when proven optimal)."""
+        """Relative gap |objective − bound| / |objective − constant| (0 when proven
+        optimal): constants would only make the gap look smaller than it is."""
         if self.objective == self.bound:
             return 0.0
-        return abs(self.objective - self.bound) / max(abs(self.objective), 1e-9)
+        return abs(self.objective - self.bound) / max(abs(self.objective - self.constant), 1e-9)
 
 
 def _pair_index(problem: AssignmentProblem) -> list[tuple]:

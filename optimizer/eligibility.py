@@ -29,15 +29,26 @@ def _cross_border(cras: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["agent", "country"], dtype=object)
 
 
+def _territory(frame: pd.DataFrame) -> list[str]:
+    return ["territory"] if "territory" in frame else []
+
+
 def eligible_pairs(sites: pd.DataFrame, cras: pd.DataFrame,
                    pinned: Iterable[str] = ()) -> pd.DataFrame:
     """``sites``: job, country, cra (current, may be missing); ``cras``: staff_id,
     home_country, languages (a list) → job, agent, basis (one row per pair, the
-    strongest basis)."""
-    domestic = sites[["job", "country"]].merge(
-        cras[["staff_id", "home_country"]], left_on="country", right_on="home_country")
+    strongest basis). Large countries are split into territories: when both frames
+    have a ``territory`` column, a CRA takes sites of its own territory (or of none),
+    and a CRA with a territory does not cross borders."""
+    domestic = sites[["job", "country", *_territory(sites)]].merge(
+        cras[["staff_id", "home_country", *_territory(cras)]], left_on="country",
+        right_on="home_country", suffixes=("_site", "_cra"))
+    if "territory_site" in domestic and "territory_cra" in domestic:
+        site_t, cra_t = domestic["territory_site"], domestic["territory_cra"]
+        domestic = domestic[site_t.isna() | cra_t.isna() | (site_t == cra_t)]
     domestic = domestic.rename(columns={"staff_id": "agent"}).assign(basis="country")
-    foreign = sites[["job", "country"]].merge(_cross_border(cras), on="country")
+    travelling = cras[cras["territory"].isna()] if "territory" in cras else cras
+    foreign = sites[["job", "country"]].merge(_cross_border(travelling), on="country")
     foreign = foreign.assign(basis="language")
     held = sites.dropna(subset=["cra"])
     current = pd.DataFrame({"job": held["job"], "agent": held["cra"], "basis": "current"})

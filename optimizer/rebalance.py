@@ -4,7 +4,8 @@ A generalized assignment with continuity on eligible pairs only (home country,
 a neighbouring country whose language the CRA speaks, or the current CRA:
 :mod:`optimizer.eligibility`); each site to one CRA; per CRA and month, hours ≤
 capacity + overload. Objective: on-site trips' travel cost from the CRA's home
-+ overload (per hour) + moves away from the current CRA (per move) + each extra
+beyond a domestic trip's (the same for every CRA of the site's country) +
+overload (per hour) + moves away from the current CRA (per move) + each extra
 CRA on a study (keeps a study's sites with few CRAs); options: at most K moves,
 at most M sites per CRA, pinned sites. Overload is a penalized slack, so a plan
 always exists; what the best plan keeps is the shortfall, by country and month.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import pandas as pd
 
 from optimizer.eligibility import eligible_pairs, travel_costs
+from optimizer.geography import TRIP_COST_DOMESTIC
 from optimizer.rebalance_report import rebalance_report
 from optimizer.rebalance_solve import Rebalancing, solve_rebalancing
 from optimizer.rebalance_types import (
@@ -84,7 +86,8 @@ def rebalance(inputs: RebalanceInputs,
                      for j, a in zip(pairs["job"], pairs["agent"], strict=True)]
     travel = travel_costs(pairs, jobs, inputs.cras, jobs.set_index("job")["trips"])
     pairs["travel"] = travel
-    pairs["cost"] = (travel if options.travel else 0.0) + pairs["move"] * options.move_penalty
+    premium = travel - TRIP_COST_DOMESTIC * pairs["job"].map(jobs.set_index("job")["trips"])
+    pairs["cost"] = (premium if options.travel else 0.0) + pairs["move"] * options.move_penalty
     unstaffable = jobs[~jobs["job"].isin(set(pairs["job"]))]
     site_hours = inputs.hours.merge(jobs[["study_id", "site_id", "job"]],
                                     on=["study_id", "site_id"])

@@ -78,7 +78,7 @@ def _merge(results: list[AssignmentResult], constant: float, assignment: pd.Data
         bound=constant + sum(r.bound for r in results),
         status="optimal" if all(r.status == "optimal" for r in results) else "time_limit",
         build_seconds=sum(r.build_seconds for r in results),
-        solve_seconds=sum(r.solve_seconds for r in results))
+        solve_seconds=sum(r.solve_seconds for r in results), constant=constant)
 
 
 def solve_rebalancing(data: Rebalancing, time_limit: float, rel_gap: float,

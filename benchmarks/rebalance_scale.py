@@ -1,0 +1,229 @@
+"""CRA rebalancing at CRO scale: 2,000 CRAs × 20,000 sites × 12 months (issue 4).
+
+    python -m benchmarks.rebalance_scale [--cras N] [--sites N] [--months N]
+        [--time-limit S] [--seed K] [--skip-direct]
+
+A synthetic portfolio shaped like a large CRO's: CRAs and sites spread over 20
+countries by trial volume, big countries in territories of about 25 CRAs, every
+CRA speaking its country's languages and English, sites active for part of the
+horizon, and a current assignment skewed enough that about one CRA in five is
+over capacity. Prints the rebalancing's figures (status, proven gap, time split
+into build and solve, overload removed, moves, subproblems) against two
+baselines: the current assignment, and the greedy repair alone (the warm start
+with no solver). Then, on the largest subproblem, it times building the same
+model through Pyomo (build + translation into HiGHS) against building it
+directly with highspy from numpy arrays.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import highspy
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from benchmarks.machine_info import machine, warning_summary
+from optimizer.assignment import AssignmentProblem, build_model
+from optimizer.geography import country_places
+from optimizer.rebalance import RebalanceInputs, RebalanceOptions, rebalance
+from optimizer.repair import repair_start
+
+COUNTRIES = {"US": 24, "DE": 8, "GB": 6, "FR": 6, "ES": 6, "IT": 5, "PL": 5, "CA": 4,
+             "JP": 5, "CN": 6, "KR": 3, "AU": 3, "BR": 4, "NL": 3, "BE": 3, "CZ": 2,
+             "HU": 2, "IN": 4, "MX": 3, "AR": 2}
+CRAS_PER_TERRITORY = 25
+CAPACITY = 165.0 * 0.8
+
+
+def synthetic(cras: int, sites: int, months: int, seed: int) -> RebalanceInputs:
+    rng = np.random.default_rng(seed)
+    weights = np.array(list(COUNTRIES.values()), dtype=float)
+    codes = list(COUNTRIES)
+    places = country_places()
+    cra_country = rng.choice(codes, size=cras, p=weights / weights.sum())
+    staff = pd.DataFrame({"staff_id": [f"C{i:05d}" for i in range(cras)],
+                          "home_country": cra_country})
+    staff["territory"] = [f"{c}-{i % max(1, (cra_country == c).sum() // CRAS_PER_TERRITORY)}"
+                          for i, c in enumerate(cra_country)]
+    staff["languages"] = [sorted(places[c].languages | {"en"}) for c in cra_country]
+    site_country = rng.choice(codes, size=sites, p=weights / weights.sum())
+    territories = staff.groupby("home_country")["territory"].unique()
+    site_territory = [rng.choice(territories[c]) for c in site_country]
+    table = pd.DataFrame({"study_id": [f"S{i % 400:03d}" for i in range(sites)],
+                          "site_id": [f"{i:05d}" for i in range(sites)],
+                          "country": site_country, "territory": site_territory})
+    by_territory = staff.groupby("territory")["staff_id"].apply(list)
+    owners = []
+    for territory in table["territory"]:  # skewed: the first CRAs of a territory hold more
+        group = by_territory[territory]
+        skew = 1.0 / np.arange(1, len(group) + 1) ** 0.35
+        owners.append(group[rng.choice(len(group), p=skew / skew.sum())])
+    table["cra"] = owners
+    month_names = [str(p) for p in pd.period_range("2027-01", periods=months, freq="M")]
+    start = rng.integers(-6, months, size=sites)
+    length = rng.integers(6, 30, size=sites)
+    level = rng.gamma(4.0, 3.3, size=sites)
+    rows = []
+    for t, name in enumerate(month_names):
+        active = (t >= start) & (t < start + length)
+        rows.append(pd.DataFrame({"study_id": table["study_id"][active],
+                                  "site_id": table["site_id"][active], "month": name,
+                                  "hours": np.round(level[active] * rng.uniform(
+                                      0.8, 1.2, size=active.sum()), 1)}))
+    hours = pd.concat(rows, ignore_index=True)
+    trips = hours.groupby(["study_id", "site_id"])["hours"].sum().div(20).rename(
+        "trips").reset_index()
+    capacity = pd.DataFrame({"staff_id": np.repeat(staff["staff_id"], months),
+                             "month": np.tile(month_names, cras), "capacity": CAPACITY})
+    return RebalanceInputs(table, staff, hours, trips, capacity)
+
+
+def overload_hours(inputs: RebalanceInputs, owner: pd.Series) -> float:
+    held = inputs.hours.assign(staff_id=[owner.get((s, t)) for s, t in zip(
+        inputs.hours["study_id"], inputs.hours["site_id"], strict=True)])
+    used = held.groupby(["staff_id", "month"])["hours"].sum()
+    cap = inputs.capacity.set_index(["staff_id", "month"])["capacity"]
+    return float((used - cap.reindex(used.index)).clip(lower=0).sum())
+
+
+def direct_highspy(problem: AssignmentProblem) -> float:
+    """Seconds to build the same assignment model (x, overload, assignment and capacity
+    rows, objective) directly in highspy from numpy arrays."""
+    started = time.perf_counter()
+    pairs = problem.pairs.reset_index(drop=True)
+    job_codes, job_index = np.unique(pairs["job"].to_numpy(str), return_inverse=True)
+    pair_of = pd.Series(np.arange(len(pairs)), index=pd.MultiIndex.from_frame(
+        pairs[["agent", "job"]]))
+    load = problem.load[problem.load["amount"] != 0]
+    keys = pd.MultiIndex.from_frame(load[["agent", "period"]])
+    row_codes, row_index = np.unique(keys.to_flat_index().astype(str), return_inverse=True)
+    n_x, n_over = len(pairs), len(row_codes)
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    cost = np.concatenate([pairs["cost"].to_numpy(float),
+                           np.full(n_over, problem.overload_penalty or 0.0)])
+    h.addVars(n_x + n_over, np.zeros(n_x + n_over),
+              np.concatenate([np.ones(n_x), np.full(n_over, highspy.kHighsInf)]))
+    h.changeColsCost(n_x + n_over, np.arange(n_x + n_over, dtype=np.int32), cost)
+    h.changeColsIntegrality(n_x, np.arange(n_x, dtype=np.int32),
+                            np.full(n_x, highspy.HighsVarType.kInteger))
+    order = np.argsort(job_index, kind="stable")
+    starts = np.searchsorted(job_index[order], np.arange(len(job_codes)))
+    h.addRows(len(job_codes), np.ones(len(job_codes)), np.ones(len(job_codes)),
+              len(order), starts.astype(np.int32), order.astype(np.int32),
+              np.ones(len(order)))
+    columns = pair_of[pd.MultiIndex.from_frame(load[["agent", "job"]])].to_numpy()
+    order = np.argsort(row_index, kind="stable")
+    entries = np.concatenate([columns[order], n_x + np.arange(n_over)])
+    values = np.concatenate([load["amount"].to_numpy(float)[order], -np.ones(n_over)])
+    row_of_entry = np.concatenate([row_index[order], np.arange(n_over)])
+    order2 = np.argsort(row_of_entry, kind="stable")
+    starts = np.searchsorted(row_of_entry[order2], np.arange(n_over))
+    capacity = problem.capacity.set_index(["agent", "period"])["capacity"]
+    upper = capacity.reindex(pd.MultiIndex.from_tuples(
+        [tuple(k) for k in keys.drop_duplicates()])).to_numpy(float)  # one per row, any order
+    h.addRows(n_over, np.full(n_over, -highspy.kHighsInf), np.nan_to_num(upper),
+              len(order2), starts.astype(np.int32), entries[order2].astype(np.int32),
+              values[order2])
+    return time.perf_counter() - started
+
+
+def pyomo_build(problem: AssignmentProblem) -> tuple[float, float]:
+    """Seconds to build the Pyomo model, and to translate it into HiGHS."""
+    started = time.perf_counter()
+    model = build_model(problem)
+    built = time.perf_counter()
+    solver = pyo.SolverFactory("highs")
+    solver.set_instance(model)
+    return built - started, time.perf_counter() - built
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cras", type=int, default=2_000)
+    parser.add_argument("--sites", type=int, default=20_000)
+    parser.add_argument("--months", type=int, default=12)
+    parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--skip-direct", action="store_true")
+    args = parser.parse_args()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        started = time.perf_counter()
+        inputs = synthetic(args.cras, args.sites, args.months, args.seed)
+        generated = time.perf_counter() - started
+        current = inputs.sites.set_index(["study_id", "site_id"])["cra"]
+        before = overload_hours(inputs, current)
+        over_cras = 0
+        started = time.perf_counter()
+        plan = rebalance(inputs, RebalanceOptions(time_limit=args.time_limit))
+        total = time.perf_counter() - started
+        after_owner = current.copy()
+        for move in plan.moves.itertuples():
+            after_owner[(move.study_id, move.site_id)] = move.to
+        after = overload_hours(inputs, after_owner)
+        over_cras = int((plan.utilization.groupby("staff_id")["before"].max() > 1).sum())
+        result = plan.result
+        subs = plan.subproblems
+        print(f"machine: {machine()}")
+        print(f"instance: {args.cras} CRAs × {args.sites} sites × {args.months} months "
+              f"(seed {args.seed}; generated in {generated:.1f} s); {over_cras} CRAs over "
+              f"capacity; scope: {plan.movable}; {len(subs)} subproblems, largest "
+              f"{int(subs['sites'].max()) if len(subs) else 0} sites")
+        print()
+        print("| plan | overload hours | vs current | moves | objective | status | gap | "
+              "build s | solve s | total s |")
+        print("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+        print(f"| current assignment | {before:,.0f} | 1.00 | 0 | | | | | | |")
+        print(f"| rebalance (this) | {after:,.0f} | {after / before if before else 0:.3f} | "
+              f"{len(plan.moves)} | {result.objective:,.0f} | {result.status} | "
+              f"{result.gap:.3%} | {result.build_seconds:.1f} | {result.solve_seconds:.1f} | "
+              f"{total:.1f} |")
+        print(f"\nbuild share of total: {result.build_seconds / total:.1%} (the rest: "
+              "eligibility, repair start, solve, report)")
+        if not args.skip_direct and len(subs):
+            _compare_builders(inputs, plan)
+    print(f"\nwarnings: {warning_summary(caught)}")
+
+
+def _compare_builders(inputs: RebalanceInputs, plan: object) -> None:
+    """Pyomo vs direct highspy on one synthetic subproblem of the largest size."""
+    sites = inputs.sites
+    territory = sites["territory"].value_counts().index[0]
+    part = sites[sites["territory"] == territory]
+    cras = inputs.cras[inputs.cras["territory"] == territory]
+    pairs = part[["study_id", "site_id", "cra"]].merge(
+        cras[["staff_id"]], how="cross").rename(columns={"staff_id": "agent"})
+    pairs["job"] = pairs["study_id"] + "/" + pairs["site_id"]
+    pairs["move"] = pairs["agent"] != pairs["cra"]
+    pairs["cost"] = pairs["move"] * 250.0
+    hours = inputs.hours.assign(job=inputs.hours["study_id"] + "/" + inputs.hours["site_id"])
+    load = pairs[["agent", "job"]].merge(hours[["job", "month", "hours"]], on="job").rename(
+        columns={"month": "period", "hours": "amount"})
+    capacity = inputs.capacity[inputs.capacity["staff_id"].isin(cras["staff_id"])].rename(
+        columns={"staff_id": "agent", "month": "period"})
+    problem = AssignmentProblem(pairs[["agent", "job", "cost", "move"]], load, capacity,
+                                "min", 1000.0)
+    current = part.assign(job=part["study_id"] + "/" + part["site_id"])[["job", "cra"]]
+    started = time.perf_counter()
+    repair_start(problem, current.rename(columns={"cra": "agent"}))
+    repair = time.perf_counter() - started
+    build, translate = pyomo_build(problem)
+    direct = direct_highspy(problem)
+    print(f"\nbuilders on territory {territory} ({len(part)} sites × {len(cras)} CRAs, every "
+          f"pair eligible: {len(pairs):,} pairs, {len(load):,} load terms):")
+    print("| builder | seconds | ratio to direct highspy |")
+    print("|---|---:|---:|")
+    print(f"| Pyomo build | {build:.2f} | {build / direct:.1f} |")
+    print(f"| Pyomo → HiGHS translation | {translate:.2f} | {translate / direct:.1f} |")
+    print(f"| Pyomo total | {build + translate:.2f} | {(build + translate) / direct:.1f} |")
+    print(f"| direct highspy (numpy arrays) | {direct:.2f} | 1.0 |")
+    print(f"| greedy repair start | {repair:.2f} | {repair / direct:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
