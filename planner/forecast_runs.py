@@ -17,6 +17,9 @@ from planner.recruitment.poisson_gamma import RecruitmentDataError
 from planner.study_forecast import StudyForecast, forecast_document, forecast_study
 from planner.tables import ForecastRun, Milestone, Site, Study, Subject, SubjectVisit
 
+ACTIVATION_PLAN_MODEL = "activation_plan"
+SCENARIO_MODELS = (ACTIVATION_PLAN_MODEL,)  # runs that hold a plan, not a forecast
+
 
 def store_data_cut(session: Session) -> dt.date | None:
     """The latest recorded event anywhere in the store: no data exist after it."""
@@ -70,10 +73,12 @@ def record_forecast(session: Session, forecast: StudyForecast, actor: str
 
 
 def latest_runs(session: Session, study_id: str, limit: int = 10) -> list[ForecastRun]:
-    """The study's most recent forecast runs, newest first."""
+    """The study's most recent recruitment forecast runs, newest first (saved scenario
+    plans, such as activation plans, are runs too but not forecasts of record)."""
     return list(session.scalars(
         select(ForecastRun).join(Study, ForecastRun.study_pk == Study.id)
-        .where(Study.study_id == study_id).order_by(ForecastRun.id.desc()).limit(limit)))
+        .where(Study.study_id == study_id, ForecastRun.model.not_in(SCENARIO_MODELS))
+        .order_by(ForecastRun.id.desc()).limit(limit)))
 
 
 def forecast_every_study(session: Session, actor: str, sims: int = 10_000, seed: int = 0

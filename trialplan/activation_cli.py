@@ -26,7 +26,7 @@ from optimizer.activation_inputs import (
     with_milestones,
 )
 from optimizer.activation_plan import plan_activation
-from planner.forecast_runs import known_study_ids
+from planner.forecast_runs import ACTIVATION_PLAN_MODEL, known_study_ids
 from planner.frames import load_portfolio
 from planner.recruitment.history import ForecastInputError, RecruitmentHistory
 from planner.store import transaction as store_transaction
@@ -35,7 +35,7 @@ from trialplan import settings
 from trialplan.edge import date_option, fail, ready_engine
 from trialplan.forecast_view import day_text
 
-MODEL = "activation_plan"  # the ForecastRun model of a saved plan
+MODEL = ACTIVATION_PLAN_MODEL  # the ForecastRun model of a saved plan
 
 
 def _budget(value: str | None) -> Decimal | None:

@@ -136,6 +136,12 @@ def test_save_records_a_run_without_touching_milestones(demo_url: str) -> None:
                        session.scalars(select(Milestone).join(Study).where(
                            Study.study_id == "KST-IMM-202")))
     assert after == before
+    # a saved plan is not the study's forecast of record: the next forecast with the same
+    # inputs is still the demo's run again, not a new one
+    demo_run = max(pk for _, _, pk in before if pk is not None)
+    forecast = trialplan(demo_url, "forecast", "KST-IMM-202", "--json")
+    assert forecast.exit_code == 0, forecast.output
+    assert json.loads(forecast.stdout)["forecast_run_id"] == demo_run
 
 
 @pytest.mark.parametrize(("args", "message"), [
