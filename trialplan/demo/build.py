@@ -24,6 +24,7 @@ from planner.tables import CraAssignment, Site, Staff, Study, Subject, SubjectVi
 from trialplan.demo.catalogue import STUDIES, StudySpec
 from trialplan.demo.enrollment import Enrollment, simulate
 from trialplan.demo.milestones import milestone_rows
+from trialplan.demo.planning import driver_rows, leave_rows
 from trialplan.demo.sdtm import domains
 from trialplan.demo.sites import draw_sites, site_rows, timeline
 from trialplan.demo.staff import assign_cras, draw_staff
@@ -43,6 +44,8 @@ class DemoData:
     staff: pd.DataFrame
     sites: pd.DataFrame
     milestones: pd.DataFrame
+    leave: pd.DataFrame  # some CRAs' summer and year-end leave
+    drivers: pd.DataFrame  # a few monitoring driver overrides
     sdtm: dict[str, dict[str, pd.DataFrame]]  # study_id -> domain -> frame
 
 
@@ -89,7 +92,8 @@ def generate(seed: int = DEMO_SEED, as_of: dt.date = DEMO_AS_OF) -> DemoData:
     staff, weights = draw_staff(sites, streams[-1])
     sites["cra_id"] = assign_cras(sites, staff, weights)
     return DemoData(pd.DataFrame([_study_row(s) for s in STUDIES]), staff, sites,
-                    pd.concat(milestone_frames, ignore_index=True), sdtm)
+                    pd.concat(milestone_frames, ignore_index=True), leave_rows(staff, as_of),
+                    driver_rows(sites), sdtm)
 
 
 def build_demo(session: Session, actor: str, seed: int = DEMO_SEED,
@@ -103,7 +107,8 @@ def build_demo(session: Session, actor: str, seed: int = DEMO_SEED,
     data = generate(seed, as_of)
     changed = 0
     for kind, frame in (("studies", data.studies), ("staff", data.staff),
-                        ("sites", data.sites), ("milestones", data.milestones)):
+                        ("sites", data.sites), ("milestones", data.milestones),
+                        ("leave", data.leave), ("drivers", data.drivers)):
         result = import_tables(session, kind, [RawTable.from_frame(f"demo {kind}", frame)],
                                actor)
         changed += result.changed
