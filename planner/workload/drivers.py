@@ -2,7 +2,8 @@
 how often interim visits happen, and how much of a CRA's month is plannable.
 
 Defaults are one study's typical values; a study, a country or a site can override
-any of them (`DriverOverride` rows, most specific wins: site > country > study).
+them (`DriverOverride` rows, most specific wins: site > country > study; resolved per
+site in ``overrides``).
 """
 
 from __future__ import annotations
