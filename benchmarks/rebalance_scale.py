@@ -3,11 +3,13 @@
     python -m benchmarks.rebalance_scale [--cras N] [--sites N] [--months N]
         [--time-limit S] [--seed K] [--skip-direct]
 
-A synthetic portfolio shaped like a large CRO's: CRAs and sites spread over 20
-countries by trial volume, big countries in territories of about 25 CRAs, every
-CRA speaking its country's languages and English, sites active for part of the
-horizon, and a current assignment skewed enough that about one CRA in five is
-over capacity. Prints the rebalancing's figures (status, proven gap, time split
+A synthetic portfolio shaped like a large CRO's: CRAs spread over 20 countries
+by trial volume, big countries in territories of about 25 CRAs, sites where the
+CRAs are (a territory staffed for its sites: about 64 % utilization on average,
+a few territory-months tight), every CRA speaking its country's languages and
+English, sites active for part of the horizon, and a current assignment skewed
+within each territory so that about one CRA in three is over capacity in some
+month. Prints the rebalancing's figures (status, proven gap, time split
 into build and solve, overload removed, moves, subproblems) against two
 baselines: the current assignment, and the greedy repair alone (the warm start
 with no solver). Then, on the largest subproblem, it times building the same
@@ -50,12 +52,11 @@ def synthetic(cras: int, sites: int, months: int, seed: int) -> RebalanceInputs:
     staff["territory"] = [f"{c}-{i % max(1, (cra_country == c).sum() // CRAS_PER_TERRITORY)}"
                           for i, c in enumerate(cra_country)]
     staff["languages"] = [sorted(places[c].languages | {"en"}) for c in cra_country]
-    site_country = rng.choice(codes, size=sites, p=weights / weights.sum())
-    territories = staff.groupby("home_country")["territory"].unique()
-    site_territory = [rng.choice(territories[c]) for c in site_country]
+    anchor = staff.iloc[rng.integers(0, cras, size=sites)]  # sites follow the CRAs
     table = pd.DataFrame({"study_id": [f"S{i % 400:03d}" for i in range(sites)],
                           "site_id": [f"{i:05d}" for i in range(sites)],
-                          "country": site_country, "territory": site_territory})
+                          "country": anchor["home_country"].to_numpy(),
+                          "territory": anchor["territory"].to_numpy()})
     by_territory = staff.groupby("territory")["staff_id"].apply(list)
     owners = []
     for territory in table["territory"]:  # skewed: the first CRAs of a territory hold more

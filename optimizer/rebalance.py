@@ -14,17 +14,20 @@ Sites with one choice leave the model; the rest split into independent
 components of the eligibility graph (:mod:`optimizer.rebalance_solve`), each
 solved from the current assignment repaired greedily (:mod:`optimizer.repair`).
 At CRO scale (``movable="auto"`` above ``AUTO_ALL_LIMIT`` load terms) only the
-sites with a reason to move keep their choices — those of over-capacity CRAs,
-those monitored from abroad, those without a CRA — so the proven gap is then
-the gap of that neighbourhood, not of every conceivable reassignment.
+sites with a reason to move keep choices, each towards the CRAs with most room
+(:mod:`optimizer.neighbourhood`), so the proven gap is then the gap of that
+neighbourhood, not of every conceivable reassignment.
 """
 
 from __future__ import annotations
+
+import time
 
 import pandas as pd
 
 from optimizer.eligibility import eligible_pairs, travel_costs
 from optimizer.geography import TRIP_COST_DOMESTIC
+from optimizer.neighbourhood import narrow
 from optimizer.rebalance_report import rebalance_report
 from optimizer.rebalance_solve import Rebalancing, solve_rebalancing
 from optimizer.rebalance_types import (
@@ -52,32 +55,10 @@ def _jobs(inputs: RebalanceInputs) -> pd.DataFrame:
     return sites
 
 
-def _overloaded_now(pairs: pd.DataFrame, load: pd.DataFrame,
-                    capacity: pd.DataFrame) -> set[str]:
-    """CRAs over capacity in some month with the sites they hold now."""
-    held = load.merge(pairs.loc[pairs["basis"] == "current", ["agent", "job"]],
-                      on=["agent", "job"])
-    used = held.groupby(["agent", "period"])["amount"].sum().rename("used").reset_index()
-    table = used.merge(capacity, on=["agent", "period"], how="left").fillna({"capacity": 0.0})
-    return set(table.loc[table["used"] > table["capacity"] + 1e-9, "agent"])
-
-
-def _narrow(pairs: pd.DataFrame, jobs: pd.DataFrame, cras: pd.DataFrame,
-            overloaded: set[str]) -> pd.DataFrame:
-    """Only sites that have a reason to move keep their choices: those of over-capacity
-    CRAs, those monitored from abroad, those without a CRA; the rest stay put."""
-    home = cras.set_index("staff_id")["home_country"]
-    site = jobs.set_index("job")
-    held = site["cra"].dropna()
-    abroad = held.map(home) != site.loc[held.index, "country"]
-    stay = set(held.index[~held.isin(overloaded) & ~abroad])
-    keep = ~pairs["job"].isin(stay) | (pairs["basis"] == "current")
-    return pairs[keep]
-
-
 def rebalance(inputs: RebalanceInputs,
               options: RebalanceOptions = RebalanceOptions()) -> Rebalance:  # noqa: B008
     """The best site moves under ``options`` (see the module docstring)."""
+    started = time.perf_counter()
     jobs = _jobs(inputs)
     pinned = {f"{s}\x1f{t}" for s, t in options.pinned}
     pairs = eligible_pairs(jobs, inputs.cras, pinned)
@@ -99,9 +80,7 @@ def rebalance(inputs: RebalanceInputs,
         scope = "all" if len(pairs) * hours["period"].nunique() <= AUTO_ALL_LIMIT \
             else "overloaded"
     if scope == "overloaded":
-        load_now = pairs.loc[pairs["basis"] == "current", ["agent", "job"]].merge(hours,
-                                                                                on="job")
-        pairs = _narrow(pairs, jobs, inputs.cras, _overloaded_now(pairs, load_now, capacity))
+        pairs = narrow(pairs, jobs, inputs.cras, hours, capacity)
     load = pairs[["agent", "job"]].merge(hours, on="job")
     data = Rebalancing(
         pairs=pairs, load=load, capacity=capacity,
@@ -109,8 +88,9 @@ def rebalance(inputs: RebalanceInputs,
         current=jobs.dropna(subset=["cra"]).rename(columns={"cra": "agent"})[["job", "agent"]],
         overload_penalty=options.overload_penalty, group_penalty=options.study_spread_penalty,
         max_moves=options.max_moves, max_jobs_per_agent=options.max_sites_per_cra)
-    result, subproblems = solve_rebalancing(data, options.time_limit, options.rel_gap,
-                                            options.decompose)
+    spent = time.perf_counter() - started
+    result, subproblems = solve_rebalancing(data, max(0.0, options.time_limit - spent),
+                                            options.rel_gap, options.decompose)
     return rebalance_report(inputs, jobs, pairs, owner, result, unstaffable, subproblems,
                             options, scope)
 

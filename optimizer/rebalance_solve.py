@@ -4,14 +4,15 @@ A site with a single eligible CRA (pinned, or kept where it is) is no decision:
 its hours come off that CRA's capacity, its travel and study count are
 constants, and only sites with a choice enter the model. Those split into
 connected components of the eligibility graph, each solved on its own (a share
-of the time limit in proportion to its size, smallest first, time left over
-passing on) and merged: objectives and bounds add up. A move budget couples the
+of the time left in proportion to its size, smallest first, building included)
+and merged: objectives and bounds add up. A move budget couples the
 components, so when their own optima take more moves than allowed, all sites
 with a choice are solved in one model under the budget.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import pandas as pd
@@ -25,6 +26,7 @@ from optimizer.assignment import (
 from optimizer.decompose import components
 from optimizer.repair import repair_start
 
+MIN_SECONDS = 0.5  # HiGHS's least time for one subproblem, even past the deadline
 SUBPROBLEM_COLUMNS = ["component", "sites", "cras", "status", "objective", "bound", "seconds"]
 
 
@@ -109,13 +111,12 @@ def solve_rebalancing(data: Rebalancing, time_limit: float, rel_gap: float,
     part_of = free["job"].map(label)
     results, rows = [], []
     sizes = part_of.value_counts().sort_values()
-    remaining_time, remaining_size = time_limit, float(sizes.sum())
+    deadline, remaining_size = time.perf_counter() + time_limit, float(sizes.sum())
     for number, size in sizes.items():
         part = free[part_of == number]
-        share = max(1.0, remaining_time * size / remaining_size)
+        share = max(MIN_SECONDS, (deadline - time.perf_counter()) * size / remaining_size)
         result = _solve(_problem(data, part, free_capacity, worked, None), data.current,
                         share, rel_gap)
-        remaining_time = max(1.0, remaining_time - result.build_seconds - result.solve_seconds)
         remaining_size -= size
         results.append(result)
         rows.append((number, part["job"].nunique(), part["agent"].nunique(), result.status,
@@ -125,7 +126,8 @@ def solve_rebalancing(data: Rebalancing, time_limit: float, rel_gap: float,
     chosen = merged.assignment.merge(data.pairs[["job", "agent", "move"]], on=["job", "agent"])
     if data.max_moves is not None and int(chosen["move"].sum()) > data.max_moves:
         joint = _solve(_problem(data, free, free_capacity, worked, data.max_moves),
-                       data.current, time_limit, rel_gap)
+                       data.current, max(MIN_SECONDS, deadline - time.perf_counter()),
+                       rel_gap)
         merged = _merge([joint], constant, assignment, overload)
         rows = [(-1, free["job"].nunique(), free["agent"].nunique(), joint.status,
                  joint.objective, joint.bound, joint.build_seconds + joint.solve_seconds)]
