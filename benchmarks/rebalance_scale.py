@@ -1,7 +1,7 @@
 """CRA rebalancing at CRO scale: 2,000 CRAs × 20,000 sites × 12 months (issue 4).
 
     python -m benchmarks.rebalance_scale [--cras N] [--sites N] [--months N]
-        [--time-limit S] [--seed K] [--skip-direct]
+        [--time-limit S] [--gap G] [--seed K] [--skip-direct]
 
 A synthetic portfolio shaped like a large CRO's: CRAs spread over 20 countries
 by trial volume, big countries in territories of about 25 CRAs, sites where the
@@ -150,6 +150,8 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--gap", type=float, default=0.005,
+                        help="relative gap at which each subproblem stops")
     parser.add_argument("--skip-direct", action="store_true")
     args = parser.parse_args()
     with warnings.catch_warnings(record=True) as caught:
@@ -161,7 +163,7 @@ def main() -> None:
         before = overload_hours(inputs, current)
         over_cras = 0
         started = time.perf_counter()
-        plan = rebalance(inputs, RebalanceOptions(time_limit=args.time_limit))
+        plan = rebalance(inputs, RebalanceOptions(time_limit=args.time_limit, rel_gap=args.gap))
         total = time.perf_counter() - started
         after_owner = current.copy()
         for move in plan.moves.itertuples():

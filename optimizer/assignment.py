@@ -13,12 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-import highspy
-import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
-from pyomo.contrib.solver.common.factory import SolverFactory
-from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
+
+from optimizer.highs_bridge import compile_model, solve_compiled
 
 Sense = Literal["min", "max"]
 
@@ -112,6 +110,40 @@ def add_capacity_constraints(model: pyo.ConcreteModel, problem: AssignmentProble
     model.capacity = pyo.Constraint(model.agent_periods, rule=rule)
 
 
+def _kept_excess(problem: AssignmentProblem) -> pd.DataFrame:
+    """agent, period, excess, jobs: agents whose current jobs alone exceed capacity."""
+    owned = problem.pairs.groupby("job")["move"].transform("any")
+    current = problem.pairs.loc[owned & ~problem.pairs["move"], ["agent", "job"]]
+    held = current.merge(problem.load, on=["agent", "job"])
+    load = held.groupby(["agent", "period"])["amount"].sum().rename("load").reset_index()
+    table = load.merge(problem.capacity, on=["agent", "period"], how="left").fillna(
+        {"capacity": 0.0})
+    table["excess"] = table["load"] - table["capacity"]
+    table = table[table["excess"] > 1e-9]
+    jobs = current.groupby("agent")["job"].agg(list).rename("jobs")
+    return table.merge(jobs, left_on="agent", right_index=True)
+
+
+def add_keep_all_constraints(model: pyo.ConcreteModel, problem: AssignmentProblem) -> None:
+    """An agent whose current jobs J(a) alone exceed its capacity in period t by e[a, t]
+    keeps that overload unless it gives up at least one of them:
+    over[a, t] ≥ e[a, t] · (Σ_{j ∈ J(a)} x[a, j] − (|J(a)| − 1)).
+    Valid (keeping all implies load ≥ capacity + e; giving one up makes the right side
+    ≤ 0), and it stops the LP relaxation from removing overload with a fraction of a
+    move, which made its bound weak on rebalancing models."""
+    if problem.overload_penalty is None or "move" not in problem.pairs:
+        return
+    table = _kept_excess(problem)
+    if table.empty:
+        return
+    rows = {(r.agent, r.period): (r.excess, r.jobs) for r in table.itertuples()}
+    model.kept_periods = pyo.Set(initialize=list(rows), dimen=2)
+    model.keep_all = pyo.Constraint(model.kept_periods, rule=lambda m, agent, period: (
+        m.over[agent, period] >= rows[agent, period][0] * (
+            pyo.quicksum(m.x[agent, job] for job in rows[agent, period][1])
+            - (len(rows[agent, period][1]) - 1))))
+
+
 def add_move_budget_constraints(model: pyo.ConcreteModel, problem: AssignmentProblem) -> None:
     """At most K jobs leave their current agent:  Σ_{(a, j) : move} x[a, j] ≤ K."""
     if problem.max_moves is None:
@@ -186,6 +218,7 @@ def build_model(problem: AssignmentProblem) -> pyo.ConcreteModel:
     model.x = pyo.Var(model.pairs, domain=pyo.Binary)
     add_assignment_constraints(model, problem)
     add_capacity_constraints(model, problem)
+    add_keep_all_constraints(model, problem)
     add_move_budget_constraints(model, problem)
     add_agent_job_limit_constraints(model, problem)
     add_group_spread_constraints(model, problem)
@@ -230,12 +263,12 @@ def fixed_result(problem: AssignmentProblem) -> AssignmentResult:
                             "optimal", 0.0, 0.0)
 
 
-def _warm_start(solver: object, model: pyo.ConcreteModel, problem: AssignmentProblem,
-                start: pd.DataFrame) -> None:
-    """Hand HiGHS a starting solution (x from ``start``, the overload it implies), through
-    the persistent interface's HiGHS object: Pyomo's HiGHS interface has no warm start."""
+def _start_values(model: pyo.ConcreteModel, problem: AssignmentProblem,
+                  start: pd.DataFrame) -> dict[int, float]:
+    """A starting solution for HiGHS: x from ``start`` (job, agent), the overload and the
+    groups worked it implies; id(variable) → value."""
     chosen = set(zip(start["agent"], start["job"], strict=True))
-    values = {id(model.x[p]): float(p in chosen) for p in model.pairs}
+    values = {id(model.x[p]): 1.0 for p in model.pairs if p in chosen}
     if problem.overload_penalty is not None:
         used = start.merge(problem.load, on=["agent", "job"]).groupby(
             ["agent", "period"])["amount"].sum()
@@ -247,61 +280,40 @@ def _warm_start(solver: object, model: pyo.ConcreteModel, problem: AssignmentPro
         held = start.merge(problem.groups[["job", "group"]], on="job")
         for key in set(zip(held["agent"], held["group"], strict=True)) - problem.worked:
             values[id(model.works_on[key])] = 1.0
-    columns = solver._pyomo_var_to_solver_var_map  # noqa: SLF001 - no public warm start
-    col_value = [0.0] * len(columns)
-    for var_id, column in columns.items():
-        col_value[column] = values.get(var_id, 0.0)
-    solution = highspy.HighsSolution()
-    solution.col_value = col_value
-    solution.value_valid = True
-    solver._solver_model.setSolution(solution)  # noqa: SLF001
+    return values
 
 
 def solve_assignment(problem: AssignmentProblem, time_limit: float = 60.0,
                      rel_gap: float = 1e-6, threads: int | None = None,
                      accept_incumbent: bool = False,
                      start: pd.DataFrame | None = None) -> AssignmentResult:
-    """Build and solve with HiGHS (Pyomo's persistent interface), from ``start`` (job,
-    agent rows, e.g. the greedy's) when given. A result that is not proven optimal
-    raises :class:`AssignmentError` unless ``accept_incumbent`` and the time limit left
-    a feasible incumbent."""
+    """Build in Pyomo, solve with HiGHS (through the standard-form compiler), from
+    ``start`` (job, agent rows, e.g. the greedy's) when given. A result that is not
+    proven optimal raises :class:`AssignmentError` unless ``accept_incumbent`` and the
+    time limit left a feasible incumbent. Build seconds include the translation."""
     started = time.perf_counter()
     model = build_model(problem)
+    compiled = compile_model(model)
     built = time.perf_counter()
-    solver = SolverFactory("highs")
-    if start is not None:
-        solver.set_instance(model)
-        _warm_start(solver, model, problem, start)
-    options = {"time_limit": time_limit, "rel_gap": rel_gap, "load_solutions": False,
-               "raise_exception_on_nonoptimal_result": False}
-    if threads:
-        options["threads"] = threads
-    results = solver.solve(model, **options)
+    run = solve_compiled(compiled, time_limit, rel_gap, threads,
+                         _start_values(model, problem, start) if start is not None else None)
     solved = time.perf_counter()
-    condition = results.termination_condition
-    if condition == TerminationCondition.convergenceCriteriaSatisfied:
-        status = "optimal"
-    elif (accept_incumbent and results.solution_status == SolutionStatus.feasible
-          and condition == TerminationCondition.maxTimeLimit):
-        status = "time_limit"
-    elif condition in (TerminationCondition.provenInfeasible,
-                       TerminationCondition.infeasibleOrUnbounded):
+    if run.outcome == "infeasible":
         raise AssignmentError("the assignment is infeasible: the jobs cannot all fit within "
                               "the agents' capacities")
-    else:
-        raise AssignmentError(f"no proven optimum: HiGHS stopped with {condition.name} "
-                              f"({results.solution_status.name}) after {solved - built:.1f} s")
-    results.solution_loader.load_vars()
-    chosen = [p for p in model.pairs if model.x[p].value > 0.5]
+    if run.outcome == "stopped" or (run.outcome == "time_limit" and not accept_incumbent):
+        raise AssignmentError(f"no proven optimum: HiGHS stopped ({run.message}) after "
+                              f"{solved - built:.1f} s")
+    x = run.values
+    chosen = [p for p in model.pairs if x.get(id(model.x[p]), 0.0) > 0.5]
     assignment = pd.DataFrame(chosen, columns=["agent", "job"])[["job", "agent"]]
     over = []
     if problem.overload_penalty is not None:
-        over = [(a, t, model.over[a, t].value) for a, t in model.agent_periods
-                if model.over[a, t].value and model.over[a, t].value > 1e-6]
+        over = [(a, t, x[id(model.over[a, t])]) for a, t in model.agent_periods
+                if x.get(id(model.over[a, t]), 0.0) > 1e-6]
     overload = pd.DataFrame(over, columns=["agent", "period", "hours"])
     return AssignmentResult(
         assignment=assignment.sort_values("job", kind="stable").reset_index(drop=True),
         overload=overload, objective=objective_of(problem, assignment, overload),
-        bound=float(results.objective_bound if results.objective_bound is not None
-                    else np.nan),
-        status=status, build_seconds=built - started, solve_seconds=solved - built)
+        bound=run.bound, status=run.outcome, build_seconds=built - started,
+        solve_seconds=solved - built)

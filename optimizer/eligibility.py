@@ -66,9 +66,10 @@ def travel_costs(pairs: pd.DataFrame, sites: pd.DataFrame, cras: pd.DataFrame,
                  trips: pd.Series) -> np.ndarray:
     """Planning cost of each pair's on-site trips over the horizon: trips[job] × the
     cost of one trip from the CRA's home to the site's country."""
-    country = pairs["job"].map(sites.set_index("job")["country"])
-    home = pairs["agent"].map(cras.set_index("staff_id")["home_country"])
-    routes = pd.DataFrame({"home": home, "country": country}).drop_duplicates()
-    per_trip = {(h, c): trip_cost(h, c) for h, c in routes.itertuples(index=False)}
-    cost = np.array([per_trip[k] for k in zip(home, country, strict=True)], dtype=float)
+    route = pd.DataFrame({"home": pairs["agent"].map(cras.set_index("staff_id")["home_country"]),
+                          "country": pairs["job"].map(sites.set_index("job")["country"])})
+    routes = route.drop_duplicates().reset_index(drop=True)
+    routes["per_trip"] = [trip_cost(h, c) for h, c in zip(routes["home"], routes["country"],
+                                                          strict=True)]
+    cost = route.merge(routes, on=["home", "country"], how="left")["per_trip"].to_numpy(float)
     return cost * pairs["job"].map(trips).fillna(0.0).to_numpy(float)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-CANDIDATES_PER_SITE = 8
+CANDIDATES_PER_SITE = 16
 
 
 def _room_now(pairs: pd.DataFrame, hours: pd.DataFrame,

@@ -63,8 +63,8 @@ def rebalance(inputs: RebalanceInputs,
     pinned = {f"{s}\x1f{t}" for s, t in options.pinned}
     pairs = eligible_pairs(jobs, inputs.cras, pinned)
     owner = dict(zip(jobs["job"], jobs["cra"], strict=True))
-    pairs["move"] = [isinstance(owner[j], str) and owner[j] != a
-                     for j, a in zip(pairs["job"], pairs["agent"], strict=True)]
+    held = pairs["job"].map(jobs.set_index("job")["cra"])
+    pairs["move"] = held.notna().to_numpy() & (held != pairs["agent"]).to_numpy()
     travel = travel_costs(pairs, jobs, inputs.cras, jobs.set_index("job")["trips"])
     pairs["travel"] = travel
     premium = travel - TRIP_COST_DOMESTIC * pairs["job"].map(jobs.set_index("job")["trips"])
