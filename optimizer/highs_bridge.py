@@ -9,6 +9,8 @@ handle to HiGHS for a warm start (``setSolution``), which Pyomo's interfaces lac
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -40,6 +42,23 @@ class HighsOutcome:
     message: str
 
 
+def quiet_highs() -> highspy.Highs:
+    """A HiGHS instance that printed nothing: HiGHS writes its banner straight to file
+    descriptor 1 when the process makes its first instance, which would corrupt the
+    CLI's --json output, so descriptor 1 points at /dev/null meanwhile."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as sink:
+            os.dup2(sink.fileno(), 1)
+            highs = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    highs.setOptionValue("output_flag", False)
+    return highs
+
+
 def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
     """The model's matrices loaded into a fresh HiGHS instance (quiet)."""
     started = time.perf_counter()
@@ -67,8 +86,7 @@ def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
     lp.a_matrix_.value_ = matrix.data
     lp.integrality_ = [highspy.HighsVarType.kInteger if v.is_integer()
                        else highspy.HighsVarType.kContinuous for v in columns]
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
+    highs = quiet_highs()
     highs.passModel(lp)
     return CompiledModel(highs, columns, maximize, time.perf_counter() - started)
 

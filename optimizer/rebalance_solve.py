@@ -112,11 +112,14 @@ def solve_rebalancing(data: Rebalancing, time_limit: float, rel_gap: float,
     results, rows = [], []
     sizes = part_of.value_counts().sort_values()
     deadline, remaining_size = time.perf_counter() + time_limit, float(sizes.sum())
+    built = 0.0  # building seconds per site so far: reserved for the parts still to come
     for number, size in sizes.items():
         part = free[part_of == number]
-        share = max(MIN_SECONDS, (deadline - time.perf_counter()) * size / remaining_size)
+        left = deadline - time.perf_counter() - built * remaining_size
+        share = max(MIN_SECONDS, left * size / remaining_size)
         result = _solve(_problem(data, part, free_capacity, worked, None), data.current,
                         share, rel_gap)
+        built = max(built, result.build_seconds / size)
         remaining_size -= size
         results.append(result)
         rows.append((number, part["job"].nunique(), part["agent"].nunique(), result.status,
