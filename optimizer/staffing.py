@@ -5,9 +5,10 @@ by named staff h[p, r, s, t] (person p qualified for role r: their own role, the
 their role covers, and the roles they personally cover), new hires z[r, s, t] (integer
 FTE n[r, t] hired by role and month, working from their lead time on and staying to
 the horizon's end), contractors c[r, s, t] at a premium, or unmet demand u[r, s, t] at a
-large penalty, so a plan always exists. Options limit the studies a person works on a
-month (binary y[p, s, t]) and a person's month-to-month change of hours on a study
-(churn: a hard limit, a penalty, or both).
+large penalty, so a plan always exists. A person's capacity is per month (cap[p, t]:
+their monthly capacity less that month's leave), and h exists only where cap[p, t] > 0.
+Options limit the studies a person works on a month (binary y[p, s, t]) and a person's
+month-to-month change of hours on a study (churn: a hard limit, a penalty, or both).
 
 Costs are floats in one planning currency (the caller converts): they are planning
 costs to compare choices, not payments, so they need not be exact Decimals.
@@ -59,7 +60,9 @@ def _no_rows(*columns: str) -> pd.DataFrame:
 @dataclass(frozen=True)
 class StaffingProblem:
     """``demand``: role, study_id, month, hours. ``staff``: staff_id, role, capacity (hours
-    a month), rate (per hour). ``coverage``: role, covers (whoever holds ``role`` may work
+    a month), rate (per hour). ``capacity``: staff_id, month, capacity (one person's hours
+    in one month, e.g. less leave; replaces the staff row's capacity that month; one row
+    per person and month). ``coverage``: role, covers (whoever holds ``role`` may work
     on ``covers`` demand, at their own rate; the own role is always covered).
     ``staff_covers``: staff_id, covers (one person's extra roles, e.g. a senior CRA).
     ``hires``: role, rate (per paid hour), hours (paid hours per FTE-month), capacity
@@ -77,6 +80,8 @@ class StaffingProblem:
     contractors: pd.DataFrame = field(default_factory=lambda: _no_rows(
         "role", "rate", "max_hours"))
     staff_covers: pd.DataFrame = field(default_factory=lambda: _no_rows("staff_id", "covers"))
+    capacity: pd.DataFrame = field(default_factory=lambda: _no_rows(
+        "staff_id", "month", "capacity"))
     months: tuple[str, ...] | None = None
     unmet_penalty: float = UNMET_PENALTY
     max_studies: int | None = None
@@ -134,7 +139,7 @@ class _Index:
     position: dict[str, int]
     demand: dict[tuple[str, str, str], float]  # (role, study, month) → hours
     staff_rows: list[tuple[str, str, str, str]]  # (person, role, study, month) of h
-    capacity: dict[str, float]
+    capacity: dict[tuple[str, str], float]  # (person, month) → cap[p, t], hours
     rate: dict[str, float]
     hire_rows: list[tuple[str, str, str]]  # (role, study, month) of z
     hire_starts: list[tuple[str, str]]  # (role, month) of n
@@ -156,6 +161,7 @@ def _index(problem: StaffingProblem) -> _Index:
     qualified = qualified[qualified["staff_id"].isin(staff["staff_id"])].drop_duplicates()
     rows = demand.reset_index()[["role", "study_id", "month"]]
     staff_rows = qualified.merge(rows, on="role")
+    capacity = _capacity(problem, staff, set(months) | set(rows["month"]))
     hires = {r: row for r, row in problem.hires.set_index("role").to_dict("index").items()
              if not (pd.notna(row["max_fte"]) and row["max_fte"] <= 0)}
     hire_rows = [k for k in demand.index
@@ -165,12 +171,25 @@ def _index(problem: StaffingProblem) -> _Index:
     contract = problem.contractors.set_index("role").to_dict("index")
     return _Index(
         months=months, position=position, demand=demand.to_dict(),
-        staff_rows=list(staff_rows[["staff_id", "role", "study_id", "month"]]
-                        .itertuples(index=False, name=None)),
-        capacity=dict(zip(staff["staff_id"], staff["capacity"].astype(float), strict=True)),
+        staff_rows=[k for k in staff_rows[["staff_id", "role", "study_id", "month"]]
+                    .itertuples(index=False, name=None) if capacity[k[0], k[3]] > 0],
+        capacity=capacity,
         rate=dict(zip(staff["staff_id"], staff["rate"].astype(float), strict=True)),
         hire_rows=hire_rows, hire_starts=hire_starts, hire=hires,
         contract_rows=[k for k in demand.index if k[0] in contract], contract=contract)
+
+
+def _capacity(problem: StaffingProblem, staff: pd.DataFrame, months: set[str]
+              ) -> dict[tuple[str, str], float]:
+    """cap[p, t]: the staff row's capacity every month, replaced by the ``capacity`` rows
+    (people and months outside the problem are ignored)."""
+    capacity = {(p, m): c for p, c in zip(staff["staff_id"], staff["capacity"].astype(float),
+                                          strict=True) for m in months}
+    rows = problem.capacity.astype({"staff_id": str, "month": str})
+    for p, m, c in rows[["staff_id", "month", "capacity"]].itertuples(index=False):
+        if (p, m) in capacity:
+            capacity[p, m] = float(c)
+    return capacity
 
 
 def _person_study_load(model: pyo.ConcreteModel, index: _Index) -> dict[tuple, list]:
@@ -201,27 +220,27 @@ def add_demand_constraints(model: pyo.ConcreteModel, index: _Index) -> None:
 
 
 def add_capacity_constraints(model: pyo.ConcreteModel, index: _Index) -> None:
-    """Nobody works more than their capacity, for each person p and month t:
-    Σ_{r, s} h[p, r, s, t] ≤ capacity[p]."""
+    """Nobody works more than their capacity that month, for each person p and month t:
+    Σ_{r, s} h[p, r, s, t] ≤ cap[p, t] (monthly capacity less that month's leave)."""
     terms: dict[tuple, list] = defaultdict(list)
     for p, r, s, m in index.staff_rows:
         terms[p, m].append(model.h[p, r, s, m])
     model.person_months = pyo.Set(initialize=sorted(terms), dimen=2)
     model.capacity = pyo.Constraint(model.person_months, rule=lambda m, p, t: (
-        pyo.quicksum(terms[p, t]) <= index.capacity[p]))
+        pyo.quicksum(terms[p, t]) <= index.capacity[p, t]))
 
 
 def add_study_limit_constraints(model: pyo.ConcreteModel, index: _Index,
                                 max_studies: int | None) -> None:
     """At most K studies a person and month, with y[p, s, t] ∈ {0, 1}:
-    Σ_r h[p, r, s, t] ≤ capacity[p] · y[p, s, t]   and   Σ_s y[p, s, t] ≤ K."""
+    Σ_r h[p, r, s, t] ≤ cap[p, t] · y[p, s, t]   and   Σ_s y[p, s, t] ≤ K."""
     if max_studies is None:
         return
     terms = _person_study_load(model, index)
     model.person_studies = pyo.Set(initialize=sorted(terms), dimen=3)
     model.y = pyo.Var(model.person_studies, domain=pyo.Binary)
     model.on_study = pyo.Constraint(model.person_studies, rule=lambda m, p, s, t: (
-        pyo.quicksum(terms[p, s, t]) <= index.capacity[p] * m.y[p, s, t]))
+        pyo.quicksum(terms[p, s, t]) <= index.capacity[p, t] * m.y[p, s, t]))
     studies: dict[tuple, list] = defaultdict(list)
     for p, s, t in terms:
         studies[p, t].append(model.y[p, s, t])

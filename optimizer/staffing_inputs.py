@@ -6,6 +6,8 @@
   workload's rule), rate = cost rate converted to the planning currency (USD) with the
   dated FX table ``optimizer/data/fx_rates.csv`` (the rates in force at the data cut,
   as the activation plan does); the original rate and currency are kept;
+* capacity by person and month: that capacity less the month's recorded leave hours
+  (``leave_hours``, the CRA capacity's source; every role), never below 0;
 * coverage: a PM or a CRA may do CTA work (``DEFAULT_COVERAGE``, data);
 * hires by role: the median named rate of the role (else ``FALLBACK_RATE_USD``), paid
   for the role's median capacity hours a month (else 165), plannable at the utilization
@@ -25,6 +27,7 @@ from optimizer.staffing import StaffCost, StaffingProblem
 from planner.domain import Role
 from planner.frames import Portfolio
 from planner.recruitment.history import ForecastInputError
+from planner.workload.capacity import leave_hours
 from planner.workload.drivers import DEFAULT_DRIVERS
 from planner.workload.roles import staffing_demand
 
@@ -55,6 +58,20 @@ def named_staff(portfolio: Portfolio, fx: FxTable,
                      * utilization_target).astype(float),
         "rate": rates, "cost_rate": staff["cost_rate"], "currency": staff["currency"],
     }).dropna(subset=["rate"]).reset_index(drop=True)
+
+
+def leave_capacity(portfolio: Portfolio, staff: pd.DataFrame, window: pd.PeriodIndex
+                   ) -> pd.DataFrame:
+    """staff_id, month (YYYY-MM), capacity for each named person and month of ``window``
+    with recorded leave: max(capacity − leave hours, 0); other months keep ``capacity``."""
+    leave = leave_hours(portfolio)
+    people, months = leave.index.get_level_values(0), leave.index.get_level_values(1)
+    leave = leave[people.isin(staff["staff_id"]) & months.isin(window)].rename("hours")
+    rows = leave.reset_index()
+    base = staff.set_index("staff_id")["capacity"].reindex(rows["staff_id"]).to_numpy()
+    return pd.DataFrame({"staff_id": rows["staff_id"].astype(str),
+                         "month": rows["month"].astype(str),
+                         "capacity": np.maximum(base - rows["hours"].to_numpy(), 0.0)})
 
 
 def default_options(staff: pd.DataFrame, paid_hours: pd.Series,
@@ -88,11 +105,13 @@ def staffing_inputs(portfolio: Portfolio, months: int, fx: FxTable | None = None
     window = pd.period_range(pd.Period(as_of, "M"), periods=months, freq="M")
     demand = demand.assign(month=demand["month"].astype(str))
     staff = named_staff(portfolio, fx or load_fx(as_of))
+    capacity = leave_capacity(portfolio, staff, window)
     paid = portfolio.staff.set_index("staff_id")["capacity_hours_month"].reindex(
         staff["staff_id"]).reset_index(drop=True)
     hires, contractors = default_options(staff, paid)
     return StaffingProblem(demand[["role", "study_id", "month", "hours"]], staff,
                            coverage=DEFAULT_COVERAGE, hires=hires, contractors=contractors,
+                           capacity=capacity,
                            months=tuple(str(m) for m in window), max_studies=max_studies,
                            churn_penalty=churn_penalty, max_churn=max_churn,
                            staff_cost=staff_cost)

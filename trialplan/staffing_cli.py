@@ -83,6 +83,8 @@ def _document(problem: StaffingProblem, plan: StaffingPlan, fx_date: object) -> 
         "demand": records(problem.demand, {"hours": 2}),
         "staff": records(problem.staff[["staff_id", "role", "capacity", "rate"]],
                          {"capacity": 2, "rate": 4}),
+        "capacity": records(problem.capacity[["staff_id", "month", "capacity"]],
+                            {"capacity": 2}),
         "hire_options": records(hires, {"rate": 4, "hours": 2, "capacity": 2}),
         "contractor_options": records(problem.contractors[["role", "rate"]], {"rate": 4}),
         "coverage": records(problem.coverage, {}),

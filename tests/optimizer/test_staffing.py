@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from optimizer.activation_costs import load_fx
 from optimizer.staffing import (
     CONTRACTOR,
     HIRE,
@@ -15,6 +16,9 @@ from optimizer.staffing import (
     StaffingProblem,
     solve_staffing,
 )
+from optimizer.staffing_inputs import staffing_inputs
+from planner.frames import LEAVE, STAFF
+from tests.planner.test_workload import portfolio
 
 MONTHS = ("2026-01", "2026-02", "2026-03")
 
@@ -35,9 +39,10 @@ def contractors(rows: list[tuple[str, float, float]]) -> pd.DataFrame:
 
 
 def check_invariants(problem: StaffingProblem, plan: StaffingPlan) -> None:
-    """Demand met = the sum of its sources; nobody over capacity or on more studies than
-    allowed; hires only after their lead time and never more hire hours than hired FTE;
-    the reported objective is the sum of its cost terms."""
+    """Demand met = the sum of its sources; nobody over that month's capacity (the
+    ``capacity`` row, else the staff row's) or on more studies than allowed; hires only
+    after their lead time and never more hire hours than hired FTE; the reported
+    objective is the sum of its cost terms."""
     rows = plan.plan
     met = rows.groupby(["role", "study_id", "month"])["hours"].sum()
     wanted = problem.demand.groupby(["role", "study_id", "month"])["hours"].sum()
@@ -45,9 +50,10 @@ def check_invariants(problem: StaffingProblem, plan: StaffingPlan) -> None:
     assert set(met.index) == set(wanted.index)
     named = rows[~rows["source"].isin([HIRE, CONTRACTOR, UNMET])]
     capacity = problem.staff.set_index("staff_id")["capacity"]
+    monthly = problem.capacity.set_index(["staff_id", "month"])["capacity"]
     used = named.groupby(["source", "month"])["hours"].sum()
-    for (person, _), hours in used.items():
-        assert hours <= capacity[person] + 1e-6
+    for (person, month), hours in used.items():
+        assert hours <= monthly.get((person, month), capacity[person]) + 1e-6
     if problem.max_studies is not None:
         studies = named.groupby(["source", "month"])["study_id"].nunique()
         assert (studies <= problem.max_studies).all()
@@ -251,3 +257,63 @@ def test_a_personal_cover_lets_a_senior_cra_do_cta_work() -> None:
     check_invariants(problem, plan)
     assert plan.objective == pytest.approx(2_400.0)
     assert set(plan.plan["source"]) == {"A"}
+
+
+def test_leave_in_one_month_is_covered_by_a_contractor_that_month() -> None:
+    """DM A (rate 50, 100 h a month) on S needing 100 h a month; contractors at 80. A has
+    40 h of leave in 2026-02, so 60 h that month. Months 1 and 3: A 100 h (5,000 each).
+    Month 2: A 60 h (3,000) + exactly 40 contractor hours (3,200). Total 16,200, which
+    is 40 × (80 − 50) = 1,200 more than the 15,000 without leave."""
+    problem = StaffingProblem(
+        demand([("DM", "S", 100.0)]), staff([("A", "DM", 100.0, 50.0)]),
+        contractors=contractors([("DM", 80.0, np.nan)]),
+        capacity=pd.DataFrame({"staff_id": ["A"], "month": ["2026-02"],
+                               "capacity": [60.0]}))
+    plan = solve_staffing(problem, time_limit=30)
+    check_invariants(problem, plan)
+    assert plan.objective == pytest.approx(16_200.0)
+    by = plan.plan.set_index(["month", "source"])["hours"].to_dict()
+    assert by == pytest.approx({("2026-01", "A"): 100.0, ("2026-02", "A"): 60.0,
+                                ("2026-02", CONTRACTOR): 40.0, ("2026-03", "A"): 100.0})
+    assert plan.costs == pytest.approx({"staff": 13_000.0, "hire": 0.0, "contractor": 3_200.0,
+                                        "unmet": 0.0, "churn": 0.0})
+    free = solve_staffing(StaffingProblem(problem.demand, problem.staff,
+                                          contractors=problem.contractors), time_limit=30)
+    assert free.objective == pytest.approx(15_000.0)
+
+
+def test_the_inputs_take_each_months_leave_off_every_role() -> None:
+    """The cut is 2026-01-20 (the last randomization), so the horizon is 2026-01 to 03.
+    A DM (165 h a full-time month, 0.5 FTE: 165 × 0.5 × 0.8 = 66 h) with 40 h of leave
+    in 2026-02 has 26 h then, and 0 h (not −34) with 100 h in 2026-03; a PM (150 h,
+    full time: 120 h) with 30 h of leave in 2026-01 has 90 h; leave after the horizon
+    (2026-04) and of people without a rate (CRA-1) is left out. In the plan DM-1 does
+    no DM work in 2026-03: a contractor does it."""
+    p = portfolio()
+    people = pd.DataFrame([
+        {"staff_id": "DM-1", "name": "D", "role": "DM", "home_country": "DE",
+         "languages": ["de"], "fte": 0.5, "capacity_hours_month": 165.0, "cost_rate": 60.0,
+         "currency": "USD"},
+        {"staff_id": "PM-1", "name": "P", "role": "PM", "home_country": "DE",
+         "languages": ["de"], "fte": 1.0, "capacity_hours_month": 150.0, "cost_rate": 90.0,
+         "currency": "USD"}])
+    leave = LEAVE.conform(pd.DataFrame(
+        [("DM-1", "2026-02-01", 40.0), ("DM-1", "2026-03-01", 100.0),
+         ("PM-1", "2026-01-01", 30.0), ("PM-1", "2026-04-01", 50.0),
+         ("CRA-1", "2026-01-01", 20.0)], columns=["staff_id", "month", "hours"]
+    ).assign(month=lambda f: pd.to_datetime(f["month"])))
+    p = type(p)(**{**p.__dict__, "leave": leave,
+                   "staff": STAFF.conform(pd.concat([p.staff, pd.DataFrame(people)]))})
+    problem = staffing_inputs(p, 3, load_fx(p.as_of))
+    assert problem.horizon == ["2026-01", "2026-02", "2026-03"]
+    assert problem.staff.set_index("staff_id")["capacity"].to_dict() == pytest.approx(
+        {"DM-1": 66.0, "PM-1": 120.0})
+    capacity = problem.capacity.set_index(["staff_id", "month"])["capacity"].to_dict()
+    assert capacity == pytest.approx({("DM-1", "2026-02"): 26.0, ("DM-1", "2026-03"): 0.0,
+                                      ("PM-1", "2026-01"): 90.0})
+    plan = solve_staffing(problem, time_limit=30)
+    check_invariants(problem, plan)
+    dm = plan.plan[plan.plan["source"] == "DM-1"].groupby("month")["hours"].sum()
+    assert dm.get("2026-02", 0.0) <= 26.0 + 1e-6 and "2026-03" not in dm.index
+    march = plan.plan[(plan.plan["role"] == "DM") & (plan.plan["month"] == "2026-03")]
+    assert set(march["source"]) == {CONTRACTOR}  # a DM hire needs 3 months' lead time

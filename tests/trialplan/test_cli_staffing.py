@@ -7,7 +7,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 
+from planner.frames import load_portfolio
+from planner.store import transaction
+from planner.workload.drivers import DEFAULT_DRIVERS
 from tests.conftest import copy_store
 from tests.trialplan.cli_runner import trialplan
 
@@ -43,8 +47,28 @@ def test_every_demand_hour_has_a_source(plan: dict) -> None:
     assert {d["role"] for d in plan["demand"]} == {"CRA", "PM", "CTA", "DM", "BIOSTAT", "MW"}
 
 
-def test_nobody_over_capacity_out_of_role_or_on_too_many_studies(plan: dict) -> None:
+def capacity_from_store(url: str, months: list[str]
+                        ) -> tuple[dict[str, float], dict[tuple[str, str], float]]:
+    """staff_id → capacity hours a month × FTE × target, and (staff_id, month) → that
+    less the month's leave (never below 0), recomputed from the stored staff and leave."""
+    with transaction(create_engine(url), "tester") as session:
+        p = load_portfolio(session)
+    target = DEFAULT_DRIVERS.utilization_target
+    base = {str(r.staff_id): r.capacity_hours_month * r.fte * target
+            for r in p.staff.itertuples()}
+    leave: dict[tuple[str, str], float] = defaultdict(float)
+    for r in p.leave.itertuples():
+        leave[str(r.staff_id), r.month.strftime("%Y-%m")] += r.hours
+    return base, {(s, m): max(c - leave[s, m], 0.0) for s, c in base.items() for m in months}
+
+
+def test_nobody_over_capacity_out_of_role_or_on_too_many_studies(plan: dict,
+                                                                 demo_url: str) -> None:
+    """Each person's hours a month stay within that month's capacity, leave taken off;
+    the demo's year-end leave falls in the horizon and lowers some capacities."""
     staff = {s["staff_id"]: s for s in plan["staff"]}
+    months = sorted({d["month"] for d in plan["demand"]})
+    base, capacity = capacity_from_store(demo_url, months)
     covers = {(c["role"], c["covers"]) for c in plan["coverage"]}
     load: dict[tuple, float] = defaultdict(float)
     studies: dict[tuple, set] = defaultdict(set)
@@ -56,8 +80,15 @@ def test_nobody_over_capacity_out_of_role_or_on_too_many_studies(plan: dict) -> 
         load[row["source"], row["month"]] += row["hours"]
         studies[row["source"], row["month"]].add(row["study_id"])
     assert load, "named staff do most of the work"
-    for (person, _), hours in load.items():
-        assert hours <= staff[person]["capacity"] + 0.05
+    for (person, month), hours in load.items():
+        assert hours <= capacity[person, month] + 0.05
+    for person, row in staff.items():  # the plan's month without leave
+        assert row["capacity"] == pytest.approx(base[person], abs=0.005)
+    lowered = {(r["staff_id"], r["month"]): r["capacity"] for r in plan["capacity"]}
+    assert lowered, "the demo's year-end leave is in the horizon"
+    assert lowered == pytest.approx({k: capacity[k] for k in lowered}, abs=0.005)
+    assert set(lowered) == {(p, m) for p, m in capacity
+                            if p in staff and capacity[p, m] < base[p] - 1e-9}
     assert max(len(s) for s in studies.values()) <= plan["max_studies"]
 
 
