@@ -15,6 +15,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
+from optimizer.highs_bridge import quiet_highs
 from optimizer.rebalance import RebalanceOptions
 from optimizer.rebalance_inputs import rebalance_inputs
 from planner.forecast_runs import forecast_every_study
@@ -160,6 +161,7 @@ def _show_progress() -> None:
 
 def main() -> None:
     _show_progress()
+    quiet_highs()  # HiGHS prints its banner once per process, on fd 1: spend it here
     app(prog_name="trialplan")
 
 

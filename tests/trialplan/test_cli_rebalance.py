@@ -4,6 +4,10 @@ proposal changes nothing, --apply moves the sites (audited)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import create_engine, select
@@ -114,3 +118,15 @@ def test_pinned_sites_and_the_site_cap_hold(demo_url: str) -> None:
         owner[(change["study_id"], change["site_id"])] = change["to"]
     counts = pd.Series([a for a in owner.values() if isinstance(a, str)]).value_counts()
     assert counts.max() <= cap
+
+
+def test_json_from_the_installed_command_is_clean_json(demo_url: str) -> None:
+    """In a real process HiGHS prints a banner on file descriptor 1 the first time it
+    starts; the command's --json output must stay parseable."""
+    command = Path(sys.executable).with_name("trialplan")
+    result = subprocess.run(
+        [str(command), "rebalance", "--max-moves", "1", "--time-limit", "10", "--json"],
+        capture_output=True, text=True, check=False, timeout=300,
+        env={**os.environ, "TRIALPLAN_DATABASE_URL": demo_url, "TRIALPLAN_USER": "tester"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["status"] in {"optimal", "time_limit"}
