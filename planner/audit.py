@@ -16,10 +16,17 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from planner.domain import AuditAction
-from planner.tables import AuditEntry, Base, ForecastRun, ImportBatch, RebalanceRun
+from planner.tables import (
+    AuditEntry,
+    Base,
+    ForecastRun,
+    ImportBatch,
+    RebalanceRun,
+    StaffingRun,
+)
 
 # append-only records of who did what themselves; the rows they change are audited
-NOT_AUDITED = (AuditEntry, ImportBatch, ForecastRun, RebalanceRun)
+NOT_AUDITED = (AuditEntry, ImportBatch, ForecastRun, RebalanceRun, StaffingRun)
 ACTOR_KEY = "actor"
 
 

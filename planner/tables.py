@@ -319,3 +319,22 @@ class DriverOverride(Base):
     site_pk: Mapped[int | None] = mapped_column(ForeignKey("site.id", ondelete="CASCADE"))
     driver: Mapped[str] = mapped_column(String(64))
     value: Mapped[float] = mapped_column(Float)
+
+
+class StaffingRun(Base):
+    """One staffing plan: its inputs' hash, options, solver figures and the plan (the
+    CLI's --json document), so a plan can be traced and compared with another."""
+
+    __tablename__ = "staffing_run"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(100))
+    as_of: Mapped[dt.date] = mapped_column(Date)  # the data cut
+    inputs_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(32))
+    objective: Mapped[float] = mapped_column(Float)
+    bound: Mapped[float | None] = mapped_column(Float)  # None: the solver gave no bound
+    gap: Mapped[float | None] = mapped_column(Float)
+    timings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from enum import StrEnum
 from typing import Annotated
 
@@ -20,6 +21,7 @@ from optimizer.staffing import (
     solve_staffing,
 )
 from optimizer.staffing_inputs import MAX_STUDIES, PLANNING_CURRENCY, staffing_inputs
+from optimizer.staffing_runs import inputs_hash, options_document, record_staffing
 from planner.frames import load_portfolio
 from planner.store import transaction as store_transaction
 from trialplan import settings
@@ -43,8 +45,10 @@ def staffing(
     ] = StaffCostChoice.USED,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
 ) -> None:
-    """Staffing plan by role × study × month: named staff, hires, contractors, unmet."""
-    with store_transaction(ready_engine(), settings.actor()) as session:
+    """Staffing plan by role × study × month: named staff, hires, contractors, unmet
+    (every run is stored with its inputs' hash)."""
+    engine = ready_engine()
+    with store_transaction(engine, settings.actor()) as session:
         portfolio = load_portfolio(session)
     as_of = portfolio.as_of
     if as_of is None:
@@ -57,6 +61,11 @@ def staffing(
     except StaffingError as exc:
         fail(f"{exc}; try a longer --time-limit")
     document = _document(problem, plan, fx.date)
+    options = options_document(problem, months, time_limit)
+    with store_transaction(engine, settings.actor()) as session:
+        run = record_staffing(session, document, options, inputs_hash(problem, options),
+                              as_of, settings.actor())
+        document = {"run": run.id} | document
     if as_json:
         typer.echo(json.dumps(document, indent=2))
         return
@@ -68,10 +77,16 @@ def _document(problem: StaffingProblem, plan: StaffingPlan, fx_date: object) -> 
         return [{k: (round(float(v), digits[k]) if k in digits else v) for k, v in row.items()}
                 for row in frame.to_dict("records")]
 
+    def finite(value: float, digits: int) -> float | None:  # NaN is not JSON: null
+        return round(value, digits) if math.isfinite(value) else None
+
     hires = problem.hires.drop(columns=["max_fte"])
     return {
         "status": plan.status, "objective": round(plan.objective, 2),
-        "gap": round(plan.gap, 6), "seconds": round(plan.build_seconds + plan.solve_seconds, 2),
+        "bound": finite(plan.bound, 2), "gap": finite(plan.gap, 6),
+        "seconds": round(plan.build_seconds + plan.solve_seconds, 2),
+        "build_seconds": round(plan.build_seconds, 2),
+        "solve_seconds": round(plan.solve_seconds, 2),
         "currency": PLANNING_CURRENCY, "fx_date": str(fx_date), "staff_cost": problem.staff_cost,
         "max_studies": problem.max_studies, "unmet_penalty": problem.unmet_penalty,
         "costs": {k: round(v, 2) for k, v in plan.costs.items()},
@@ -93,9 +108,10 @@ def _document(problem: StaffingProblem, plan: StaffingPlan, fx_date: object) -> 
 
 def _print(problem: StaffingProblem, plan: StaffingPlan, document: dict) -> None:
     months = problem.horizon
+    typer.echo(f"staffing run {document['run']}: {plan.status}, gap {plan.gap:.2%}, "
+               f"{document['seconds']} s")
     typer.echo(f"staffing plan {months[0]} to {months[-1]} in {PLANNING_CURRENCY} (FX rates "
-               f"of {document['fx_date']}): {plan.status}, gap "
-               f"{plan.gap:.2%}, {document['seconds']} s")
+               f"of {document['fx_date']})")
     costs = plan.costs
     note = "" if problem.staff_cost == "used" else " (sunk: not minimized)"
     typer.echo(f"cost: named staff {costs['staff']:,.0f}{note}; hires {costs['hire']:,.0f}; "

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 
 from planner.frames import load_portfolio
 from planner.store import transaction
+from planner.tables import StaffingRun
 from planner.workload.drivers import DEFAULT_DRIVERS
 from tests.conftest import copy_store
 from tests.trialplan.cli_runner import trialplan
@@ -125,7 +127,43 @@ def test_the_objective_is_recomputed_from_the_plan(plan: dict) -> None:
 def test_text_output(demo_url: str) -> None:
     result = trialplan(demo_url, "staffing", "--months", "2", "--staff-cost", "sunk")
     assert result.exit_code == 0, result.output
+    shown = re.search(r"^staffing run (\d+): ", result.stdout, re.MULTILINE)
+    assert shown, result.stdout
+    assert stored_runs(demo_url)[int(shown[1])].options["staff_cost"] == "sunk"
     assert "staffing plan 2026-10 to 2026-11 in USD" in result.stdout
     assert "(sunk: not minimized)" in result.stdout and "hires:" in result.stdout
     bad = trialplan(demo_url, "staffing", "--months", "0")
     assert bad.exit_code == 2
+
+
+def stored_runs(url: str) -> dict[int, StaffingRun]:
+    with transaction(create_engine(url), "tester") as session:  # writes nothing
+        return {run.id: run for run in session.scalars(select(StaffingRun))}
+
+
+def test_the_run_is_stored_with_its_document_and_inputs_hash(plan: dict,
+                                                             demo_url: str) -> None:
+    run = stored_runs(demo_url)[plan["run"]]
+    assert run.result == {k: v for k, v in plan.items() if k != "run"}
+    assert re.fullmatch(r"[0-9a-f]{64}", run.inputs_sha256)
+    assert run.actor == "tester" and run.as_of.strftime("%Y-%m") == "2026-10"  # the cut
+    assert (run.status, run.objective, run.gap) == (plan["status"], plan["objective"],
+                                                    plan["gap"])
+    assert run.bound == plan["bound"] and run.bound <= run.objective + 1e-6
+    assert run.timings == {"build": plan["build_seconds"], "solve": plan["solve_seconds"]}
+    assert run.options["months"] == 6 and run.options["time_limit"] == 120
+    assert run.options["horizon"] == sorted({d["month"] for d in plan["demand"]})
+
+
+def test_same_inputs_same_hash_other_months_other_hash(demo_url: str) -> None:
+    """Every run is stored, a repeated one too; the hash changes with the inputs."""
+    def run(months: str) -> StaffingRun:
+        result = trialplan(demo_url, "staffing", "--months", months, "--json")
+        assert result.exit_code == 0, result.output
+        return stored_runs(demo_url)[json.loads(result.stdout)["run"]]
+
+    first, second, other = run("2"), run("2"), run("3")
+    assert len({first.id, second.id, other.id}) == 3
+    assert first.inputs_sha256 == second.inputs_sha256
+    assert other.inputs_sha256 != first.inputs_sha256
+    assert first.result["demand"] == second.result["demand"]
