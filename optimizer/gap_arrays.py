@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.assignment import AssignmentProblem
+from optimizer.highs_bridge import quiet_highs, set_threads
 
 TOL = 1e-9
 
@@ -198,9 +199,8 @@ def highs_model(g: GapArrays, pairs: np.ndarray, jobs: np.ndarray, residual: np.
     if integer:
         lp.integrality_ = [highspy.HighsVarType.kInteger] * n + (
             [highspy.HighsVarType.kContinuous] * n_over)
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", threads)
+    h = quiet_highs()
+    set_threads(h, threads)
     h.passModel(lp)
     return h
 

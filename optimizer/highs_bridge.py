@@ -42,6 +42,21 @@ class HighsOutcome:
     message: str
 
 
+_pool_threads: list[int] = []  # the thread count HiGHS's process-wide pool was last built for
+
+
+def set_threads(highs: highspy.Highs, threads: int | None) -> None:
+    """Ask for ``threads`` threads (None: HiGHS's default). HiGHS keeps one thread pool
+    per process, sized by the first run; a later run asking for another count fails
+    with kError unless the pool is rebuilt, which is done here when the count changes."""
+    if not threads:
+        return
+    highs.setOptionValue("threads", int(threads))
+    if _pool_threads != [int(threads)]:
+        highspy.Highs.resetGlobalScheduler(True)
+        _pool_threads[:] = [int(threads)]
+
+
 def quiet_highs() -> highspy.Highs:
     """A HiGHS instance that printed nothing: HiGHS writes its banner straight to file
     descriptor 1 when the process makes its first instance, which would corrupt the
@@ -98,8 +113,7 @@ def solve_compiled(compiled: CompiledModel, time_limit: float, rel_gap: float,
     highs = compiled.highs
     highs.setOptionValue("time_limit", float(time_limit))
     highs.setOptionValue("mip_rel_gap", float(rel_gap))
-    if threads:
-        highs.setOptionValue("threads", int(threads))
+    set_threads(highs, threads)
     if start is not None:
         solution = highspy.HighsSolution()
         solution.col_value = [start.get(id(v), 0.0) for v in compiled.columns]
