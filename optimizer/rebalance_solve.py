@@ -61,12 +61,42 @@ def _problem(data: Rebalancing, pairs: pd.DataFrame, capacity: pd.DataFrame,
 
 
 def _solve(problem: AssignmentProblem, current: pd.DataFrame, time_limit: float,
-           rel_gap: float) -> AssignmentResult:
+           rel_gap: float, start: pd.DataFrame | None = None) -> AssignmentResult:
     if problem.pairs["job"].is_unique:  # nothing to choose
         return fixed_result(problem)
-    start = repair_start(problem, current[current["job"].isin(set(problem.pairs["job"]))])
+    if start is None:
+        start = repair_start(problem, current[current["job"].isin(set(problem.pairs["job"]))])
     return solve_assignment(problem, time_limit=time_limit, rel_gap=rel_gap,
                             accept_incumbent=True, start=start)
+
+
+def _better(first: AssignmentResult, second: AssignmentResult) -> AssignmentResult:
+    """Two runs of one problem: the better incumbent, the higher (valid) bound, the time
+    of both."""
+    best = second if second.objective < first.objective else first
+    bound = max(first.bound, second.bound)
+    return AssignmentResult(
+        best.assignment, best.overload, best.objective, bound,
+        "optimal" if best.objective - bound <= 1e-9 * max(1.0, abs(best.objective))
+        or "optimal" in (first.status, second.status) else "time_limit",
+        first.build_seconds + second.build_seconds, first.solve_seconds + second.solve_seconds)
+
+
+def _second_pass(problems: list[AssignmentProblem], results: list[AssignmentResult],
+                 current: pd.DataFrame, deadline: float, rel_gap: float) -> None:
+    """Time left once every part had its share goes to the parts not proven optimal,
+    the largest absolute gap first, each resumed from its own incumbent."""
+    open_parts = sorted((i for i, r in enumerate(results) if r.status != "optimal"),
+                        key=lambda i: results[i].bound - results[i].objective)
+    gaps = {i: results[i].objective - results[i].bound for i in open_parts}
+    for position, i in enumerate(open_parts):
+        left = deadline - time.perf_counter()
+        if left < 2 * MIN_SECONDS:
+            return
+        weight = gaps[i] / max(sum(gaps[j] for j in open_parts[position:]), 1e-9)
+        again = _solve(problems[i], current, max(MIN_SECONDS, left * weight), rel_gap,
+                       start=results[i].assignment)
+        results[i] = _better(results[i], again)
 
 
 def _merge(results: list[AssignmentResult], constant: float, assignment: pd.DataFrame,
@@ -109,22 +139,24 @@ def solve_rebalancing(data: Rebalancing, time_limit: float, rel_gap: float,
 
     label = components(free) if decompose else pd.Series(0, index=free["job"].unique())
     part_of = free["job"].map(label)
-    results, rows = [], []
+    results: list[AssignmentResult] = []
     sizes = part_of.value_counts().sort_values()
     deadline, remaining_size = time.perf_counter() + time_limit, float(sizes.sum())
     built = 0.0  # building seconds per site so far: reserved for the parts still to come
+    problems, shapes = [], []
     for number, size in sizes.items():
         part = free[part_of == number]
         left = deadline - time.perf_counter() - built * remaining_size
         share = max(MIN_SECONDS, left * size / remaining_size)
-        result = _solve(_problem(data, part, free_capacity, worked, None), data.current,
-                        share, rel_gap)
+        problems.append(_problem(data, part, free_capacity, worked, None))
+        result = _solve(problems[-1], data.current, share, rel_gap)
         built = max(built, result.build_seconds / size)
         remaining_size -= size
         results.append(result)
-        rows.append((number, part["job"].nunique(), part["agent"].nunique(), result.status,
-                     result.objective, result.bound,
-                     result.build_seconds + result.solve_seconds))
+        shapes.append((number, part["job"].nunique(), part["agent"].nunique()))
+    _second_pass(problems, results, data.current, deadline, rel_gap)
+    rows = [(*shape, r.status, r.objective, r.bound, r.build_seconds + r.solve_seconds)
+            for shape, r in zip(shapes, results, strict=True)]
     merged = _merge(results, constant, assignment, overload)
     chosen = merged.assignment.merge(data.pairs[["job", "agent", "move"]], on=["job", "agent"])
     if data.max_moves is not None and int(chosen["move"].sum()) > data.max_moves:
