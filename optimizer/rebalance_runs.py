@@ -10,21 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
-import json
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from optimizer.rebalance import Rebalance, RebalanceInputs, RebalanceOptions
+from optimizer.runs import inputs_digest, run_fields
 from planner.tables import RebalanceRun
-
-
-def _canonical(frame: pd.DataFrame) -> str:
-    columns = sorted(frame.columns)
-    return frame[columns].astype(str).sort_values(columns).to_csv(index=False)
 
 
 def options_document(options: RebalanceOptions, months: int) -> dict[str, Any]:
@@ -36,11 +29,8 @@ def options_document(options: RebalanceOptions, months: int) -> dict[str, Any]:
 
 def inputs_hash(inputs: RebalanceInputs, options: RebalanceOptions, months: int) -> str:
     """SHA-256 of the inputs (sorted, as text) and the options: equal hashes, equal runs."""
-    digest = hashlib.sha256()
-    for frame in (inputs.sites, inputs.cras, inputs.hours, inputs.trips, inputs.capacity):
-        digest.update(_canonical(frame).encode())
-    digest.update(json.dumps(options_document(options, months), sort_keys=True).encode())
-    return digest.hexdigest()
+    return inputs_digest((inputs.sites, inputs.cras, inputs.hours, inputs.trips,
+                          inputs.capacity), options_document(options, months))
 
 
 def rebalance_document(plan: Rebalance) -> dict[str, Any]:
@@ -76,13 +66,7 @@ def rebalance_document(plan: Rebalance) -> dict[str, Any]:
 def record_rebalance(session: Session, document: dict[str, Any], options: dict[str, Any],
                      digest: str, as_of: dt.date, actor: str) -> RebalanceRun:
     """Store one run (not yet applied); returns it with its id."""
-    run = RebalanceRun(at=dt.datetime.now(dt.UTC), actor=actor, as_of=as_of,
-                       inputs_sha256=digest, options=options, status=document["status"],
-                       objective=document["objective"], bound=document["bound"],
-                       gap=document["gap"],
-                       timings={"build": document["build_seconds"],
-                                "solve": document["solve_seconds"]},
-                       result=document)
+    run = RebalanceRun(**run_fields(document, options, digest, as_of, actor))
     session.add(run)
     session.flush()
     return run

@@ -12,6 +12,7 @@ with a choice are solved in one model under the budget.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -66,8 +67,12 @@ def _solve(problem: AssignmentProblem, current: pd.DataFrame, time_limit: float,
         return fixed_result(problem)
     if start is None:
         start = repair_start(problem, current[current["job"].isin(set(problem.pairs["job"]))])
-    return solve_assignment(problem, time_limit=time_limit, rel_gap=rel_gap,
-                            accept_incumbent=True, start=start)
+    result = solve_assignment(problem, time_limit=time_limit, rel_gap=rel_gap,
+                              accept_incumbent=True, start=start)
+    if not result.bound >= 0.0:  # -inf or NaN when HiGHS stopped before its first bound:
+        # every cost here is ≥ 0 (travel premium, moves, overload, studies), so 0 is one
+        result = dataclasses.replace(result, bound=0.0)
+    return result
 
 
 def _better(first: AssignmentResult, second: AssignmentResult) -> AssignmentResult:

@@ -10,21 +10,13 @@ transaction).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-import math
 from typing import Any
 
-import pandas as pd
 from sqlalchemy.orm import Session
 
+from optimizer.runs import inputs_digest, run_fields
 from optimizer.staffing import StaffingProblem
 from planner.tables import StaffingRun
-
-
-def _canonical(frame: pd.DataFrame) -> str:
-    columns = sorted(frame.columns)
-    return frame[columns].astype(str).sort_values(columns).to_csv(index=False)
 
 
 def options_document(problem: StaffingProblem, months: int, time_limit: float
@@ -38,28 +30,15 @@ def options_document(problem: StaffingProblem, months: int, time_limit: float
 
 def inputs_hash(problem: StaffingProblem, options: dict[str, Any]) -> str:
     """SHA-256 of the inputs (sorted, as text) and the options: equal hashes, equal runs."""
-    digest = hashlib.sha256()
-    for frame in (problem.demand, problem.staff, problem.capacity, problem.hires,
-                  problem.contractors, problem.coverage, problem.staff_covers):
-        digest.update(_canonical(frame).encode())
-    digest.update(json.dumps(options, sort_keys=True).encode())
-    return digest.hexdigest()
-
-
-def _finite(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
+    return inputs_digest((problem.demand, problem.staff, problem.capacity, problem.hires,
+                          problem.contractors, problem.coverage, problem.staff_covers),
+                         options)
 
 
 def record_staffing(session: Session, document: dict[str, Any], options: dict[str, Any],
                     digest: str, as_of: dt.date, actor: str) -> StaffingRun:
     """Store one run (``document``: the CLI's --json document); returns it with its id."""
-    run = StaffingRun(at=dt.datetime.now(dt.UTC), actor=actor, as_of=as_of,
-                      inputs_sha256=digest, options=options, status=document["status"],
-                      objective=document["objective"], bound=_finite(document["bound"]),
-                      gap=_finite(document["gap"]),
-                      timings={"build": document["build_seconds"],
-                               "solve": document["solve_seconds"]},
-                      result=document)
+    run = StaffingRun(**run_fields(document, options, digest, as_of, actor))
     session.add(run)
     session.flush()
     return run
