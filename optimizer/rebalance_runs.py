@@ -9,15 +9,10 @@ functions take a session and never commit (the edge owns the transaction).
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from optimizer.rebalance import Rebalance, RebalanceInputs, RebalanceOptions
-from optimizer.runs import inputs_digest, run_fields
-from planner.tables import RebalanceRun
+from optimizer.runs import inputs_digest, solver_figures
 
 
 def options_document(options: RebalanceOptions, months: int) -> dict[str, Any]:
@@ -36,12 +31,8 @@ def inputs_hash(inputs: RebalanceInputs, options: RebalanceOptions, months: int)
 def rebalance_document(plan: Rebalance) -> dict[str, Any]:
     """The proposal as the CLI's --json and the stored run show it."""
     result = plan.result
-    return {
-        "status": result.status, "objective": round(result.objective, 2),
-        "bound": round(result.bound, 2), "gap": round(result.gap, 6),
-        "seconds": round(result.build_seconds + result.solve_seconds, 2),
-        "build_seconds": round(result.build_seconds, 2),
-        "solve_seconds": round(result.solve_seconds, 2),
+    return solver_figures(result.status, result.objective, result.bound, result.gap,
+                          result.build_seconds, result.solve_seconds) | {
         "travel_cost": {"before": round(plan.travel_before, 2),
                         "after": round(plan.travel_after, 2)},
         "moves": [{"study_id": m.study_id, "site_id": m.site_id, "from": m[3], "to": m.to,
@@ -61,16 +52,3 @@ def rebalance_document(plan: Rebalance) -> dict[str, Any]:
                          "before": round(float(u.before), 4), "after": round(float(u.after), 4)}
                         for u in plan.utilization.itertuples()],
     }
-
-
-def record_rebalance(session: Session, document: dict[str, Any], options: dict[str, Any],
-                     digest: str, as_of: dt.date, actor: str) -> RebalanceRun:
-    """Store one run (not yet applied); returns it with its id."""
-    run = RebalanceRun(**run_fields(document, options, digest, as_of, actor))
-    session.add(run)
-    session.flush()
-    return run
-
-
-def stored_run(session: Session, run_id: int) -> RebalanceRun | None:
-    return session.scalars(select(RebalanceRun).where(RebalanceRun.id == run_id)).one_or_none()

@@ -12,9 +12,14 @@ import hashlib
 import json
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
+from sqlalchemy.orm import Session
+
+from planner.tables import RebalanceRun, StaffingRun
+
+Run = TypeVar("Run", RebalanceRun, StaffingRun)
 
 
 def _canonical(frame: pd.DataFrame) -> str:
@@ -35,13 +40,28 @@ def _finite(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def run_fields(document: dict[str, Any], options: dict[str, Any], digest: str,
-               as_of: dt.date, actor: str) -> dict[str, Any]:
-    """The columns every run table has, from the run's --json document."""
-    return {"at": dt.datetime.now(dt.UTC), "actor": actor, "as_of": as_of,
-            "inputs_sha256": digest, "options": options, "status": document["status"],
-            "objective": document["objective"], "bound": _finite(document["bound"]),
-            "gap": _finite(document["gap"]),
-            "timings": {"build": document["build_seconds"],
-                        "solve": document["solve_seconds"]},
-            "result": document}
+def solver_figures(status: str, objective: float, bound: float, gap: float,
+                   build_seconds: float, solve_seconds: float) -> dict[str, Any]:
+    """The head of every plan's --json document: status, objective, bound and gap (null
+    when HiGHS gave none: NaN is not JSON), seconds in all, to build and to solve."""
+    def rounded(value: float, digits: int) -> float | None:
+        finite = _finite(value)
+        return None if finite is None else round(finite, digits)
+
+    return {"status": status, "objective": round(objective, 2), "bound": rounded(bound, 2),
+            "gap": rounded(gap, 6), "seconds": round(build_seconds + solve_seconds, 2),
+            "build_seconds": round(build_seconds, 2), "solve_seconds": round(solve_seconds, 2)}
+
+
+def record_run(session: Session, table: type[Run], document: dict[str, Any],
+               options: dict[str, Any], digest: str, as_of: dt.date, actor: str) -> Run:
+    """Store one run of ``table`` from its --json document; returns it with its id."""
+    run = table(at=dt.datetime.now(dt.UTC), actor=actor, as_of=as_of, inputs_sha256=digest,
+                options=options, status=document["status"], objective=document["objective"],
+                bound=document["bound"], gap=document["gap"],
+                timings={"build": document["build_seconds"],
+                         "solve": document["solve_seconds"]},
+                result=document)
+    session.add(run)
+    session.flush()
+    return run

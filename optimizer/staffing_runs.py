@@ -9,14 +9,10 @@ transaction).
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from optimizer.runs import inputs_digest, run_fields
+from optimizer.runs import inputs_digest
 from optimizer.staffing import StaffingProblem
-from planner.tables import StaffingRun
 
 
 def options_document(problem: StaffingProblem, months: int, time_limit: float
@@ -33,12 +29,3 @@ def inputs_hash(problem: StaffingProblem, options: dict[str, Any]) -> str:
     return inputs_digest((problem.demand, problem.staff, problem.capacity, problem.hires,
                           problem.contractors, problem.coverage, problem.staff_covers),
                          options)
-
-
-def record_staffing(session: Session, document: dict[str, Any], options: dict[str, Any],
-                    digest: str, as_of: dt.date, actor: str) -> StaffingRun:
-    """Store one run (``document``: the CLI's --json document); returns it with its id."""
-    run = StaffingRun(**run_fields(document, options, digest, as_of, actor))
-    session.add(run)
-    session.flush()
-    return run

@@ -14,13 +14,8 @@ from sqlalchemy.orm import Session
 from optimizer.rebalance import RebalanceInputs, RebalanceOptions
 from optimizer.rebalance import rebalance as solve_rebalance
 from optimizer.rebalance_inputs import rebalance_inputs
-from optimizer.rebalance_runs import (
-    inputs_hash,
-    options_document,
-    rebalance_document,
-    record_rebalance,
-    stored_run,
-)
+from optimizer.rebalance_runs import inputs_hash, options_document, rebalance_document
+from optimizer.runs import record_run
 from planner.forecast_runs import known_study_ids
 from planner.frames import Portfolio, load_portfolio
 from planner.recruitment.history import ForecastInputError
@@ -77,7 +72,7 @@ def propose(session: Session, portfolio: Portfolio, inputs: RebalanceInputs,
     """Solve and store a proposal (not applied): the run and its document."""
     document = rebalance_document(solve_rebalance(inputs, options))
     stored_options = options_document(options, months) | {"study": study}
-    run = record_rebalance(session, document, stored_options,
+    run = record_run(session, RebalanceRun, document, stored_options,
                            inputs_hash(inputs, options, months), portfolio.as_of,
                            settings.actor())
     return run, document
@@ -85,7 +80,7 @@ def propose(session: Session, portfolio: Portfolio, inputs: RebalanceInputs,
 
 def _stored_proposal(session: Session, portfolio: Portfolio, run_id: int) -> RebalanceRun:
     """Stored run ``run_id``, if not applied yet and still made of today's inputs."""
-    run = stored_run(session, run_id)
+    run = session.get(RebalanceRun, run_id)
     if run is None:
         raise ForecastInputError(f"--apply-run {run_id}: no such rebalance run")
     if run.applied_at is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from enum import StrEnum
 from typing import Annotated
 
@@ -11,6 +10,7 @@ import pandas as pd
 import typer
 
 from optimizer.activation_costs import load_fx
+from optimizer.runs import record_run, solver_figures
 from optimizer.staffing import (
     CONTRACTOR,
     HIRE,
@@ -21,9 +21,10 @@ from optimizer.staffing import (
     solve_staffing,
 )
 from optimizer.staffing_inputs import MAX_STUDIES, PLANNING_CURRENCY, staffing_inputs
-from optimizer.staffing_runs import inputs_hash, options_document, record_staffing
+from optimizer.staffing_runs import inputs_hash, options_document
 from planner.frames import load_portfolio
 from planner.store import transaction as store_transaction
+from planner.tables import StaffingRun
 from trialplan import settings
 from trialplan.edge import fail, ready_engine
 
@@ -63,8 +64,8 @@ def staffing(
     document = _document(problem, plan, fx.date)
     options = options_document(problem, months, time_limit)
     with store_transaction(engine, settings.actor()) as session:
-        run = record_staffing(session, document, options, inputs_hash(problem, options),
-                              as_of, settings.actor())
+        run = record_run(session, StaffingRun, document, options,
+                         inputs_hash(problem, options), as_of, settings.actor())
         document = {"run": run.id} | document
     if as_json:
         typer.echo(json.dumps(document, indent=2))
@@ -77,16 +78,9 @@ def _document(problem: StaffingProblem, plan: StaffingPlan, fx_date: object) -> 
         return [{k: (round(float(v), digits[k]) if k in digits else v) for k, v in row.items()}
                 for row in frame.to_dict("records")]
 
-    def finite(value: float, digits: int) -> float | None:  # NaN is not JSON: null
-        return round(value, digits) if math.isfinite(value) else None
-
     hires = problem.hires.drop(columns=["max_fte"])
-    return {
-        "status": plan.status, "objective": round(plan.objective, 2),
-        "bound": finite(plan.bound, 2), "gap": finite(plan.gap, 6),
-        "seconds": round(plan.build_seconds + plan.solve_seconds, 2),
-        "build_seconds": round(plan.build_seconds, 2),
-        "solve_seconds": round(plan.solve_seconds, 2),
+    return solver_figures(plan.status, plan.objective, plan.bound, plan.gap,
+                          plan.build_seconds, plan.solve_seconds) | {
         "currency": PLANNING_CURRENCY, "fx_date": str(fx_date), "staff_cost": problem.staff_cost,
         "max_studies": problem.max_studies, "unmet_penalty": problem.unmet_penalty,
         "costs": {k: round(v, 2) for k, v in plan.costs.items()},
