@@ -30,8 +30,8 @@ from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 
 from planner.money import quantum
+from planner.recruitment.history import DAYS_PER_MONTH
 
-DAYS_PER_MONTH = 365.25 / 12
 COST_PARTS = ("startup", "site_monthly", "monitoring", "per_patient")
 
 

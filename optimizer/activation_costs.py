@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -51,9 +52,15 @@ class FxTable:
         return amount * self.per_usd[target] / self.per_usd[source]
 
 
+@cache
+def _read(path: Path, keep_blank: bool) -> pd.DataFrame:
+    """A shipped table as text, read once per process (callers copy before changing it)."""
+    return pd.read_csv(path, dtype=str, keep_default_na=not keep_blank)
+
+
 def load_fx(on: dt.date, path: Path = FX_FILE) -> FxTable:
     """The table's rates of the latest date on or before ``on`` (else its earliest)."""
-    table = pd.read_csv(path, dtype=str)
+    table = _read(path, False)
     dates = sorted({dt.date.fromisoformat(d) for d in table["date"]})
     usable = [d for d in dates if d <= on]
     chosen = usable[-1] if usable else dates[0]
@@ -64,7 +71,7 @@ def load_fx(on: dt.date, path: Path = FX_FILE) -> FxTable:
 
 def load_cost_defaults(path: Path = COSTS_FILE) -> pd.DataFrame:
     """The per-country default costs, amounts as Decimal in each row's currency."""
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    table = _read(path, True).copy()
     for column in MONEY_COLUMNS:
         table[column] = table[column].map(Decimal)
     table["cra_hours_per_month"] = table["cra_hours_per_month"].map(Decimal)

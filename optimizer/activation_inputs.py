@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
-import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import pandas as pd
 
 from optimizer.activation import ActivationPlan, ActivationProblem, month_starts, quarter_of
 from optimizer.activation_costs import load_fx, site_costs
+from optimizer.runs import inputs_digest
 from planner.countries import country_code
 from planner.domain import SiteStatus
 from planner.frames import Portfolio
@@ -190,11 +189,11 @@ def with_milestones(history: RecruitmentHistory, result: ActivationPlan,
 
 def inputs_hash(problem: ActivationProblem, options: dict) -> str:
     """SHA-256 of the problem's data and the options: same hash, same plan."""
-    payload = {"candidates": problem.candidates.astype(str).to_dict(orient="list"),
-               "open_sites": problem.open_sites.round(9).astype(str).to_dict(orient="list"),
-               "cut": problem.cut.isoformat(), "target_date": problem.target_date.isoformat(),
-               "remaining": problem.remaining, "probability": problem.probability,
-               "currency": problem.currency, "capacity": problem.default_capacity,
-               "budget": None if problem.quarter_budget is None else
-               problem.quarter_budget.astype(str).to_dict(orient="list"), **options}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    frames = [problem.candidates, problem.open_sites.round(9)]
+    if problem.quarter_budget is not None:
+        frames.append(problem.quarter_budget)
+    return inputs_digest(frames, {
+        "cut": problem.cut.isoformat(), "target_date": problem.target_date.isoformat(),
+        "remaining": problem.remaining, "probability": problem.probability,
+        "currency": problem.currency, "capacity": problem.default_capacity,
+        "budget": problem.quarter_budget is not None, **options})

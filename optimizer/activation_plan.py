@@ -33,6 +33,7 @@ from optimizer.activation import (
     solve_model,
 )
 from optimizer.activation_probability import assured_count, probability_at_least
+from planner.recruitment.history import DAYS_PER_MONTH
 
 MAX_SOLVES = 40
 TOLERANCE = 0.25  # subjects: stop bisecting the required mean below this
@@ -43,7 +44,7 @@ def law_sites(problem: ActivationProblem, chosen: pd.DataFrame,
               target_date: dt.date | None = None) -> pd.DataFrame:
     """shape, mean, never of each open site and each chosen (site, month) pair: the input
     of :func:`optimizer.activation_probability.count_law`."""
-    horizon = ((target_date or problem.target_date) - problem.cut).days / (365.25 / 12)
+    horizon = ((target_date or problem.target_date) - problem.cut).days / DAYS_PER_MONTH
     opened = pd.DataFrame({"shape": problem.open_sites["shape"].astype(float),
                            "mean": problem.open_sites["rate"].astype(float) * horizon,
                            "never": 0.0})
@@ -90,7 +91,8 @@ def plan_activation(problem: ActivationProblem, time_limit: float = 60.0,
     best_chance = chance(best.chosen)
     if best_chance < p:
         return _result(problem, best, "infeasible", None, best_chance, spent, iterations,
-                       explain_infeasible(problem, best, best_chance))
+                       explain_infeasible(problem, best, best_chance, time_limit,
+                                          accept_incumbent))
     opened = problem.open_expected
     required = max(need - opened, 0.0)
     passed: tuple[float, SolveOutcome, float] | None = None
@@ -133,30 +135,34 @@ def plan_activation(problem: ActivationProblem, time_limit: float = 60.0,
                    iterations)
 
 
-def _best_by(problem: ActivationProblem, day: dt.date) -> tuple[pd.DataFrame, float]:
+def _best_by(problem: ActivationProblem, day: dt.date, time_limit: float,
+             accept_incumbent: bool) -> tuple[pd.DataFrame, float]:
     """The plan with the most expected randomizations by ``day`` and its probability."""
     moved = dataclasses.replace(problem, target_date=day)
-    chosen = solve_model(candidate_pairs(moved), moved, None).chosen
+    chosen = solve_model(candidate_pairs(moved), moved, None, time_limit,
+                         accept_incumbent).chosen
     return chosen, probability_at_least(law_sites(moved, chosen, day), problem.remaining)
 
 
-def earliest_reachable(problem: ActivationProblem) -> dt.date | None:
+def earliest_reachable(problem: ActivationProblem, time_limit: float = 60.0,
+                       accept_incumbent: bool = False) -> dt.date | None:
     """The first day by which some plan reaches the target with probability p (bisection
     on days, within ten years after the target date), None when not even then."""
     low, high = problem.target_date, problem.target_date + dt.timedelta(
-        days=round(LATEST_SEARCH_MONTHS * 365.25 / 12))
-    if _best_by(problem, high)[1] < problem.probability:
+        days=round(LATEST_SEARCH_MONTHS * DAYS_PER_MONTH))
+    if _best_by(problem, high, time_limit, accept_incumbent)[1] < problem.probability:
         return None
     while (high - low).days > 1:
         middle = low + dt.timedelta(days=(high - low).days // 2)
-        if _best_by(problem, middle)[1] >= problem.probability:
+        if _best_by(problem, middle, time_limit, accept_incumbent)[1] >= problem.probability:
             high = middle
         else:
             low = middle
     return high
 
 
-def explain_infeasible(problem: ActivationProblem, best: SolveOutcome, chance: float) -> list[str]:
+def explain_infeasible(problem: ActivationProblem, best: SolveOutcome, chance: float,
+                       time_limit: float = 60.0, accept_incumbent: bool = False) -> list[str]:
     """What is missing, in words: expected and assured counts of the best plan, the best
     probability, and the earliest date the target can be reached with probability p."""
     need, p = problem.remaining, problem.probability
@@ -175,7 +181,7 @@ def explain_infeasible(problem: ActivationProblem, best: SolveOutcome, chance: f
         f"the best probability of reaching the target by {problem.target_date} is "
         f"{chance:.1%} (asked {p:.0%})",
     ]
-    day = earliest_reachable(problem)
+    day = earliest_reachable(problem, time_limit, accept_incumbent)
     lines.append(f"the target can be reached with probability {p:.0%} by {day} at the "
                  "earliest" if day else
                  f"the target cannot be reached with probability {p:.0%} within "

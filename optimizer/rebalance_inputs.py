@@ -6,7 +6,7 @@ from optimizer.rebalance import RebalanceInputs
 from planner.frames import Portfolio
 from planner.recruitment.history import ForecastInputError
 from planner.workload.drivers import VisitType
-from planner.workload.portfolio import portfolio_workload
+from planner.workload.portfolio import PortfolioWorkload, portfolio_workload
 
 
 def rebalance_inputs(portfolio: Portfolio, months: int) -> RebalanceInputs:
@@ -15,7 +15,11 @@ def rebalance_inputs(portfolio: Portfolio, months: int) -> RebalanceInputs:
     as_of = portfolio.as_of
     if as_of is None:
         raise ForecastInputError("nothing recorded yet: no data cut to plan from")
-    work = portfolio_workload(portfolio, as_of, months)
+    return inputs_from_workload(portfolio, portfolio_workload(portfolio, as_of, months))
+
+
+def inputs_from_workload(portfolio: Portfolio, work: PortfolioWorkload) -> RebalanceInputs:
+    """The same, from a workload already computed (the demo shows it before rebalancing)."""
     sites = portfolio.sites[["study_id", "site_id", "country", "cra_id"]].rename(
         columns={"cra_id": "cra"}).astype(object)
     sites = sites.astype({"study_id": str, "site_id": str, "country": str})

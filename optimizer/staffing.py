@@ -99,7 +99,8 @@ class StaffingPlan:
     plan: pd.DataFrame  # role, study_id, month, source (staff_id, hire, contractor, unmet), hours
     hires: pd.DataFrame  # role, month, fte: new hires starting that month
     costs: dict[str, float]  # staff, hire, contractor, unmet, churn (recomputed from the plan)
-    objective: float
+    objective: float  # the counted costs recomputed from the plan
+    solver_objective: float  # HiGHS's value of the same plan: the two must agree
     bound: float
     status: str  # "optimal", or "time_limit" with an incumbent
     build_seconds: float
@@ -414,6 +415,6 @@ def solve_staffing(problem: StaffingProblem, time_limit: float = 60.0, rel_gap: 
     costs = costs_of(problem, plan, hires)
     objective = sum(v for k, v in costs.items() if k != "staff" or problem.staff_cost == "used")
     bound = results.objective_bound
-    return StaffingPlan(plan, hires, costs, objective,
+    return StaffingPlan(plan, hires, costs, objective, float(results.incumbent_objective),
                         float(bound) if bound is not None else float("nan"), status,
                         built - started, solved - built)

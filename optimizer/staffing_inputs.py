@@ -27,8 +27,9 @@ from optimizer.staffing import StaffCost, StaffingProblem
 from planner.domain import Role
 from planner.frames import Portfolio
 from planner.recruitment.history import ForecastInputError
-from planner.workload.capacity import leave_hours
+from planner.workload.capacity import base_capacity, staff_capacity
 from planner.workload.drivers import DEFAULT_DRIVERS
+from planner.workload.monitoring import horizon
 from planner.workload.roles import staffing_demand
 
 PLANNING_CURRENCY = "USD"
@@ -54,24 +55,24 @@ def named_staff(portfolio: Portfolio, fx: FxTable,
                                                    strict=True)]
     return pd.DataFrame({
         "staff_id": staff["staff_id"].astype(str), "role": staff["role"].astype(str),
-        "capacity": (staff["capacity_hours_month"] * staff["fte"]
-                     * utilization_target).astype(float),
+        "capacity": base_capacity(staff, utilization_target),
         "rate": rates, "cost_rate": staff["cost_rate"], "currency": staff["currency"],
     }).dropna(subset=["rate"]).reset_index(drop=True)
 
 
-def leave_capacity(portfolio: Portfolio, staff: pd.DataFrame, window: pd.PeriodIndex
+def leave_capacity(portfolio: Portfolio, staff: pd.DataFrame, window: pd.PeriodIndex,
+                   utilization_target: float = DEFAULT_DRIVERS.utilization_target
                    ) -> pd.DataFrame:
     """staff_id, month (YYYY-MM), capacity for each named person and month of ``window``
-    with recorded leave: max(capacity − leave hours, 0); other months keep ``capacity``."""
-    leave = leave_hours(portfolio)
-    people, months = leave.index.get_level_values(0), leave.index.get_level_values(1)
-    leave = leave[people.isin(staff["staff_id"]) & months.isin(window)].rename("hours")
-    rows = leave.reset_index()
-    base = staff.set_index("staff_id")["capacity"].reindex(rows["staff_id"]).to_numpy()
-    return pd.DataFrame({"staff_id": rows["staff_id"].astype(str),
-                         "month": rows["month"].astype(str),
-                         "capacity": np.maximum(base - rows["hours"].to_numpy(), 0.0)})
+    that recorded leave lowers (the workload's capacity rule); other months keep
+    ``capacity``."""
+    table = staff_capacity(portfolio, window, utilization_target)
+    base = staff.set_index("staff_id")["capacity"]
+    table = table[table["staff_id"].isin(base.index)]
+    lowered = table[table["capacity"] < base.reindex(table["staff_id"]).to_numpy() - 1e-9]
+    return pd.DataFrame({"staff_id": lowered["staff_id"].astype(str),
+                         "month": lowered["month"].astype(str),
+                         "capacity": lowered["capacity"].astype(float)}).reset_index(drop=True)
 
 
 def default_options(staff: pd.DataFrame, paid_hours: pd.Series,
@@ -102,7 +103,7 @@ def staffing_inputs(portfolio: Portfolio, months: int, fx: FxTable | None = None
     if as_of is None:
         raise ForecastInputError("nothing recorded yet: no data cut to plan from")
     demand = staffing_demand(portfolio, as_of, months)
-    window = pd.period_range(pd.Period(as_of, "M"), periods=months, freq="M")
+    window = horizon(as_of, months)
     demand = demand.assign(month=demand["month"].astype(str))
     staff = named_staff(portfolio, fx or load_fx(as_of))
     capacity = leave_capacity(portfolio, staff, window)

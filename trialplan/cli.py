@@ -17,7 +17,7 @@ import typer
 
 from optimizer.highs_bridge import quiet_highs
 from optimizer.rebalance import RebalanceOptions
-from optimizer.rebalance_inputs import rebalance_inputs
+from optimizer.rebalance_inputs import inputs_from_workload
 from planner.forecast_runs import forecast_every_study
 from planner.frames import load_portfolio
 from planner.importing.run import KINDS, ImportResult, import_files
@@ -111,7 +111,7 @@ def demo() -> None:
                    f"{work.visits['hours'].sum():,.0f} monitoring hours; "
                    f"{over['staff_id'].nunique()} CRAs over capacity in {len(over)} CRA-months "
                    "(trialplan workload shows the grid)")
-        run, plan = propose(session, portfolio, rebalance_inputs(portfolio, 12),
+        run, plan = propose(session, portfolio, inputs_from_workload(portfolio, work),
                             RebalanceOptions(max_moves=DEMO_MAX_MOVES,
                                              time_limit=DEMO_TIME_LIMIT), 12)
     use = pd.DataFrame(plan["utilization"])

@@ -19,17 +19,31 @@ from planner.frames import Portfolio
 UTILIZATION_COLUMNS = ["staff_id", "month", "hours", "capacity", "utilization"]
 
 
-def cra_capacity(portfolio: Portfolio, months: pd.PeriodIndex,
-                 utilization_target: float) -> pd.DataFrame:
-    """(staff_id, month, capacity) for every CRA, leave subtracted."""
-    cras = portfolio.staff[portfolio.staff["role"] == Role.CRA.value]
-    per_month = cras["capacity_hours_month"] * cras["fte"] * utilization_target
-    grid = pd.MultiIndex.from_product([cras["staff_id"].astype(str), months],
+def base_capacity(staff: pd.DataFrame, utilization_target: float) -> pd.Series:
+    """Plannable hours a month without leave, per staff row: full-time hours × FTE ×
+    utilization target."""
+    return (staff["capacity_hours_month"] * staff["fte"] * utilization_target).astype(float)
+
+
+def staff_capacity(portfolio: Portfolio, months: pd.PeriodIndex, utilization_target: float,
+                   role: Role | None = None) -> pd.DataFrame:
+    """(staff_id, month, capacity) for every staff member (of ``role``), leave subtracted,
+    never below 0."""
+    staff = portfolio.staff if role is None else portfolio.staff[
+        portfolio.staff["role"] == role.value]
+    grid = pd.MultiIndex.from_product([staff["staff_id"].astype(str), months],
                                       names=["staff_id", "month"])
-    capacity = pd.Series(per_month.to_numpy(), index=cras["staff_id"].astype(str))
+    capacity = pd.Series(base_capacity(staff, utilization_target).to_numpy(),
+                         index=staff["staff_id"].astype(str))
     base = capacity.reindex(grid.get_level_values(0)).to_numpy()
     leave = leave_hours(portfolio).reindex(grid, fill_value=0.0).to_numpy()
     return pd.DataFrame({"capacity": np.maximum(base - leave, 0.0)}, index=grid).reset_index()
+
+
+def cra_capacity(portfolio: Portfolio, months: pd.PeriodIndex,
+                 utilization_target: float) -> pd.DataFrame:
+    """(staff_id, month, capacity) for every CRA, leave subtracted."""
+    return staff_capacity(portfolio, months, utilization_target, Role.CRA)
 
 
 def leave_hours(portfolio: Portfolio) -> pd.Series:

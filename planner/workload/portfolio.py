@@ -12,7 +12,7 @@ from planner.workload.capacity import cra_utilization
 from planner.workload.drivers import DEFAULT_DRIVERS
 from planner.workload.monitoring import horizon, monitoring_workload
 from planner.workload.overrides import study_fte
-from planner.workload.rates import expected_site_rates
+from planner.workload.rates import portfolio_site_rates
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,7 @@ def portfolio_workload(portfolio: Portfolio, as_of: dt.date, months: int = 12
     new subjects at each open site's posterior rate; stored driver overrides and leave
     are applied (site drivers, CRA capacity)."""
     window = horizon(as_of, months)
-    rates = {s: expected_site_rates(portfolio, s, as_of)
-             for s in portfolio.studies["study_id"].astype(str)}
-    visits = monitoring_workload(portfolio, window, as_of, rates)
+    visits = monitoring_workload(portfolio, window, as_of, portfolio_site_rates(portfolio, as_of))
     table = cra_utilization(portfolio, visits, window, DEFAULT_DRIVERS.utilization_target)
     return PortfolioWorkload(as_of, window, visits, table,
                              study_fte(visits, portfolio.drivers))

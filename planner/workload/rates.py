@@ -30,3 +30,9 @@ def expected_site_rates(portfolio: Portfolio, study_id: str, as_of: dt.date
     mean = (fitted.alpha + sites["count"]) / (fitted.beta + sites["exposure"])
     return dict(zip(sites.loc[open_now, "site_id"], mean[open_now].astype(float),
                     strict=True))
+
+
+def portfolio_site_rates(portfolio: Portfolio, as_of: dt.date) -> dict[str, dict[str, float]]:
+    """study_id → its open sites' expected randomizations a month (one fit per study)."""
+    return {s: expected_site_rates(portfolio, s, as_of)
+            for s in portfolio.studies["study_id"].astype(str)}

@@ -34,9 +34,8 @@ import pandas as pd
 from planner.domain import MilestoneKind, Role
 from planner.frames import Portfolio
 from planner.workload.drivers import WEEKS_PER_MONTH
-from planner.workload.monitoring import horizon, subjects_on_study
-from planner.workload.portfolio import portfolio_workload
-from planner.workload.rates import expected_site_rates
+from planner.workload.monitoring import horizon, monitoring_workload, subjects_on_study
+from planner.workload.rates import portfolio_site_rates
 
 DEMAND_COLUMNS = ["study_id", "role", "month", "hours"]
 
@@ -185,13 +184,12 @@ def role_workload(portfolio: Portfolio, months: pd.PeriodIndex, as_of: dt.date,
 def staffing_demand(portfolio: Portfolio, as_of: dt.date, months: int = 12,
                     drivers: RoleDrivers = DEFAULT_ROLE_DRIVERS) -> pd.DataFrame:
     """(study_id, role, month, hours) of every role for ``months`` months from the cut's
-    month: CRA monitoring hours (``portfolio_workload``) plus the other roles', new
+    month: CRA monitoring hours (``monitoring_workload``) plus the other roles', new
     subjects at the recruitment model's posterior site rates in both."""
     window = horizon(as_of, months)
-    cra = portfolio_workload(portfolio, as_of, months).visits
+    rates = portfolio_site_rates(portfolio, as_of)  # one recruitment fit per study for both
+    cra = monitoring_workload(portfolio, window, as_of, rates)
     cra = cra.groupby(["study_id", "role", "month"], as_index=False)["hours"].sum()
-    rates = {s: expected_site_rates(portfolio, s, as_of)
-             for s in portfolio.studies["study_id"].astype(str)}
     others = role_workload(portfolio, window, as_of, rates, drivers)
     frame = pd.concat([cra[cra["hours"] > 1e-9][DEMAND_COLUMNS], others], ignore_index=True)
     frame = frame.astype({"study_id": str, "role": str, "hours": float})

@@ -117,7 +117,6 @@ def test_the_objective_is_recomputed_from_the_plan(plan: dict) -> None:
         total += h["fte"] * option["rate"] * option["hours"] * (len(months)
                                                                - months.index(h["month"]))
     assert total == pytest.approx(plan["objective"], rel=1e-5)
-    assert sum(plan["costs"].values()) == pytest.approx(plan["objective"], rel=1e-6)
     hired = sum(r["hours"] for r in plan["plan"] if r["source"] == "hire")
     assert hired == 0 or plan["hires"]
     unmet = [r for r in plan["plan"] if r["source"] == "unmet"]
