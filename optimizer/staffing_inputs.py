@@ -24,6 +24,7 @@ import pandas as pd
 
 from optimizer.activation_costs import FxTable, load_fx
 from optimizer.staffing import StaffCost, StaffingProblem
+from planner.countries import DEFAULT_HOURS_MONTH
 from planner.domain import Role
 from planner.frames import Portfolio
 from planner.recruitment.history import ForecastInputError
@@ -38,7 +39,6 @@ LEAD_MONTHS = {Role.CRA: 3, Role.PM: 4, Role.CTA: 2, Role.DATA_MANAGER: 3,
                Role.BIOSTATISTICIAN: 4, Role.MEDICAL_WRITER: 4}  # recruit + notice period
 FALLBACK_RATE_USD = {Role.CRA: 95.0, Role.PM: 140.0, Role.CTA: 55.0, Role.DATA_MANAGER: 85.0,
                      Role.BIOSTATISTICIAN: 130.0, Role.MEDICAL_WRITER: 110.0}
-FALLBACK_HOURS = 165.0  # DESIGN §3: about 165 working hours a month
 DEFAULT_COVERAGE = pd.DataFrame({"role": [Role.PM.value, Role.CRA.value],
                                  "covers": [Role.CTA.value, Role.CTA.value]})
 MAX_STUDIES = 3
@@ -84,7 +84,7 @@ def default_options(staff: pd.DataFrame, paid_hours: pd.Series,
         rates = staff.loc[staff["role"] == role.value, "rate"]
         hours = paid_hours[staff["role"] == role.value]
         rate = float(rates.median()) if len(rates) else FALLBACK_RATE_USD[role]
-        month = float(hours.median()) if len(hours) else FALLBACK_HOURS
+        month = float(hours.median()) if len(hours) else DEFAULT_HOURS_MONTH
         hires.append({"role": role.value, "rate": rate, "hours": month,
                       "capacity": month * utilization_target,
                       "lead_months": LEAD_MONTHS[role], "max_fte": np.nan})

@@ -92,7 +92,8 @@ def months_until(cut: dt.date, month: str) -> float:
     return (first - cut).days / DAYS_PER_MONTH
 
 
-def _iso(value: dt.date | None) -> str | None:
+def iso_date(value: dt.date | None) -> str | None:
+    """A date as ISO text, None as None (JSON documents)."""
     return value.isoformat() if value else None
 
 
@@ -113,10 +114,10 @@ def _country_entry(forecast: StudyForecast, row: dict) -> dict:
     for j, (kind, share) in enumerate(ENROLLMENT):
         needed = math.ceil(target * share)
         if 0 < needed <= len(arrivals):
-            day = _iso(date_after(history.cut, float(arrivals[needed - 1])))
+            day = iso_date(date_after(history.cut, float(arrivals[needed - 1])))
             dates, reached = [day, day, day], True
         else:
-            dates, reached = [_iso(d) for d in quantile_dates(history.cut, months[:, j])], False
+            dates, reached = [iso_date(d) for d in quantile_dates(history.cut, months[:, j])], False
         entry["milestones"].append({"name": NAMES[kind], "p10": dates[0], "p50": dates[1],
                                     "p90": dates[2], "reached": reached})
     return entry
@@ -136,8 +137,8 @@ def forecast_document(forecast: StudyForecast, run_id: int | None = None) -> dic
         "params": recruitment.params(),
         "sims": forecast.sims, "seed": forecast.seed,
         "target": history.target, "randomized": history.randomized,
-        "milestones": [{"name": m.name, "kind": m.kind.value, "p10": _iso(m.p10),
-                        "p50": _iso(m.p50), "p90": _iso(m.p90), "reached": m.reached}
+        "milestones": [{"name": m.name, "kind": m.kind.value, "p10": iso_date(m.p10),
+                        "p50": iso_date(m.p50), "p90": iso_date(m.p90), "reached": m.reached}
                        for m in forecast.milestones],
         "by_country": [_country_entry(forecast, row) for row in countries],
         "conversion": recruitment.conversion(),

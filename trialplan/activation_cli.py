@@ -30,6 +30,7 @@ from planner.forecast_runs import ACTIVATION_PLAN_MODEL, known_study_ids
 from planner.frames import load_portfolio
 from planner.recruitment.history import ForecastInputError, RecruitmentHistory
 from planner.store import transaction as store_transaction
+from planner.study_forecast import iso_date
 from planner.tables import ForecastRun, Study
 from trialplan import settings
 from trialplan.edge import date_option, fail, ready_engine
@@ -49,10 +50,6 @@ def _budget(value: str | None) -> Decimal | None:
         fail(f"--quarter-budget {value!r}: expected a non-negative decimal amount in the "
              "study's currency, e.g. 250000.00")
     return amount
-
-
-def _iso(value: dt.date | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def activation_document(problem: ActivationProblem, history: RecruitmentHistory,
@@ -78,8 +75,8 @@ def activation_document(problem: ActivationProblem, history: RecruitmentHistory,
                   "expected_randomized": round(float(r.expected_randomized), 4),
                   **{part: str(getattr(r, part)) for part in COST_PARTS},
                   "cost": str(r.cost)} for r in result.plan.itertuples()],
-        "fpi": _iso(result.fpi), "lpi": _iso(result.lpi),
-        "lpi_p10": _iso(milestones["lpi_p10"]), "lpi_p90": _iso(milestones["lpi_p90"]),
+        "fpi": iso_date(result.fpi), "lpi": iso_date(result.lpi),
+        "lpi_p10": iso_date(milestones["lpi_p10"]), "lpi_p90": iso_date(milestones["lpi_p90"]),
         "startup_capacity": problem.default_capacity,
         "quarter_budget": None if problem.quarter_budget is None else
         str(problem.quarter_budget["budget"].iloc[0]),
