@@ -37,7 +37,9 @@ from optimizer.repair import repair_start
 COUNTRIES = {"US": 24, "DE": 8, "GB": 6, "FR": 6, "ES": 6, "IT": 5, "PL": 5, "CA": 4,
              "JP": 5, "CN": 6, "KR": 3, "AU": 3, "BR": 4, "NL": 3, "BE": 3, "CZ": 2,
              "HU": 2, "IN": 4, "MX": 3, "AR": 2}
-CRAS_PER_TERRITORY = 25
+CRAS_PER_TEAM = 25
+SPLIT_COUNTRIES = {"US"}  # two territories (east, west)
+ENGLISH_SPEAKERS = 0.75
 CAPACITY = 165.0 * 0.8
 
 
@@ -49,18 +51,26 @@ def synthetic(cras: int, sites: int, months: int, seed: int) -> RebalanceInputs:
     cra_country = rng.choice(codes, size=cras, p=weights / weights.sum())
     staff = pd.DataFrame({"staff_id": [f"C{i:05d}" for i in range(cras)],
                           "home_country": cra_country})
-    staff["territory"] = [f"{c}-{i % max(1, (cra_country == c).sum() // CRAS_PER_TERRITORY)}"
+    english = rng.random(cras) < ENGLISH_SPEAKERS
+    staff["languages"] = [sorted(places[c].languages | ({"en"} if e else set()))
+                          for c, e in zip(cra_country, english, strict=True)]
+    staff["territory"] = [f"{c}-{i % 2}" if c in SPLIT_COUNTRIES else None
                           for i, c in enumerate(cra_country)]
-    staff["languages"] = [sorted(places[c].languages | {"en"}) for c in cra_country]
-    anchor = staff.iloc[rng.integers(0, cras, size=sites)]  # sites follow the CRAs
+    # any CRA of a country (or territory) may take any of its sites; teams of about 25
+    # are who handed sites out so far: the current assignment's history
+    area = staff["territory"].fillna(staff["home_country"]).to_numpy()
+    size = pd.Series(area).value_counts()
+    team = np.array([f"{a}-{i % max(1, size[a] // CRAS_PER_TEAM)}"
+                     for i, a in enumerate(area)])
+    anchor = rng.integers(0, cras, size=sites)  # sites follow the CRAs
     table = pd.DataFrame({"study_id": [f"S{i % 400:03d}" for i in range(sites)],
                           "site_id": [f"{i:05d}" for i in range(sites)],
-                          "country": anchor["home_country"].to_numpy(),
-                          "territory": anchor["territory"].to_numpy()})
-    by_territory = staff.groupby("territory")["staff_id"].apply(list)
+                          "country": cra_country[anchor],
+                          "territory": staff["territory"].to_numpy()[anchor]})
+    by_team = pd.Series(staff["staff_id"].to_numpy()).groupby(team).apply(list)
     owners = []
-    for territory in table["territory"]:  # skewed: the first CRAs of a territory hold more
-        group = by_territory[territory]
+    for name in team[anchor]:  # skewed: the team's first CRAs hold more
+        group = by_team[name]
         skew = 1.0 / np.arange(1, len(group) + 1) ** 0.35
         owners.append(group[rng.choice(len(group), p=skew / skew.sum())])
     table["cra"] = owners
@@ -194,11 +204,12 @@ def main() -> None:
 
 
 def _compare_builders(inputs: RebalanceInputs, plan: object) -> None:
-    """Pyomo vs direct highspy on one synthetic subproblem of the largest size."""
-    sites = inputs.sites
-    territory = sites["territory"].value_counts().index[0]
-    part = sites[sites["territory"] == territory]
-    cras = inputs.cras[inputs.cras["territory"] == territory]
+    """Pyomo vs direct highspy on one team's model: 25 CRAs of the largest country and
+    the sites they hold, every pair eligible."""
+    country = inputs.cras["home_country"].value_counts().index[0]
+    cras = inputs.cras[inputs.cras["home_country"] == country].head(CRAS_PER_TEAM)
+    part = inputs.sites[inputs.sites["cra"].isin(set(cras["staff_id"]))]
+    territory = f"{country} ({len(cras)} CRAs' sites)"
     pairs = part[["study_id", "site_id", "cra"]].merge(
         cras[["staff_id"]], how="cross").rename(columns={"staff_id": "agent"})
     pairs["job"] = pairs["study_id"] + "/" + pairs["site_id"]
@@ -217,7 +228,7 @@ def _compare_builders(inputs: RebalanceInputs, plan: object) -> None:
     repair = time.perf_counter() - started
     build, translate = pyomo_build(problem)
     direct = direct_highspy(problem)
-    print(f"\nbuilders on territory {territory} ({len(part)} sites × {len(cras)} CRAs, every "
+    print(f"\nbuilders on {territory} ({len(part)} sites × {len(cras)} CRAs, every "
           f"pair eligible: {len(pairs):,} pairs, {len(load):,} load terms):")
     print("| builder | seconds | ratio to direct highspy |")
     print("|---|---:|---:|")

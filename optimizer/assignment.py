@@ -16,7 +16,7 @@ from typing import Literal
 import pandas as pd
 import pyomo.environ as pyo
 
-from optimizer.highs_bridge import compile_model, solve_compiled
+from optimizer.highs_bridge import CompiledModel, compile_model, solve_compiled
 
 Sense = Literal["min", "max"]
 
@@ -248,13 +248,19 @@ def groups_worked(problem: AssignmentProblem, assignment: pd.DataFrame) -> int:
     return len(pairs - problem.worked)
 
 
+def overload_of(problem: AssignmentProblem, assignment: pd.DataFrame) -> pd.DataFrame:
+    """agent, period, hours over capacity (positive ones only) of an assignment (job, agent)."""
+    held = problem.load.merge(assignment[["agent", "job"]], on=["agent", "job"])
+    used = held.groupby(["agent", "period"])["amount"].sum().rename("used")
+    table = problem.capacity.set_index(["agent", "period"]).join(used, how="outer").fillna(0.0)
+    table["hours"] = table["used"] - table["capacity"]
+    return table.loc[table["hours"] > 1e-6, ["hours"]].reset_index()
+
+
 def fixed_result(problem: AssignmentProblem) -> AssignmentResult:
     """The result of a problem with one eligible agent per job: nothing to solve."""
     assignment = problem.pairs[["job", "agent"]].sort_values("job", kind="stable")
-    used = problem.load.groupby(["agent", "period"])["amount"].sum().rename("used")
-    table = problem.capacity.set_index(["agent", "period"]).join(used, how="outer").fillna(0.0)
-    table["hours"] = table["used"] - table["capacity"]
-    over = table.loc[table["hours"] > 1e-6, ["hours"]].reset_index()
+    over = overload_of(problem, assignment)
     if problem.overload_penalty is None and len(over):
         raise AssignmentError("the assignment is infeasible: the jobs cannot all fit within "
                               "the agents' capacities")
@@ -283,19 +289,43 @@ def _start_values(model: pyo.ConcreteModel, problem: AssignmentProblem,
     return values
 
 
+@dataclass(frozen=True)
+class BuiltModel:
+    """A problem's Pyomo model, loaded into HiGHS, and the seconds that took."""
+
+    model: pyo.ConcreteModel
+    compiled: CompiledModel
+    seconds: float
+
+
+def build_for_highs(problem: AssignmentProblem) -> BuiltModel:
+    """Build in Pyomo and translate into HiGHS (through the standard-form compiler)."""
+    started = time.perf_counter()
+    model = build_model(problem)
+    compiled = compile_model(model)
+    return BuiltModel(model, compiled, time.perf_counter() - started)
+
+
 def solve_assignment(problem: AssignmentProblem, time_limit: float = 60.0,
                      rel_gap: float = 1e-6, threads: int | None = None,
                      accept_incumbent: bool = False,
                      start: pd.DataFrame | None = None) -> AssignmentResult:
-    """Build in Pyomo, solve with HiGHS (through the standard-form compiler), from
-    ``start`` (job, agent rows, e.g. the greedy's) when given. A result that is not
+    """Build in Pyomo, solve with HiGHS, from ``start`` (job, agent rows, e.g. the
+    greedy's) when given: see :func:`solve_built`."""
+    return solve_built(problem, build_for_highs(problem), time_limit, rel_gap, threads,
+                       accept_incumbent, start)
+
+
+def solve_built(problem: AssignmentProblem, built: BuiltModel, time_limit: float = 60.0,
+                rel_gap: float = 1e-6, threads: int | None = None,
+                accept_incumbent: bool = False,
+                start: pd.DataFrame | None = None) -> AssignmentResult:
+    """Solve a built model with HiGHS, from ``start`` when given. A result that is not
     proven optimal raises :class:`AssignmentError` unless ``accept_incumbent`` and the
     time limit left a feasible incumbent. Build seconds include the translation."""
+    model = built.model
     started = time.perf_counter()
-    model = build_model(problem)
-    compiled = compile_model(model)
-    built = time.perf_counter()
-    run = solve_compiled(compiled, time_limit, rel_gap, threads,
+    run = solve_compiled(built.compiled, time_limit, rel_gap, threads,
                          _start_values(model, problem, start) if start is not None else None)
     solved = time.perf_counter()
     if run.outcome == "infeasible":
@@ -303,7 +333,7 @@ def solve_assignment(problem: AssignmentProblem, time_limit: float = 60.0,
                               "the agents' capacities")
     if run.outcome == "stopped" or (run.outcome == "time_limit" and not accept_incumbent):
         raise AssignmentError(f"no proven optimum: HiGHS stopped ({run.message}) after "
-                              f"{solved - built:.1f} s")
+                              f"{solved - started:.1f} s")
     x = run.values
     chosen = [p for p in model.pairs if x.get(id(model.x[p]), 0.0) > 0.5]
     assignment = pd.DataFrame(chosen, columns=["agent", "job"])[["job", "agent"]]
@@ -315,5 +345,5 @@ def solve_assignment(problem: AssignmentProblem, time_limit: float = 60.0,
     return AssignmentResult(
         assignment=assignment.sort_values("job", kind="stable").reset_index(drop=True),
         overload=overload, objective=objective_of(problem, assignment, overload),
-        bound=run.bound, status=run.outcome, build_seconds=built - started,
-        solve_seconds=solved - built)
+        bound=run.bound, status=run.outcome, build_seconds=built.seconds,
+        solve_seconds=solved - started)

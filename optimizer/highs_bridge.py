@@ -142,3 +142,31 @@ def solve_compiled(compiled: CompiledModel, time_limit: float, rel_gap: float,
     return HighsOutcome(outcome, values, sign * info.objective_function_value,
                         sign * info.mip_dual_bound, seconds,
                         highs.modelStatusToString(status))
+
+
+@dataclass(frozen=True)
+class Relaxation:
+    values: dict[int, float]  # id(Pyomo variable) → value
+    objective: float  # in the model's own sense: a bound on the MIP's optimum
+
+
+def relaxation(compiled: CompiledModel, time_limit: float) -> Relaxation | None:
+    """The LP relaxation's solution, or None when HiGHS did not solve it within
+    ``time_limit`` seconds; the model is a MIP again afterwards, ready for
+    :func:`solve_compiled`."""
+    highs = compiled.highs
+    count = highs.getNumCol()
+    integrality = highs.getLp().integrality_
+    highs.changeColsIntegrality(count, np.arange(count, dtype=np.int32),
+                                np.full(count, highspy.HighsVarType.kContinuous))
+    highs.setOptionValue("time_limit", float(time_limit))
+    highs.run()
+    solved = highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    value = list(highs.getSolution().col_value) if solved else []  # one copy of the vector
+    objective = (-1.0 if compiled.maximize else 1.0) * highs.getInfo().objective_function_value
+    highs.changeColsIntegrality(count, np.arange(count, dtype=np.int32),
+                                np.array(integrality, dtype=object))
+    highs.clearSolver()  # the MIP starts afresh (HiGHS would otherwise reuse the LP's status)
+    if not solved:
+        return None
+    return Relaxation({id(v): value[i] for i, v in enumerate(compiled.columns)}, objective)

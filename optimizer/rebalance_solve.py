@@ -13,6 +13,7 @@ with a choice are solved in one model under the budget.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 
@@ -21,12 +22,15 @@ import pandas as pd
 from optimizer.assignment import (
     AssignmentProblem,
     AssignmentResult,
+    build_for_highs,
     fixed_result,
-    solve_assignment,
+    solve_built,
 )
 from optimizer.decompose import components
+from optimizer.lp_guided import lp_guided_start
 from optimizer.repair import repair_start
 
+LP_SHARE = 0.25  # of a part's time at most for the LP relaxation behind the rounded start
 MIN_SECONDS = 0.5  # HiGHS's least time for one subproblem, even past the deadline
 SUBPROBLEM_COLUMNS = ["component", "sites", "cras", "status", "objective", "bound", "seconds"]
 
@@ -65,10 +69,18 @@ def _solve(problem: AssignmentProblem, current: pd.DataFrame, time_limit: float,
            rel_gap: float, start: pd.DataFrame | None = None) -> AssignmentResult:
     if problem.pairs["job"].is_unique:  # nothing to choose
         return fixed_result(problem)
+    started = time.perf_counter()
+    built = build_for_highs(problem)
+    lp_bound = -math.inf
     if start is None:
         start = repair_start(problem, current[current["job"].isin(set(problem.pairs["job"]))])
-    result = solve_assignment(problem, time_limit=time_limit, rel_gap=rel_gap,
-                              accept_incumbent=True, start=start)
+        guided = lp_guided_start(problem, built, start, LP_SHARE * time_limit)
+        start, lp_bound = guided.start, guided.bound
+    left = max(MIN_SECONDS, time_limit - (time.perf_counter() - started))
+    result = solve_built(problem, built, time_limit=left, rel_gap=rel_gap,
+                         accept_incumbent=True, start=start)
+    if lp_bound > result.bound:  # HiGHS stopped before its root LP: the LP's bound holds
+        result = dataclasses.replace(result, bound=min(lp_bound, result.objective))
     if not result.bound >= 0.0:  # -inf or NaN when HiGHS stopped before its first bound:
         # every cost here is ≥ 0 (travel premium, moves, overload, studies), so 0 is one
         result = dataclasses.replace(result, bound=0.0)

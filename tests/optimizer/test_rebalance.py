@@ -168,3 +168,25 @@ def test_moving_only_sites_with_a_reason_finds_the_same_plan_here() -> None:
     assert neighbourhood.movable == "overloaded" and everything.movable == "all"
     assert neighbourhood.result.objective == pytest.approx(everything.result.objective)
     assert set(neighbourhood.moves["from"]) == {"A"}
+
+
+def test_the_neighbourhood_spreads_candidates_as_room_fills() -> None:
+    """A (over capacity) holds sites 1, 2, 3 needing 50, 45, 40 h a month; B has 100 h of
+    room, C 90 h. With one candidate each, taken largest first and placed on paper:
+    site 1 → B (room left 50), site 2 → C (B would keep 5, C 45), site 3 → B (B would keep
+    50 − 40 = 10, C 45 − 40 = 5). Static room would have sent all three to B."""
+    from optimizer.neighbourhood import narrow
+
+    pairs = pd.DataFrame({"job": ["1", "2", "3"] * 3,
+                          "agent": ["A"] * 3 + ["B"] * 3 + ["C"] * 3,
+                          "basis": ["current"] * 3 + ["country"] * 6})
+    jobs = pd.DataFrame({"job": ["1", "2", "3"], "country": "DE", "cra": "A"})
+    cras = pd.DataFrame({"staff_id": ["A", "B", "C"], "home_country": "DE"})
+    hours = pd.DataFrame({"job": ["1", "2", "3"], "period": "2027-01",
+                          "amount": [50.0, 45.0, 40.0]})
+    capacity = pd.DataFrame({"agent": ["A", "B", "C"], "period": "2027-01",
+                             "capacity": [60.0, 100.0, 90.0]})
+    kept = narrow(pairs, jobs, cras, hours, capacity, candidates=1)
+    moving = kept[kept["basis"] != "current"].set_index("job")["agent"].sort_index()
+    assert moving.to_dict() == {"1": "B", "2": "C", "3": "B"}
+    assert set(kept.loc[kept["basis"] == "current", "agent"]) == {"A"}
