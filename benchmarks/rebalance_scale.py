@@ -4,12 +4,12 @@
         [--time-limit S] [--gap G] [--seed K] [--skip-direct]
 
 A synthetic portfolio shaped like a large CRO's: CRAs spread over 20 countries
-by trial volume, big countries in territories of about 25 CRAs, sites where the
-CRAs are (a territory staffed for its sites: about 64 % utilization on average,
-a few territory-months tight), every CRA speaking its country's languages and
-English, sites active for part of the horizon, and a current assignment skewed
-within each territory so that about one CRA in three is over capacity in some
-month. Prints the rebalancing's figures (status, proven gap, time split
+by trial volume, any CRA eligible for any site of its country (the US in two
+territories) or, across a border, of a close country of its region whose
+language it speaks (75 % speak English): about 10 % of all pairs. Sites are
+where the CRAs are (about 64 % utilization on average), active for part of the
+horizon, and the current assignment is skewed within teams of about 25 CRAs so
+that about one CRA in three is over capacity in some month. Prints the rebalancing's figures (status, proven gap, time split
 into build and solve, overload removed, moves, subproblems) against two
 baselines: the current assignment, and the greedy repair alone (the warm start
 with no solver). Then, on the largest subproblem, it times building the same
