@@ -9,11 +9,11 @@ territories) or, across a border, of a close country of its region whose
 language it speaks (75 % speak English): about 10 % of all pairs. Sites are
 where the CRAs are (about 64 % utilization on average), active for part of the
 horizon, and the current assignment is skewed within teams of about 25 CRAs so
-that about one CRA in three is over capacity in some month. Prints the rebalancing's figures (status, proven gap, time split
-into build and solve, overload removed, moves, subproblems) against two
-baselines: the current assignment, and the greedy repair alone (the warm start
-with no solver). Then, on the largest subproblem, it times building the same
-model through Pyomo (build + translation into HiGHS) against building it
+that about one CRA in three is over capacity in some month. Prints the
+rebalancing's figures (status, proven gap, time split into build and solve,
+overload removed, moves, subproblems) against the current assignment. Then, on
+one team's model (25 CRAs and their sites, every pair eligible), it times
+building it through Pyomo (build + translation into HiGHS) against building it
 directly with highspy from numpy arrays.
 """
 
