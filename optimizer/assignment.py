@@ -13,8 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
+from pyomo.core.expr.numeric_expr import LinearExpression
 
 from optimizer.highs_bridge import CompiledModel, compile_model, solve_compiled
 
@@ -88,20 +90,34 @@ def add_assignment_constraints(model: pyo.ConcreteModel, problem: AssignmentProb
     model.assign = pyo.Constraint(model.jobs, rule=rule)
 
 
+def _pair_variables(model: pyo.ConcreteModel, problem: AssignmentProblem) -> pd.DataFrame:
+    """agent, job, var: each pair's x (looked up once; Pyomo's keyed lookup is what a
+    large model's build spends its time on)."""
+    return problem.pairs[["agent", "job"]].assign(var=list(model.x.values()))
+
+
 def add_capacity_constraints(model: pyo.ConcreteModel, problem: AssignmentProblem) -> None:
     """Per agent a and period t:  Σ_j load[a, j, t] · x[a, j] ≤ capacity[a, t] (+ over[a, t]
     when overload is allowed, 0 ≤ over)."""
-    load = problem.load[problem.load["amount"] != 0]
-    terms = load.groupby(["agent", "period"])[["job", "amount"]].apply(
-        lambda g: list(zip(g["job"], g["amount"], strict=True)))
+    load = problem.load[problem.load["amount"] != 0].merge(
+        _pair_variables(model, problem), on=["agent", "job"])
+    load = load.sort_values(["agent", "period"], kind="stable")
+    rows = load[["agent", "period"]].drop_duplicates()
+    ends = np.append(np.flatnonzero(load.duplicated(["agent", "period"]).to_numpy() == 0)[1:],
+                     len(load))
+    amounts, variables = load["amount"].astype(float).tolist(), load["var"].tolist()
+    keys = list(rows.itertuples(index=False, name=None))
+    spans = dict(zip(keys, zip(np.append(0, ends[:-1]).tolist(), ends.tolist(),
+                               strict=True), strict=True))
     capacity = problem.capacity.set_index(["agent", "period"])["capacity"]
-    keys = [k for k in terms.index]
     model.agent_periods = pyo.Set(initialize=keys, dimen=2)
     if problem.overload_penalty is not None:
         model.over = pyo.Var(model.agent_periods, domain=pyo.NonNegativeReals)
 
     def rule(m: pyo.ConcreteModel, agent: object, period: object) -> pyo.Expression:
-        used = pyo.quicksum(amount * m.x[agent, job] for job, amount in terms[agent, period])
+        first, last = spans[agent, period]
+        used = LinearExpression(constant=0.0, linear_coefs=amounts[first:last],
+                                linear_vars=variables[first:last])
         limit = float(capacity.get((agent, period), 0.0))
         if problem.overload_penalty is not None:
             return used <= limit + m.over[agent, period]
@@ -198,8 +214,9 @@ def add_group_spread_constraints(model: pyo.ConcreteModel,
 def add_objective(model: pyo.ConcreteModel, problem: AssignmentProblem) -> None:
     """min (or max) Σ cost[a, j] x[a, j]  −/+ penalty · Σ over[a, t] (overload always costs)
     + group penalty · Σ y[a, g] (each agent on a group costs)."""
-    cost = dict(zip(_pair_index(problem), problem.pairs["cost"].astype(float), strict=True))
-    expression = pyo.quicksum(c * model.x[p] for p, c in cost.items())
+    expression = LinearExpression(constant=0.0,
+                                  linear_coefs=problem.pairs["cost"].astype(float).tolist(),
+                                  linear_vars=list(model.x.values()))
     sign = 1.0 if problem.sense == "min" else -1.0
     if problem.overload_penalty is not None:
         expression = expression + sign * problem.overload_penalty * pyo.quicksum(
