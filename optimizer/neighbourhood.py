@@ -24,15 +24,13 @@ import pandas as pd
 CANDIDATES_PER_SITE = 16
 
 
-def _reasons_to_move(pairs: pd.DataFrame, jobs: pd.DataFrame, cras: pd.DataFrame,
-                     overloaded: set) -> set:
+def _reasons_to_move(jobs: pd.DataFrame, cras: pd.DataFrame, overloaded: set) -> set:
     """Sites of an overloaded CRA, monitored from abroad, or without a CRA."""
     home = cras.set_index("staff_id")["home_country"]
-    site = jobs.set_index("job")
-    held = site["cra"].dropna()
-    abroad = held.map(home) != site.loc[held.index, "country"]
-    stay = set(held.index[~held.isin(overloaded) & ~abroad])
-    return set(pairs["job"]) - stay
+    held = jobs.dropna(subset=["cra"])
+    abroad = held["cra"].map(home).to_numpy() != held["country"].to_numpy()
+    stay = held["job"][~held["cra"].isin(overloaded).to_numpy() & ~abroad]
+    return set(jobs["job"]) - set(stay)
 
 
 def narrow(pairs: pd.DataFrame, jobs: pd.DataFrame, cras: pd.DataFrame,
@@ -57,7 +55,7 @@ def narrow(pairs: pd.DataFrame, jobs: pd.DataFrame, cras: pd.DataFrame,
     np.subtract.at(room, a_of[held["agent"].astype(str)].to_numpy(),
                    site_hours.loc[held["job"]].to_numpy())
     overloaded = set(agents[(room < -1e-9).any(axis=1)])
-    movable = _reasons_to_move(pairs, jobs, cras, overloaded)
+    movable = _reasons_to_move(jobs, cras, overloaded)
     options = pairs[pairs["job"].isin(movable) & ~current
                     & ~pairs["agent"].astype(str).isin(overloaded)]
     needy = options[options["job"].isin(site_hours.index)]
