@@ -189,13 +189,25 @@ def parse_fields(raw: RawTable, specs: list[Field]) -> tuple[pd.DataFrame, list[
     return out, issues
 
 
-def duplicate_key_issues(raw: RawTable, typed: pd.DataFrame,
-                         key: list[str]) -> list[ImportIssue]:
-    """Rows that repeat a natural key already used higher up in the file."""
-    dup = typed.duplicated(subset=key, keep="first") & typed[key].notna().all(axis=1)
+def duplicate_key_issues(raw: RawTable, typed: pd.DataFrame, key: list[str], *,
+                         blank_is_value: bool = False) -> list[ImportIssue]:
+    """Rows that repeat a natural key already used higher up in the file.
+
+    A row with a blank or bad key cell is not checked, unless ``blank_is_value``: then a
+    blank cell is part of the key (blank equals blank, e.g. "the whole study") and the
+    issue quotes the key's cells as the file has them rather than the typed values.
+    """
+    keys, checked = typed[key], typed[key].notna()
+    shown = typed
+    if blank_is_value:
+        cells = raw.frame.reindex(columns=key)  # an absent column: nothing to compare
+        checked = checked | cells.eq("")
+        keys = keys.astype(object).where(keys.notna(), "")
+        shown = cells
+    dup = keys.duplicated(keep="first") & checked.all(axis=1)
     issues = []
     for pos in np.flatnonzero(dup.to_numpy())[:ISSUES_PER_COLUMN]:
-        values = "/".join(str(typed[k].iloc[pos]) for k in key)
+        values = "/".join(str(shown[k].iloc[pos]) for k in key)
         issues.append(ImportIssue(raw.source, int(raw.rows.iloc[pos]), ", ".join(key), values,
                                   "a key that appears only once in the file"))
     return issues

@@ -12,11 +12,25 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from planner.importing.fields import ISSUES_PER_COLUMN, Field, Kind, parse_fields
+from planner.importing.fields import (
+    ISSUES_PER_COLUMN,
+    Field,
+    Kind,
+    duplicate_key_issues,
+    parse_fields,
+)
 from planner.importing.issues import ImportIssue
 from planner.importing.readers import RawTable
 from planner.importing.sync import SOURCE, EntitySpec, Writer, existing_rows
-from planner.importing.tabular import ID, SITE, STAFF, sources, study_pks, unknown_reference
+from planner.importing.tabular import (
+    ID,
+    SITE,
+    STAFF,
+    sources,
+    study_pks,
+    typed_rows,
+    unknown_reference,
+)
 from planner.tables import DriverOverride, StaffLeave
 from planner.workload.overrides import (
     DRIVER_NAMES_TEXT,
@@ -56,23 +70,9 @@ def _issues(raw: RawTable, bad: pd.Series, column: str, values: pd.Series,
             for i in np.flatnonzero(bad.to_numpy(bool))[:ISSUES_PER_COLUMN]]
 
 
-def _duplicates(raw: RawTable, typed: pd.DataFrame, key: list[str]) -> list[ImportIssue]:
-    """Rows repeating a key higher up in the file; a blank is a value here (the whole
-    study, not a missing cell)."""
-    if any(k not in raw.frame.columns for k in key):
-        return []  # the missing column is the problem to report
-    cells = raw.frame[key]
-    parsed = typed[key].notna() | cells.eq("")
-    filled = typed[key].astype(object).where(typed[key].notna(), "")
-    dup = filled.duplicated(keep="first") & parsed.all(axis=1)
-    shown = cells.astype(str).agg("/".join, axis=1)
-    return _issues(raw, dup, ", ".join(key), shown, "a key that appears only once in the file")
-
-
 def import_leave(writer: Writer, raw: RawTable) -> list[ImportIssue]:
     """Leave hours by staff member and month (a later file's value replaces the stored one)."""
-    typed, issues = parse_fields(raw, LEAVE_FIELDS)
-    issues += _duplicates(raw, typed, ["staff_id", "month"])
+    typed, issues = typed_rows(raw, LEAVE_FIELDS, ["staff_id", "month"], blank_is_value=True)
     staff = existing_rows(writer.session, STAFF)
     issues += unknown_reference(raw, typed["staff_id"], set(staff["staff_id"]), "staff_id",
                                 "the staff_id of a staff member in the store "
@@ -85,7 +85,6 @@ def import_leave(writer: Writer, raw: RawTable) -> list[ImportIssue]:
                       + ", a full-time month)")
     if issues:
         return issues
-    typed[SOURCE] = sources(raw)
     typed["staff_pk"] = typed["staff_id"].map(staff.set_index("staff_id")["id"])
     typed["period"] = typed["month"].dt.strftime("%Y-%m")
     writer.sync(LEAVE, typed)
@@ -132,8 +131,9 @@ def _site_issues(raw: RawTable, typed: pd.DataFrame, sites: pd.DataFrame) -> lis
 def import_drivers(writer: Writer, raw: RawTable) -> list[ImportIssue]:
     """Driver overrides of a study, one of its countries or one of its sites."""
     typed, issues = parse_fields(raw, DRIVER_FIELDS)
-    issues += _driver_issues(raw, typed)
-    issues += _duplicates(raw, typed, ["study_id", "country", "site_id", "driver"])
+    issues += _driver_issues(raw, typed)  # first: driver names are matched in any case
+    issues += duplicate_key_issues(raw, typed, ["study_id", "country", "site_id", "driver"],
+                                   blank_is_value=True)
     studies = study_pks(writer)
     issues += unknown_reference(raw, typed["study_id"], studies.index, "study_id",
                                 "a study_id already in the store (import studies first)")

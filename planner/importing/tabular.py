@@ -84,10 +84,12 @@ def sources(raw: RawTable) -> pd.Series:
     return raw.source + ", row " + raw.rows.astype(str)
 
 
-def typed_rows(raw: RawTable, fields: list[Field], key: list[str]
-               ) -> tuple[pd.DataFrame, list[ImportIssue]]:
+def typed_rows(raw: RawTable, fields: list[Field], key: list[str], *,
+               blank_is_value: bool = False) -> tuple[pd.DataFrame, list[ImportIssue]]:
+    """The typed cells with their source, and the issues: bad cells, repeated keys
+    (``blank_is_value`` as in :func:`duplicate_key_issues`)."""
     typed, issues = parse_fields(raw, fields)
-    issues += duplicate_key_issues(raw, typed, key)
+    issues += duplicate_key_issues(raw, typed, key, blank_is_value=blank_is_value)
     typed[SOURCE] = sources(raw)
     return typed, issues
 
