@@ -29,6 +29,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from planner.domain import MilestoneKind
 from planner.frames import Portfolio
 from planner.workload.drivers import (
     DEFAULT_DRIVERS,
@@ -47,6 +48,27 @@ def horizon(as_of: dt.date, months: int = 12) -> pd.PeriodIndex:
     return pd.period_range(pd.Period(as_of, "M"), periods=months, freq="M")
 
 
+def milestone_date(portfolio: Portfolio, study_id: str, kind: MilestoneKind,
+                   dates: tuple[str, ...] = ("actual", "forecast", "baseline")
+                   ) -> dt.date | None:
+    """The study's milestone date: the first of ``dates`` recorded (by default the actual
+    date, else the stored forecast, else the baseline); None when none is."""
+    frame = portfolio.milestones
+    rows = frame[(frame["study_id"] == study_id) & (frame["milestone"] == kind.value)]
+    for column in dates:
+        values = rows[column].dropna()
+        if len(values):
+            return values.iloc[0].date()
+    return None
+
+
+def treatment_followup_weeks(portfolio: Portfolio, study_id: str) -> float:
+    """Weeks a subject stays on the study: treatment + follow-up (none when not given)."""
+    study = portfolio.studies.set_index("study_id").loc[study_id]
+    return float(study["treatment_weeks"]) + float(
+        0 if pd.isna(study["followup_weeks"]) else study["followup_weeks"])
+
+
 def _month_index(months: pd.PeriodIndex, dates: pd.Series) -> np.ndarray:
     """Position of each date's month in ``months`` (outside: < 0 or ≥ len; NaT: very
     negative)."""
@@ -61,9 +83,7 @@ def subjects_on_study(portfolio: Portfolio, study_id: str, months: pd.PeriodInde
                       ) -> pd.DataFrame:
     """(site × month) expected subjects on study: enrolled ones until their end, new ones
     at ``rates`` (per site-month) from the cut to the LPI month."""
-    study = portfolio.studies.set_index("study_id").loc[study_id]
-    duration_weeks = float(study["treatment_weeks"]) + float(
-        0 if pd.isna(study["followup_weeks"]) else study["followup_weeks"])
+    duration_weeks = treatment_followup_weeks(portfolio, study_id)
     sites = portfolio.sites.loc[portfolio.sites["study_id"] == study_id, "site_id"].astype(str)
     row_of = {site: i for i, site in enumerate(sites)}
     on = np.zeros((len(sites), len(months)))
@@ -102,20 +122,12 @@ def monitoring_workload(portfolio: Portfolio, months: pd.PeriodIndex, as_of: dt.
     overrides refine per site; ``risk``: (study, site) → risk level (default medium).
     """
     rows = []
-    milestones = portfolio.milestones
     chosen, sets = site_drivers(portfolio.sites, portfolio.drivers, drivers)
     by_study: dict[str, dict[str, MonitoringDrivers]] = {}
     for (study, site), code in chosen.items():
         by_study.setdefault(str(study), {})[str(site)] = sets[code]
     for study_id in portfolio.studies["study_id"].astype(str):
-        lpi_rows = milestones[(milestones["study_id"] == study_id)
-                              & (milestones["milestone"] == "lpi")]
-        lpi = None
-        if len(lpi_rows):
-            row = lpi_rows.iloc[0]
-            value = row["actual"] if not pd.isna(row["actual"]) else (
-                row["forecast"] if not pd.isna(row["forecast"]) else row["baseline"])
-            lpi = None if pd.isna(value) else value.date()
+        lpi = milestone_date(portfolio, study_id, MilestoneKind.LPI)
         on = subjects_on_study(portfolio, study_id, months, as_of,
                                (rates or {}).get(study_id, {}), lpi)
         rows.append(_site_visits(portfolio, study_id, months, on, by_study.get(study_id, {}),

@@ -34,7 +34,13 @@ import pandas as pd
 from planner.domain import MilestoneKind, Role
 from planner.frames import Portfolio
 from planner.workload.drivers import WEEKS_PER_MONTH
-from planner.workload.monitoring import horizon, monitoring_workload, subjects_on_study
+from planner.workload.monitoring import (
+    horizon,
+    milestone_date,
+    monitoring_workload,
+    subjects_on_study,
+    treatment_followup_weeks,
+)
 from planner.workload.rates import portfolio_site_rates
 
 DEMAND_COLUMNS = ["study_id", "role", "month", "hours"]
@@ -77,18 +83,6 @@ class RoleDrivers:
 DEFAULT_ROLE_DRIVERS = RoleDrivers()
 
 
-def milestone_date(portfolio: Portfolio, study_id: str, kind: MilestoneKind
-                   ) -> dt.date | None:
-    """The milestone's actual date, else its stored forecast, else its baseline."""
-    frame = portfolio.milestones
-    rows = frame[(frame["study_id"] == study_id) & (frame["milestone"] == kind.value)]
-    for column in ("actual", "forecast", "baseline"):
-        values = rows[column].dropna()
-        if len(values):
-            return values.iloc[0].date()
-    return None
-
-
 def _month(value: dt.date | pd.Timestamp | None) -> pd.Period | None:
     return None if value is None or pd.isna(value) else pd.Period(value, "M")
 
@@ -97,9 +91,7 @@ def study_stages(portfolio: Portfolio, study_id: str, months: pd.PeriodIndex,
                  close_out_months: int = DEFAULT_ROLE_DRIVERS.close_out_months
                  ) -> list[StudyStage | None]:
     """The study's stage in each month of ``months`` (None: not started or over)."""
-    study = portfolio.studies.set_index("study_id").loc[study_id]
-    weeks = float(study["treatment_weeks"]) + float(
-        0 if pd.isna(study["followup_weeks"]) else study["followup_weeks"])
+    weeks = treatment_followup_weeks(portfolio, study_id)
     sites = portfolio.sites[portfolio.sites["study_id"] == study_id]
     first = milestone_date(portfolio, study_id, MilestoneKind.FIRST_SITE_ACTIVATED)
     if first is None:
@@ -107,10 +99,8 @@ def study_stages(portfolio: Portfolio, study_id: str, months: pd.PeriodIndex,
     signed = _month(milestone_date(portfolio, study_id, MilestoneKind.CONTRACT_SIGNED))
     first_month = _month(first)
     lpi = milestone_date(portfolio, study_id, MilestoneKind.LPI)
-    lplv = portfolio.milestones.loc[(portfolio.milestones["study_id"] == study_id)
-                                    & (portfolio.milestones["milestone"] == "lplv"),
-                                    "actual"].dropna()
-    lplv_date = (lplv.iloc[0].date() if len(lplv) else
+    lplv = milestone_date(portfolio, study_id, MilestoneKind.LPLV, ("actual",))
+    lplv_date = (lplv if lplv is not None else
                  None if lpi is None else lpi + dt.timedelta(days=round(weeks * 7)))
     lpi_month, lplv_month = _month(lpi), _month(lplv_date)
     stages: list[StudyStage | None] = []
@@ -146,9 +136,7 @@ def _active_sites(portfolio: Portfolio, study_id: str, months: pd.PeriodIndex,
 def visits_per_subject_month(portfolio: Portfolio, study_id: str,
                              drivers: RoleDrivers = DEFAULT_ROLE_DRIVERS) -> float:
     """Scheduled visits ÷ treatment + follow-up months, else the drivers' default."""
-    study = portfolio.studies.set_index("study_id").loc[study_id]
-    weeks = float(study["treatment_weeks"]) + float(
-        0 if pd.isna(study["followup_weeks"]) else study["followup_weeks"])
+    weeks = treatment_followup_weeks(portfolio, study_id)
     plan = portfolio.planned_visits
     scheduled = int(((plan["study_id"] == study_id) & plan["scheduled"]).sum())
     if scheduled == 0 or weeks <= 0:
