@@ -70,6 +70,12 @@ def _issues(raw: RawTable, bad: pd.Series, column: str, values: pd.Series,
             for i in np.flatnonzero(bad.to_numpy(bool))[:ISSUES_PER_COLUMN]]
 
 
+def _cells(raw: RawTable, typed: pd.DataFrame, column: str) -> pd.Series:
+    """The file's own text of a column for messages (the parsed values when the file
+    lacks the column: parsing has reported that already)."""
+    return raw.frame[column] if column in raw.frame else typed[column]
+
+
 def import_leave(writer: Writer, raw: RawTable) -> list[ImportIssue]:
     """Leave hours by staff member and month (a later file's value replaces the stored one)."""
     typed, issues = typed_rows(raw, LEAVE_FIELDS, ["staff_id", "month"], blank_is_value=True)
@@ -79,7 +85,7 @@ def import_leave(writer: Writer, raw: RawTable) -> list[ImportIssue]:
                                 "(import staff first)")
     full = typed["staff_id"].map(staff.set_index("staff_id")["capacity_hours_month"])
     too_many = typed["hours"].notna() & full.notna() & (typed["hours"] > full)
-    issues += _issues(raw, too_many.fillna(False), "hours", raw.frame["hours"],
+    issues += _issues(raw, too_many.fillna(False), "hours", _cells(raw, typed, "hours"),
                       "hours from 0 to the staff member's capacity_hours_month ("
                       + full.map(lambda h: f"{h:g}", na_action="ignore").fillna("")
                       + ", a full-time month)")
@@ -102,7 +108,7 @@ def _driver_issues(raw: RawTable, typed: pd.DataFrame) -> list[ImportIssue]:
                                           strict=True)], index=typed.index)
     expected = pd.Series(["" if pd.isna(r) else f"{r.expectation()} for {n}"
                           for r, n in zip(ranges, known, strict=True)], index=typed.index)
-    issues += _issues(raw, ~in_range, "value", raw.frame["value"], expected)
+    issues += _issues(raw, ~in_range, "value", _cells(raw, typed, "value"), expected)
     lower = known.isin(list(STUDY_ONLY)) & (typed["country"].notna() | typed["site_id"].notna())
     issues += _issues(raw, lower, "driver", typed["driver"],
                       "a driver that may differ by country or site (utilization_target is "
@@ -121,7 +127,7 @@ def _site_issues(raw: RawTable, typed: pd.DataFrame, sites: pd.DataFrame) -> lis
                      "(import sites first), or blank")
     wrong = (given & own["id"].notna().to_numpy() & typed["country"].notna()
              & (typed["country"].to_numpy() != own["country_code"].to_numpy()))
-    issues += _issues(raw, wrong, "country", raw.frame["country"],
+    issues += _issues(raw, wrong, "country", _cells(raw, typed, "country"),
                       "blank or " + own["country_code"].astype(str) + ", the country of site "
                       + typed["site_id"].astype(str))
     typed["site_pk"] = own["id"].to_numpy()

@@ -225,3 +225,14 @@ def test_cli_import_exit_2_and_nothing_stored(store, tmp_path) -> None:  # noqa:
     ok = trialplan(url, "import", "drivers", str(DATA / "drivers.csv"))
     assert ok.exit_code == 0, ok.output
 
+
+
+@pytest.mark.parametrize(("kind", "text", "column"), [
+    ("leave", "staff_id,month\nCRA-001,2026-10\n", "hours"),
+    ("drivers", "study_id,country,site_id,driver\nONC-301,,,imv_weeks\n", "value"),
+])
+def test_a_file_missing_a_required_column_is_refused_not_crashed(
+        store, tmp_path, kind: str, text: str, column: str) -> None:  # noqa: ANN001
+    _base(store)
+    issues = _refused(store, kind, _file(tmp_path, f"{kind}.csv", text))
+    assert any(f"column {column}" in issue for issue in issues), issues
