@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 from pyomo.contrib.solver.common.factory import SolverFactory
-from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
+from pyomo.contrib.solver.common.results import TerminationCondition
 
+from optimizer.runs import highs_status, relative_gap
 from planner.money import quantum
 from planner.recruitment.history import DAYS_PER_MONTH
 
@@ -254,19 +255,12 @@ def solve_model(pairs: pd.DataFrame, problem: ActivationProblem, required: float
     if condition in (TerminationCondition.provenInfeasible,
                      TerminationCondition.infeasibleOrUnbounded):
         return SolveOutcome(None, "infeasible", 0.0, built - started, solved - built)
-    if condition == TerminationCondition.convergenceCriteriaSatisfied:
-        status = "optimal"
-    elif (accept_incumbent and results.solution_status == SolutionStatus.feasible
-          and condition == TerminationCondition.maxTimeLimit):
-        status = "time_limit"
-    else:
-        raise ActivationError(f"no proven optimum: HiGHS stopped with {condition.name} "
-                              f"({results.solution_status.name}) after {solved - built:.1f} s")
+    status = highs_status(results, accept_incumbent, solved - built, ActivationError)
     results.solution_loader.load_vars()
     keep = np.array([model.z[s, m].value > 0.5 for s, m in model.pairs])
     objective, bound = results.incumbent_objective, results.objective_bound
     gap = 0.0 if status == "optimal" or bound is None or objective is None else (
-        abs(objective - bound) / max(abs(objective), 1e-9))
+        relative_gap(objective, bound))
     return SolveOutcome(pairs[keep].reset_index(drop=True), status, float(gap), built - started,
                   solved - built)
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 
 import pandas as pd
+from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 from sqlalchemy.orm import Session
 
 from planner.tables import RebalanceRun, StaffingRun
@@ -65,3 +66,23 @@ def record_run(session: Session, table: type[Run], document: dict[str, Any],
     session.add(run)
     session.flush()
     return run
+
+
+def highs_status(results: Any, accept_incumbent: bool, seconds: float,
+                 error: type[Exception]) -> str:
+    """The product's word for how HiGHS ended: "optimal" when it proved an optimum,
+    "time_limit" when ``accept_incumbent`` and the time limit left a feasible incumbent;
+    any other end raises ``error`` saying how HiGHS stopped after ``seconds``."""
+    condition = results.termination_condition
+    if condition == TerminationCondition.convergenceCriteriaSatisfied:
+        return "optimal"
+    if (accept_incumbent and results.solution_status == SolutionStatus.feasible
+            and condition == TerminationCondition.maxTimeLimit):
+        return "time_limit"
+    raise error(f"no proven optimum: HiGHS stopped with {condition.name} "
+                f"({results.solution_status.name}) after {seconds:.1f} s")
+
+
+def relative_gap(objective: float, bound: float) -> float:
+    """|objective − bound| / |objective| (NaN when either is NaN)."""
+    return abs(objective - bound) / max(abs(objective), 1e-9)

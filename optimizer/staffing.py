@@ -39,7 +39,8 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 from pyomo.contrib.solver.common.factory import SolverFactory
-from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
+
+from optimizer.runs import highs_status, relative_gap
 
 UNMET_PENALTY = 1_000.0  # per hour of demand nobody meets: above any contractor rate
 StaffCost = Literal["used", "sunk"]
@@ -111,7 +112,7 @@ class StaffingPlan:
         """Relative gap |objective − bound| / |objective| (0 when proven optimal)."""
         if self.status == "optimal" or np.isnan(self.bound):
             return 0.0 if self.status == "optimal" else float("nan")
-        return abs(self.objective - self.bound) / max(abs(self.objective), 1e-9)
+        return relative_gap(self.objective, self.bound)
 
     @property
     def unmet(self) -> pd.DataFrame:
@@ -377,17 +378,6 @@ def costs_of(problem: StaffingProblem, plan: pd.DataFrame, hires: pd.DataFrame
     }
 
 
-def _status(results: object, accept_incumbent: bool, seconds: float) -> str:
-    condition = results.termination_condition
-    if condition == TerminationCondition.convergenceCriteriaSatisfied:
-        return "optimal"
-    if (accept_incumbent and results.solution_status == SolutionStatus.feasible
-            and condition == TerminationCondition.maxTimeLimit):
-        return "time_limit"
-    raise StaffingError(f"no proven optimum: HiGHS stopped with {condition.name} "
-                        f"({results.solution_status.name}) after {seconds:.1f} s")
-
-
 def solve_staffing(problem: StaffingProblem, time_limit: float = 60.0, rel_gap: float = 1e-6,
                    accept_incumbent: bool = False) -> StaffingPlan:
     """Build and solve with HiGHS. A plan not proven optimal raises :class:`StaffingError`
@@ -400,7 +390,7 @@ def solve_staffing(problem: StaffingProblem, time_limit: float = 60.0, rel_gap: 
         model, time_limit=time_limit, rel_gap=rel_gap, load_solutions=False,
         raise_exception_on_nonoptimal_result=False)
     solved = time.perf_counter()
-    status = _status(results, accept_incumbent, solved - built)
+    status = highs_status(results, accept_incumbent, solved - built, StaffingError)
     results.solution_loader.load_vars()
     rows = [(r, s, m, p, model.h[p, r, s, m].value) for p, r, s, m in index.staff_rows]
     rows += [(r, s, m, HIRE, model.z[r, s, m].value) for r, s, m in index.hire_rows]
