@@ -32,7 +32,13 @@ from optimizer.activation import (
     plan_frame,
     solve_model,
 )
-from optimizer.activation_probability import assured_count, probability_at_least
+from optimizer.activation_probability import (
+    assured_count,
+    count_law,
+    law_assured,
+    law_at_least,
+    probability_at_least,
+)
 from planner.recruitment.history import DAYS_PER_MONTH
 
 MAX_SOLVES = 40
@@ -102,7 +108,8 @@ def plan_activation(problem: ActivationProblem, time_limit: float = 60.0,
         if answer.chosen is None:  # asks for more than any plan gives: the best plan passes
             passed = (required, best, best_chance)
             break
-        reached = chance(answer.chosen)
+        law = count_law(law_sites(problem, answer.chosen), need)  # need ≥ 1 (else returned)
+        reached = law_at_least(law)
         expected = float(answer.chosen["expected"].sum())
         iterations.append({"required": round(opened + required, 4),
                            "expected": round(opened + expected, 4),
@@ -111,8 +118,7 @@ def plan_activation(problem: ActivationProblem, time_limit: float = 60.0,
             passed = (required, answer, reached)
             break
         failed = required
-        assured = assured_count(law_sites(problem, answer.chosen), need, p)
-        required = max(required, expected) + (need - assured)
+        required = max(required, expected) + (need - law_assured(law, p))
     if passed is None:  # not expected: each step adds a subject and the best plan caps it
         passed = (required, best, best_chance)
     while failed is not None and passed[0] - failed > TOLERANCE and len(iterations) < MAX_SOLVES:

@@ -63,11 +63,24 @@ def count_law(sites: pd.DataFrame, limit: int) -> np.ndarray:
     return law
 
 
+def law_at_least(law: np.ndarray) -> float:
+    """P(N ≥ needed) from ``law`` = :func:`count_law` (sites, needed), needed ≥ 1."""
+    return float(np.clip(1.0 - law.sum(), 0.0, 1.0))
+
+
+def law_assured(law: np.ndarray, probability: float) -> int:
+    """The largest n ≤ needed with P(N ≥ n) ≥ ``probability``, from ``law`` =
+    :func:`count_law` (sites, needed), needed ≥ 1."""
+    at_least = 1.0 - np.concatenate([[0.0], np.cumsum(law)])  # P(N ≥ n), n = 0..needed
+    meets = np.flatnonzero(at_least >= probability - 1e-12)
+    return int(meets.max()) if len(meets) else 0
+
+
 def probability_at_least(sites: pd.DataFrame, needed: int) -> float:
     """P(N ≥ ``needed``)."""
     if needed <= 0:
         return 1.0
-    return float(np.clip(1.0 - count_law(sites, needed).sum(), 0.0, 1.0))
+    return law_at_least(count_law(sites, needed))
 
 
 def assured_count(sites: pd.DataFrame, needed: int, probability: float) -> int:
@@ -75,7 +88,4 @@ def assured_count(sites: pd.DataFrame, needed: int, probability: float) -> int:
     with that confidence (``needed`` itself when the plan meets it)."""
     if needed <= 0:
         return max(needed, 0)
-    law = count_law(sites, needed)
-    at_least = 1.0 - np.concatenate([[0.0], np.cumsum(law)])  # P(N ≥ n), n = 0..needed
-    meets = np.flatnonzero(at_least >= probability - 1e-12)
-    return int(meets.max()) if len(meets) else 0
+    return law_assured(count_law(sites, needed), probability)
