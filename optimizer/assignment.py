@@ -109,7 +109,9 @@ def add_capacity_constraints(model: pyo.ConcreteModel, problem: AssignmentProble
     keys = list(rows.itertuples(index=False, name=None))
     spans = dict(zip(keys, zip(np.append(0, ends[:-1]).tolist(), ends.tolist(),
                                strict=True), strict=True))
-    capacity = problem.capacity.set_index(["agent", "period"])["capacity"]
+    capacity = dict(zip(zip(problem.capacity["agent"], problem.capacity["period"],
+                            strict=True), problem.capacity["capacity"].astype(float),
+                        strict=True))
     model.agent_periods = pyo.Set(initialize=keys, dimen=2)
     if problem.overload_penalty is not None:
         model.over = pyo.Var(model.agent_periods, domain=pyo.NonNegativeReals)
@@ -118,7 +120,7 @@ def add_capacity_constraints(model: pyo.ConcreteModel, problem: AssignmentProble
         first, last = spans[agent, period]
         used = LinearExpression(constant=0.0, linear_coefs=amounts[first:last],
                                 linear_vars=variables[first:last])
-        limit = float(capacity.get((agent, period), 0.0))
+        limit = capacity.get((agent, period), 0.0)
         if problem.overload_penalty is not None:
             return used <= limit + m.over[agent, period]
         return used <= limit
