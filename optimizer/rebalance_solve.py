@@ -31,6 +31,8 @@ from optimizer.lp_guided import lp_guided_start
 from optimizer.repair import repair_start
 
 LP_SHARE = 0.25  # of a part's time at most for the LP relaxation behind the rounded start
+SHARE_EXPONENT = 0.5  # time shares ∝ size^½: a small part proves its optimum in a few
+# seconds, a large one is left with its LP bound either way (benchmarks/README.md)
 MIN_SECONDS = 0.5  # HiGHS's least time for one subproblem, even past the deadline
 SUBPROBLEM_COLUMNS = ["component", "sites", "cras", "status", "objective", "bound", "seconds"]
 
@@ -159,16 +161,18 @@ def solve_rebalancing(data: Rebalancing, time_limit: float, rel_gap: float,
     results: list[AssignmentResult] = []
     sizes = part_of.value_counts().sort_values()
     deadline, remaining_size = time.perf_counter() + time_limit, float(sizes.sum())
-    built = 0.0  # building seconds per site so far: reserved for the parts still to come
+    remaining_weight = float((sizes ** SHARE_EXPONENT).sum())
+    built = 0.0  # building seconds per pair so far: reserved for the parts still to come
     problems, shapes = [], []
     for number, size in sizes.items():
         part = free[part_of == number]
         left = deadline - time.perf_counter() - built * remaining_size
-        share = max(MIN_SECONDS, left * size / remaining_size)
+        share = max(MIN_SECONDS, left * size ** SHARE_EXPONENT / remaining_weight)
         problems.append(_problem(data, part, free_capacity, worked, None))
         result = _solve(problems[-1], data.current, share, rel_gap)
         built = max(built, result.build_seconds / size)
         remaining_size -= size
+        remaining_weight -= size ** SHARE_EXPONENT
         results.append(result)
         shapes.append((number, part["job"].nunique(), part["agent"].nunique()))
     _second_pass(problems, results, data.current, deadline, rel_gap)
