@@ -151,22 +151,20 @@ class Relaxation:
 
 
 def relaxation(compiled: CompiledModel, time_limit: float) -> Relaxation | None:
-    """The LP relaxation's solution, or None when HiGHS did not solve it within
-    ``time_limit`` seconds; the model is a MIP again afterwards, ready for
-    :func:`solve_compiled`."""
+    """The LP relaxation's solution (HiGHS's ``solve_relaxation``: integrality untouched),
+    or None when HiGHS did not solve it within ``time_limit`` seconds; the model is ready
+    for :func:`solve_compiled` afterwards."""
     highs = compiled.highs
-    count = highs.getNumCol()
-    integrality = highs.getLp().integrality_
-    highs.changeColsIntegrality(count, np.arange(count, dtype=np.int32),
-                                np.full(count, highspy.HighsVarType.kContinuous))
+    highs.setOptionValue("solve_relaxation", True)
     highs.setOptionValue("time_limit", float(time_limit))
-    highs.run()
-    solved = highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
-    value = list(highs.getSolution().col_value) if solved else []  # one copy of the vector
-    objective = (-1.0 if compiled.maximize else 1.0) * highs.getInfo().objective_function_value
-    highs.changeColsIntegrality(count, np.arange(count, dtype=np.int32),
-                                np.array(integrality, dtype=object))
-    highs.clearSolver()  # the MIP starts afresh (HiGHS would otherwise reuse the LP's status)
+    try:
+        highs.run()
+        solved = highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        value = list(highs.getSolution().col_value) if solved else []  # one copy
+        objective = (-1.0 if compiled.maximize else 1.0) * highs.getInfo().objective_function_value
+    finally:
+        highs.setOptionValue("solve_relaxation", False)
+        highs.clearSolver()  # the MIP starts afresh (not from the LP's status)
     if not solved:
         return None
     return Relaxation({id(v): value[i] for i, v in enumerate(compiled.columns)}, objective)

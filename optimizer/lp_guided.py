@@ -37,9 +37,12 @@ def lp_guided_start(problem: AssignmentProblem, built: BuiltModel, start: pd.Dat
                     time_limit: float) -> GuidedStart:
     """``start`` (job, agent) or, when better, the LP relaxation rounded (each site where
     the LP puts most of it) and repaired greedily, with the LP's bound; ``start`` itself
-    on small parts or when the LP takes more than ``time_limit`` seconds."""
+    on small parts, under a move budget or a site cap (the rounding could break them),
+    or when the LP takes more than ``time_limit`` seconds. Minimization only."""
     if len(problem.pairs) < MIN_PAIRS:
         return GuidedStart(start, -math.inf)
+    if problem.max_moves is not None or problem.max_jobs_per_agent is not None:
+        return GuidedStart(start, -math.inf)  # rounding may break a budget or a cap
     relaxed = relaxation(built.compiled, time_limit)
     if relaxed is None:
         return GuidedStart(start, -math.inf)

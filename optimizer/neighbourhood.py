@@ -66,11 +66,13 @@ def narrow(pairs: pd.DataFrame, jobs: pd.DataFrame, cras: pd.DataFrame,
     kept_jobs, kept_agents = [], []
     for i in np.argsort(-need_of.sum(axis=1), kind="stable"):  # largest sites first
         eligible, need = agents_of.iloc[i], need_of[i]
-        left = (room[eligible] - need).min(axis=1)
+        left = np.where(need > 0, room[eligible] - need, np.inf).min(axis=1)
         best = eligible[np.argsort(-left, kind="stable")[:candidates]]
         room[best[0]] -= need  # placed on paper with the roomiest
         kept_jobs.extend([agents_of.index[i]] * len(best))
         kept_agents.extend(agents[best])
+    if not kept_jobs:
+        return pd.concat([pairs[current], idle], ignore_index=True)
     chosen = pd.DataFrame({"job": kept_jobs, "agent": kept_agents})
     chosen = options.assign(agent_key=options["agent"].astype(str)).merge(
         chosen.rename(columns={"agent": "agent_key"}), on=["job", "agent_key"]).drop(

@@ -167,7 +167,8 @@ def solve_rebalancing(data: Rebalancing, time_limit: float, rel_gap: float,
     for number, size in sizes.items():
         part = free[part_of == number]
         left = deadline - time.perf_counter() - built * remaining_size
-        share = max(MIN_SECONDS, left * size ** SHARE_EXPONENT / remaining_weight)
+        share = max(MIN_SECONDS, built * size + left * size ** SHARE_EXPONENT
+                    / remaining_weight)  # its own build was reserved in ``left``
         problems.append(_problem(data, part, free_capacity, worked, None))
         result = _solve(problems[-1], data.current, share, rel_gap)
         built = max(built, result.build_seconds / size)

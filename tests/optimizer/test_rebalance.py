@@ -190,3 +190,59 @@ def test_the_neighbourhood_spreads_candidates_as_room_fills() -> None:
     moving = kept[kept["basis"] != "current"].set_index("job")["agent"].sort_index()
     assert moving.to_dict() == {"1": "B", "2": "C", "3": "B"}
     assert set(kept.loc[kept["basis"] == "current", "agent"]) == {"A"}
+
+
+def _narrow_case(capacity_a: float, hours: pd.DataFrame,
+                 capacity: pd.DataFrame | None = None) -> pd.DataFrame:
+    from optimizer.neighbourhood import narrow
+
+    pairs = pd.DataFrame({"job": ["1", "1", "1"], "agent": ["A", "B", "C"],
+                          "basis": ["current", "country", "country"]})
+    jobs = pd.DataFrame({"job": ["1"], "country": "DE", "cra": "A"})
+    cras = pd.DataFrame({"staff_id": ["A", "B", "C"], "home_country": "DE"})
+    if capacity is None:
+        capacity = pd.DataFrame({"agent": ["A", "B", "C"], "period": "2027-01",
+                                 "capacity": [capacity_a, 100.0, 100.0]})
+    return narrow(pairs, jobs, cras, hours, capacity, candidates=1)
+
+
+def test_the_neighbourhood_with_nothing_to_move_keeps_the_current_pairs() -> None:
+    """A holds site 1 (30 h against 60 h), nobody abroad: nothing moves, nothing fails."""
+    hours = pd.DataFrame({"job": ["1"], "period": "2027-01", "amount": [30.0]})
+    kept = _narrow_case(60.0, hours)
+    assert kept[["job", "agent"]].values.tolist() == [["1", "A"]]
+
+
+def test_the_neighbourhood_ranks_room_in_the_months_a_site_needs() -> None:
+    """Site 1 needs 30 h in January only; B has 100 h free in January but 5 h in
+    February, C 50 h in both: B has the most room where it matters."""
+    hours = pd.DataFrame({"job": ["1", "1"], "period": ["2027-01", "2027-02"],
+                          "amount": [30.0, 0.0]})
+    capacity = pd.DataFrame({"agent": ["A", "A", "B", "B", "C", "C"],
+                             "period": ["2027-01", "2027-02"] * 3,
+                             "capacity": [20.0, 20.0, 100.0, 5.0, 50.0, 50.0]})
+    kept = _narrow_case(20.0, hours, capacity)
+    assert kept.loc[kept["basis"] != "current", "agent"].tolist() == ["B"]
+
+
+def test_the_lp_guided_start_and_bound_keep_the_optimum(monkeypatch) -> None:  # noqa: ANN001
+    """With the LP-guided start forced on the small case, the plan is the same optimum
+    and the LP relaxation's objective is a bound below it."""
+    import optimizer.lp_guided as lp_guided
+    from optimizer.assignment import build_for_highs
+    from optimizer.highs_bridge import relaxation, solve_compiled
+    from tests.optimizer.test_assignment_golden import small_problem
+
+    plain = rebalance(case(), RebalanceOptions(time_limit=30))
+    monkeypatch.setattr(lp_guided, "MIN_PAIRS", 0)
+    guided = rebalance(case(), RebalanceOptions(time_limit=30))
+    assert guided.result.status == "optimal"
+    assert guided.result.objective == pytest.approx(plain.result.objective)
+    built = build_for_highs(small_problem())  # its LP relaxation is fractional
+    lp = relaxation(built.compiled, 10.0)
+    mip = solve_compiled(built.compiled, 10.0, 1e-9)  # a MIP again after the LP
+    assert lp is not None and mip.outcome == "optimal"
+    assert lp.objective == pytest.approx(450.0) and mip.objective == pytest.approx(550.0)
+    assert all(abs(v - round(v)) < 1e-6 for v in (
+        mip.values[id(built.model.x[p])] for p in built.model.pairs))
+
