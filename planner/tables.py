@@ -274,12 +274,11 @@ class AuditEntry(Base):
     source: Mapped[str | None] = mapped_column(Text)
 
 
-class RebalanceRun(Base):
-    """One CRA rebalancing: its inputs' hash, options, solver figures and the proposal
-    (moves, utilization, shortfalls), so a proposal can be traced and compared, and
-    whether and when it was applied."""
+class SolverRunColumns:
+    """What every stored optimizer run records (rebalance, staffing): who ran it and
+    when, the data cut, its inputs' hash, options, the solver's status and objective,
+    timings and the result document; each run adds its bound and gap."""
 
-    __tablename__ = "rebalance_run"
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     actor: Mapped[str] = mapped_column(String(100))
@@ -288,11 +287,21 @@ class RebalanceRun(Base):
     options: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(32))
     objective: Mapped[float] = mapped_column(Float)
-    bound: Mapped[float] = mapped_column(Float)
-    gap: Mapped[float] = mapped_column(Float)
-    timings: Mapped[dict[str, Any]] = mapped_column(JSON)
-    result: Mapped[dict[str, Any]] = mapped_column(JSON)
-    applied_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # sort_order: the tables' columns keep the order their migrations created
+    timings: Mapped[dict[str, Any]] = mapped_column(JSON, sort_order=2)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, sort_order=2)
+
+
+class RebalanceRun(SolverRunColumns, Base):
+    """One CRA rebalancing: its inputs' hash, options, solver figures and the proposal
+    (moves, utilization, shortfalls), so a proposal can be traced and compared, and
+    whether and when it was applied."""
+
+    __tablename__ = "rebalance_run"
+    bound: Mapped[float] = mapped_column(Float, sort_order=1)
+    gap: Mapped[float] = mapped_column(Float, sort_order=1)
+    applied_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True),
+                                                           sort_order=3)
 
 
 class StaffLeave(Base):
@@ -321,20 +330,10 @@ class DriverOverride(Base):
     value: Mapped[float] = mapped_column(Float)
 
 
-class StaffingRun(Base):
+class StaffingRun(SolverRunColumns, Base):
     """One staffing plan: its inputs' hash, options, solver figures and the plan (the
     CLI's --json document), so a plan can be traced and compared with another."""
 
     __tablename__ = "staffing_run"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    actor: Mapped[str] = mapped_column(String(100))
-    as_of: Mapped[dt.date] = mapped_column(Date)  # the data cut
-    inputs_sha256: Mapped[str] = mapped_column(String(64), index=True)
-    options: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(32))
-    objective: Mapped[float] = mapped_column(Float)
-    bound: Mapped[float | None] = mapped_column(Float)  # None: the solver gave no bound
-    gap: Mapped[float | None] = mapped_column(Float)
-    timings: Mapped[dict[str, Any]] = mapped_column(JSON)
-    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    bound: Mapped[float | None] = mapped_column(Float, sort_order=1)  # None: no bound given
+    gap: Mapped[float | None] = mapped_column(Float, sort_order=1)

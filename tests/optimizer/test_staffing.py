@@ -109,19 +109,25 @@ def test_sunk_named_staff_cover_whenever_they_are_idle() -> None:
     assert set(plan.plan["source"]) == {"P1", "C1"}
 
 
+def dm_hire_problem(lead_months: int) -> StaffingProblem:
+    """No DM on staff; S needs 100, 100, 150 DM hours; a DM hire costs 30 an hour for 100
+    paid hours a month after ``lead_months``; contractors cost 50 an hour."""
+    return StaffingProblem(
+        pd.DataFrame({"role": "DM", "study_id": "S", "month": list(MONTHS),
+                      "hours": [100.0, 100.0, 150.0]}),
+        staff([]),
+        hires=pd.DataFrame([{"role": "DM", "rate": 30.0, "hours": 100.0, "capacity": 100.0,
+                             "lead_months": lead_months, "max_fte": np.nan}]),
+        contractors=contractors([("DM", 50.0, np.nan)]))
+
+
 def test_a_hire_with_lead_time_two_helps_from_the_third_month() -> None:
     """No DM on staff; S needs 100, 100, 150 DM hours. A hire costs 30 an hour for 100
     paid (and plannable) hours a month, from month index 2 on (lead time 2); contractors
     cost 50 an hour. Months 1–2: contractors only, 2 × 5,000. Month 3: one hire
     (3,000 for 100 h) + 50 contractor hours (2,500) = 5,500 beats 150 contractor hours
     (7,500) and two hires (6,000). Total 15,500, one FTE starting 2026-03."""
-    problem = StaffingProblem(
-        pd.DataFrame({"role": "DM", "study_id": "S", "month": list(MONTHS),
-                      "hours": [100.0, 100.0, 150.0]}),
-        staff([]),
-        hires=pd.DataFrame([{"role": "DM", "rate": 30.0, "hours": 100.0, "capacity": 100.0,
-                             "lead_months": 2, "max_fte": np.nan}]),
-        contractors=contractors([("DM", 50.0, np.nan)]))
+    problem = dm_hire_problem(lead_months=2)
     plan = solve_staffing(problem, time_limit=30)
     check_invariants(problem, plan)
     assert plan.objective == pytest.approx(15_500.0)
@@ -137,13 +143,7 @@ def test_a_hire_with_lead_time_two_helps_from_the_third_month() -> None:
 def test_without_lead_time_the_hire_starts_at_once() -> None:
     """Lead time 0: one hire from the first month (3 months × 3,000 = 9,000) does the
     first 100 h every month; month 3's extra 50 h go to contractors (2,500): 11,500."""
-    problem = StaffingProblem(
-        pd.DataFrame({"role": "DM", "study_id": "S", "month": list(MONTHS),
-                      "hours": [100.0, 100.0, 150.0]}),
-        staff([]),
-        hires=pd.DataFrame([{"role": "DM", "rate": 30.0, "hours": 100.0, "capacity": 100.0,
-                             "lead_months": 0, "max_fte": np.nan}]),
-        contractors=contractors([("DM", 50.0, np.nan)]))
+    problem = dm_hire_problem(lead_months=0)
     plan = solve_staffing(problem, time_limit=30)
     check_invariants(problem, plan)
     assert plan.objective == pytest.approx(11_500.0)
