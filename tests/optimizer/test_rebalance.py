@@ -227,7 +227,9 @@ def test_the_neighbourhood_ranks_room_in_the_months_a_site_needs() -> None:
 
 def test_the_lp_guided_start_and_bound_keep_the_optimum(monkeypatch) -> None:  # noqa: ANN001
     """With the LP-guided start forced on the small case, the plan is the same optimum
-    and the LP relaxation's objective is a bound below it."""
+    and the LP relaxation's objective is a bound below it. On the golden problem the
+    optimum by hand is 550: A is 10 h over in January, so s2 moves to B (250), and A on
+    S, B on T, B on S cost 100 each; the LP (HiGHS: 450) moves fractions instead."""
     import optimizer.lp_guided as lp_guided
     from optimizer.assignment import build_for_highs
     from optimizer.highs_bridge import relaxation, solve_compiled
