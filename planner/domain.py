@@ -58,3 +58,8 @@ class AuditAction(StrEnum):
     INSERT = "insert"
     UPDATE = "update"
     DELETE = "delete"
+
+
+def visit_code(visit_num: float) -> str:
+    """A VISITNUM as the canonical text fee grids key visits by: 1.0 → "1", 3.5 → "3.5"."""
+    return f"{visit_num:.6f}".rstrip("0").rstrip(".")
