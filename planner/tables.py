@@ -43,20 +43,26 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-class MoneyAmount(TypeDecorator):
-    """An exact amount: NUMERIC(18, 2) on PostgreSQL, decimal text on SQLite.
+class ExactDecimal(TypeDecorator):
+    """An exact decimal: NUMERIC(precision, scale) on PostgreSQL, decimal text on SQLite.
 
     SQLite would turn a NUMERIC column's values into binary floats; text keeps
-    every digit. Values always come back as ``Decimal``.
+    every digit. Values always come back as ``Decimal``. Money is
+    ``ExactDecimal(18, 2)`` (:data:`MONEY`); percentages, ratios and FX rates
+    take their own scale.
     """
 
-    impl = Numeric(18, 2)
+    impl = Numeric
     cache_ok = True
+
+    def __init__(self, precision: int = 18, scale: int = 2) -> None:
+        super().__init__(precision, scale)
+        self.precision, self.scale = precision, scale
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(String(40))
-        return dialect.type_descriptor(Numeric(18, 2))
+        return dialect.type_descriptor(Numeric(self.precision, self.scale))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> object:
         if value is None or dialect.name != "sqlite":
@@ -67,7 +73,8 @@ class MoneyAmount(TypeDecorator):
         return None if value is None else Decimal(str(value))
 
 
-MONEY = MoneyAmount()
+MoneyAmount = ExactDecimal  # the name the bulk readers and writers know exact columns by
+MONEY = ExactDecimal(18, 2)
 
 
 def _enum(enum_cls: type, name: str) -> Enum:
