@@ -8,48 +8,41 @@ contracts exist their start-up and one-time fees and per-visit fees replace thes
 defaults. Monitoring costs hours × the mean cost rate of the CRAs based in the
 site's country (the store's staff), or the default rate when there are none.
 
-Amounts in other currencies are converted with the dated table
-``optimizer/data/fx_rates.csv`` (units of each currency per US dollar; the
-latest date on or before the plan's data cut, else the earliest), so
-``x`` in A is ``x · per_usd[B] / per_usd[A]`` in B. The table ships
+Amounts in other currencies are converted with the planner's dated table
+(:mod:`planner.fx`, ``planner/data/fx_rates.csv``: units of each currency per US
+dollar; the latest rates on or before the plan's data cut, else the earliest),
+so ``x`` in A is ``x · per_usd[B] / per_usd[A]`` in B. The table ships
 illustrative reference rates: replace it with your treasury's rates.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
 import pandas as pd
 
+from planner.fx import FX_FILE, FxError, FxRates, load_fx_table
 from planner.recruitment.history import ForecastInputError
 
 DATA = Path(__file__).resolve().parent / "data"
 COSTS_FILE = DATA / "activation_costs.csv"
-FX_FILE = DATA / "fx_rates.csv"
 MONEY_COLUMNS = ("startup_fee", "monthly_site_cost", "per_patient_cost", "cra_cost_rate")
 
 
-@dataclass(frozen=True)
-class FxTable:
-    """Units of each currency per US dollar on ``date``."""
-
-    date: dt.date
-    per_usd: dict[str, Decimal]
+class FxTable(FxRates):
+    """Units of each currency per US dollar on ``date``; a missing rate is refused as
+    a forecast input error (the command line's exit 2)."""
 
     def convert(self, amount: Decimal, source: str, target: str) -> Decimal:
         """``amount`` in ``source`` expressed in ``target`` (not rounded)."""
-        if source == target:
-            return amount
-        for code in (source, target):
-            if code not in self.per_usd:
-                raise ForecastInputError(
-                    f"no exchange rate for {code} in {FX_FILE.name} (rates of "
-                    f"{self.date}): add one to plan costs in mixed currencies")
-        return amount * self.per_usd[target] / self.per_usd[source]
+        try:
+            return super().convert(amount, source, target)
+        except FxError as exc:
+            raise ForecastInputError(f"{exc}: add one to plan costs in mixed "
+                                     "currencies") from exc
 
 
 @cache
@@ -59,14 +52,10 @@ def _read(path: Path, keep_blank: bool) -> pd.DataFrame:
 
 
 def load_fx(on: dt.date, path: Path = FX_FILE) -> FxTable:
-    """The table's rates of the latest date on or before ``on`` (else its earliest)."""
-    table = _read(path, False)
-    dates = sorted({dt.date.fromisoformat(d) for d in table["date"]})
-    usable = [d for d in dates if d <= on]
-    chosen = usable[-1] if usable else dates[0]
-    rows = table[table["date"] == chosen.isoformat()]
-    return FxTable(chosen, {c: Decimal(v) for c, v in zip(rows["currency"], rows["per_usd"],
-                                                         strict=True)})
+    """The table's latest rates on or before ``on`` (else its earliest)."""
+    table = load_fx_table(path)
+    rates = table.rates_on(on) if table.dates and table.dates[0] <= on else table.earliest()
+    return FxTable(rates.date, rates.per_usd, rates.source)
 
 
 def load_cost_defaults(path: Path = COSTS_FILE) -> pd.DataFrame:

@@ -4,7 +4,7 @@
   next months from the data cut;
 * named staff: capacity = capacity hours a month × FTE × utilization target (the
   workload's rule), rate = cost rate converted to the planning currency (USD) with the
-  dated FX table ``optimizer/data/fx_rates.csv`` (the rates in force at the data cut,
+  dated FX table ``planner/data/fx_rates.csv`` (the rates in force at the data cut,
   as the activation plan does); the original rate and currency are kept;
 * capacity by person and month: that capacity less the month's recorded leave hours
   (``leave_hours``, the CRA capacity's source; every role), never below 0;
