@@ -3,10 +3,11 @@
 ``planner/data/fx_rates.csv`` lists, per date, the units of each currency per
 US dollar (``date,currency,per_usd``). A rate on a date is the latest one dated
 on or before it, per currency: a date may list only the currencies that moved.
-Cross rates go through USD, ``per_usd[to] / per_usd[from]``, computed once with
-``Decimal`` at :data:`FX_DIGITS` significant digits; that Decimal is then the
-exact factor every amount is multiplied by (payment runs keep it next to each
-line, so anyone can redo the conversion). The shipped rates are illustrative
+Cross rates go through USD, ``per_usd[to] / per_usd[from]``, computed with
+``Decimal`` at 40 significant digits and rounded once, half up, to
+:data:`FX_DECIMALS` decimal places (the scale a payment line stores its rate
+at); that Decimal is then the exact factor every amount is multiplied by, so a
+stored or exported rate redoes each conversion to the minor unit. The shipped rates are illustrative
 reference rates: replace the file with your treasury's.
 
 It lives in the planner, the lowest layer, so that contracts (payment runs) and
@@ -20,14 +21,15 @@ import csv
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from functools import cache
 from pathlib import Path
 
 from planner.money import is_currency
 
 FX_FILE = Path(__file__).resolve().parent / "data" / "fx_rates.csv"
-FX_DIGITS = 15  # significant digits of a cross rate: exact to far below a cent per line
+FX_DECIMALS = 10  # a cross rate's decimal places (payment_line.fx_rate's scale)
+_WORKING_DIGITS = 40  # the quotient before its one rounding
 BASE = "USD"
 HEADER = ("date", "currency", "per_usd")
 
@@ -37,11 +39,15 @@ class FxError(ValueError):
 
 
 def cross_rate(per_usd_from: Decimal, per_usd_to: Decimal) -> Decimal:
-    """Units of ``to`` per unit of ``from``, rounded once to :data:`FX_DIGITS` digits."""
+    """Units of ``to`` per unit of ``from``, rounded once, half up, to :data:`FX_DECIMALS`
+    decimal places; refuses a rate that would round to zero."""
     with localcontext() as context:
-        context.prec = FX_DIGITS
-        context.rounding = ROUND_HALF_EVEN
-        return per_usd_to / per_usd_from
+        context.prec = _WORKING_DIGITS
+        quotient = per_usd_to / per_usd_from
+        rounded = quotient.quantize(Decimal(1).scaleb(-FX_DECIMALS), ROUND_HALF_UP)
+    if rounded == 0:
+        raise FxError(f"the cross rate {quotient:.3E} is below {FX_DECIMALS} decimal places")
+    return rounded
 
 
 @dataclass(frozen=True)
