@@ -237,6 +237,27 @@ def deferred_lines(earned: pd.DataFrame, contracts: pd.DataFrame, paid: pd.DataF
     return waiting.astype(dtypes).reset_index(drop=True)
 
 
+def stale_lines(lines: pd.DataFrame, paid: pd.DataFrame) -> pd.DataFrame:
+    """The ``lines`` no longer right against ``paid`` (the approved runs now): an item
+    whose already-settled amount differs, a release that is not Σ withheld − Σ released.
+
+    Empty when the lines were computed from the same approved runs; approving stale
+    lines could pay an item twice.
+    """
+    is_item = _mask(lines["kind"] == ITEM)
+    items = lines.loc[is_item].reset_index(drop=True)
+    settled = _settled(items, paid)["settled"].to_numpy()
+    stale = np.zeros(len(lines), dtype=bool)
+    stale[np.flatnonzero(is_item)] = settled != _ints(items["already_paid_minor"])
+    withheld = pd.concat([frame[SITE].astype(str).assign(value=_ints(frame["holdback_minor"]))
+                          for frame in (paid, items)], ignore_index=True)
+    expected = withheld.groupby(SITE)["value"].sum().to_dict()
+    releases = lines.loc[~is_item, SITE].astype(str).itertuples(index=False, name=None)
+    due = np.array([int(expected.get(site, 0)) for site in releases], dtype=np.int64)
+    stale[np.flatnonzero(~is_item)] = due != _ints(lines.loc[~is_item, "amount_minor"])
+    return lines.loc[stale]
+
+
 SUMMARY_COLUMNS = ["row", "study_id", "site_id", "currency", "lines", "gross", "holdback",
                    "released", "already_paid", "paid_now", "reporting_currency",
                    "reporting_amount", "due_date", "deferred_lines", "deferred_amount"]

@@ -324,3 +324,130 @@ def test_write_run_picks_the_format(tmp_path) -> None:
     assert read_lines_csv(write_run(Run(), tmp_path / "r.csv")).equals(Run.lines)
     with pytest.raises(ValueError, match=".xlsx or .csv"):
         write_run(Run(), tmp_path / "r.pdf")
+
+
+# ---- the store: approval, audit, frozen runs (SQLite, and PostgreSQL when configured) ----
+
+def _study(session) -> None:  # noqa: ANN001
+    from planner.domain import SiteStatus
+    from planner.tables import Site, Sponsor, Study
+
+    sponsor = Sponsor(name="Acme")
+    session.add(sponsor)
+    session.flush()
+    study = Study(study_id="S1", sponsor_pk=sponsor.id, target_randomized=10,
+                  treatment_weeks=12.0, currency="EUR")
+    session.add(study)
+    session.flush()
+    for site, country in (("101", "DE"), ("102", "FR"), ("201", "JP")):
+        session.add(Site(study_pk=study.id, site_id=site, country_code=country,
+                         status=SiteStatus.ENROLLING))
+
+
+def _approve(store, lines: pd.DataFrame, actor: str = "finance") -> int:  # noqa: ANN001
+    from contracts.payment_runs import approve_run
+    from planner.store import transaction
+
+    with transaction(store, "whoever") as session:
+        return approve_run(session, "S1", lines, THROUGH, actor, "0" * 64)
+
+
+def test_approve_stores_the_run_exactly_and_audits_it(store) -> None:  # noqa: ANN001
+    from sqlalchemy import select
+
+    from contracts.payment_runs import approved_lines, run_lines, stored_runs
+    from planner.payment_tables import PaymentLine, PaymentRun
+    from planner.store import transaction
+    from planner.tables import AuditEntry
+
+    with transaction(store, "setup") as session:
+        _study(session)
+    lines = first_run()
+    run_id = _approve(store, lines)
+    with transaction(store, "reader") as session:
+        run = session.get(PaymentRun, run_id)
+        assert (run.actor, run.through, run.reporting_currency) == ("finance", THROUGH, "EUR")
+        assert run.totals["by_currency"]["EUR"]["paid"] == "2650.66"
+        assert run.totals["by_currency"]["JPY"] == {
+            "lines": "2", "gross": "42667", "holdback": "4267", "released": "0",
+            "already_paid": "0", "paid": "38400", "reporting": "230.40"}
+        assert run.totals["reporting"] == {"currency": "EUR", "amount": "2881.06"}
+        amounts = session.scalars(select(PaymentLine.amount).order_by(PaymentLine.id)).all()
+        assert all(isinstance(a, Decimal) for a in amounts)
+        assert amounts[5] == Decimal("265.07") and amounts[-1] == Decimal("16799")
+        pd.testing.assert_frame_equal(approved_lines(session, "S1"), lines)
+        pd.testing.assert_frame_equal(run_lines(session, run_id), lines)
+        assert [r.id for r in stored_runs(session, "S1")] == [run_id]
+        audit = session.scalars(select(AuditEntry).where(
+            AuditEntry.entity.in_(["payment_run", "payment_line"]))).all()
+    assert len(audit) == 1 + len(lines)
+    assert {(a.action.value, a.actor) for a in audit} == {("insert", "finance")}
+    run_entry = next(a for a in audit if a.entity == "payment_run")
+    assert run_entry.after["through"] == "2025-04-30"
+    assert run_entry.after["totals"]["reporting"]["amount"] == "2881.06"
+
+
+def test_second_approval_of_the_period_is_refused(store) -> None:  # noqa: ANN001
+    from contracts.payment_runs import PaymentRunError, approved_lines
+    from planner.store import transaction
+    from tests.conftest import snapshot
+
+    with transaction(store, "setup") as session:
+        _study(session)
+    stale = first_run()
+    _approve(store, stale)
+    with transaction(store, "reader") as session:
+        paid = approved_lines(session, "S1")
+    again = payment_lines(earned(FIRST), contracts(), paid, THROUGH, "EUR", FX)
+    before = snapshot(store)
+    with pytest.raises(PaymentRunError, match="nothing to pay"):
+        _approve(store, again)
+    with pytest.raises(PaymentRunError, match="no longer match the approved runs"):
+        _approve(store, stale)  # computed before the first approval: would pay twice
+    assert snapshot(store) == before
+
+
+def test_approved_runs_cannot_be_updated_or_deleted(store) -> None:  # noqa: ANN001
+    from sqlalchemy import delete, select, update
+
+    from planner.payment_freeze import FrozenRunError
+    from planner.payment_tables import PaymentLine, PaymentRun
+    from planner.store import transaction
+    from tests.conftest import snapshot
+
+    with transaction(store, "setup") as session:
+        _study(session)
+    run_id = _approve(store, first_run())
+    before = snapshot(store)
+    attempts = [
+        lambda s: setattr(s.get(PaymentRun, run_id), "actor", "mallory"),
+        lambda s: setattr(s.scalars(select(PaymentLine)).first(), "amount", Decimal("1.00")),
+        lambda s: s.delete(s.get(PaymentRun, run_id)),
+        lambda s: s.delete(s.scalars(select(PaymentLine)).first()),
+    ]
+    for attempt in attempts:
+        with pytest.raises(FrozenRunError, match="approved and frozen"), \
+                transaction(store, "mallory") as session:
+            attempt(session)
+            session.flush()
+    for statement in (update(PaymentLine).values(amount=Decimal(0)),
+                      delete(PaymentRun).where(PaymentRun.id == run_id)):
+        with pytest.raises(FrozenRunError, match="bulk"), \
+                transaction(store, "mallory") as session:
+            session.execute(statement)
+    with transaction(store, "reader") as session:  # touched, not changed: no error
+        run = session.get(PaymentRun, run_id)
+        run.actor = run.actor
+    assert snapshot(store) == before
+
+
+def test_a_rate_finer_than_the_store_keeps_is_refused(store) -> None:  # noqa: ANN001
+    from contracts.payment_runs import PaymentRunError
+    from planner.store import transaction
+
+    with transaction(store, "setup") as session:
+        _study(session)
+    lines = first_run()
+    lines.loc[6, "fx_rate"] = Decimal("0.00600000000001")
+    with pytest.raises(PaymentRunError, match="more than 10 decimals"):
+        _approve(store, lines)
