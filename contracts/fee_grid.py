@@ -16,11 +16,13 @@ FEE_COLUMNS = ["fee_minor", "currency", "cap", "description", "effective_from"]
 def _latest(requests: pd.DataFrame, rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """For each request, the latest row of the same ``by`` keys dated on or before it."""
     if rows.empty or requests.empty:
-        return pd.DataFrame(index=requests.index, columns=FEE_COLUMNS)
+        empty = pd.DataFrame(index=requests.index, columns=FEE_COLUMNS)
+        return empty.astype({"fee_minor": "Int64"})
     left = requests[[*by, "date"]].reset_index(names="_request").sort_values("date")
     right = rows[[*by, "effective_from", "amount_minor", "currency", "cap", "description"]]
+    # nullable integers: a request without a fee gets NA, never a float NaN (money stays int)
     right = right.rename(columns={"amount_minor": "fee_minor"}).astype(
-        {c: "string" for c in by} | {"effective_from": "datetime64[s]"})
+        {c: "string" for c in by} | {"effective_from": "datetime64[s]", "fee_minor": "Int64"})
     left = left.astype({c: "string" for c in by} | {"date": "datetime64[s]"})
     right = right.sort_values("effective_from")
     found = pd.merge_asof(left, right, left_on="date", right_on="effective_from", by=by,
@@ -42,7 +44,8 @@ def fee_in_force(fees: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
     template = _latest(dated, fees[fees["site_id"].isna()], [*ITEM_KEY, "country"])
     # a site with any own row for the item on that date uses its own grid
     use_own = own["fee_minor"].notna()
-    chosen = template.where(~use_own, own)
+    # column by column: DataFrame.where goes through float for Int64 and loses large amounts
+    chosen = pd.DataFrame({c: own[c].where(use_own, template[c]) for c in FEE_COLUMNS})
     chosen["level"] = pd.Series("template", index=chosen.index).where(~use_own, "site")
     chosen.loc[chosen["fee_minor"].isna(), "level"] = pd.NA
     out = chosen.reindex(requests.index)

@@ -19,9 +19,9 @@ def _terms_for(sites: pd.DataFrame, terms: pd.DataFrame) -> pd.DataFrame:
                       on=["study_id", "site_id"], how="left")
     country = sites.merge(terms[terms["site_id"].isna()].drop(columns=["site_id", "source"]),
                           on=["study_id", "country"], how="left")
-    has_own = own["payment_frequency"].notna().to_numpy()
-    out = country[TERMS_COLUMNS].copy()
-    out.loc[has_own, TERMS_COLUMNS] = own.loc[has_own, TERMS_COLUMNS].to_numpy()
+    has_own = own["payment_frequency"].notna()
+    # column by column: a block assignment fails when no site has its own row (pandas 3)
+    out = pd.DataFrame({c: own[c].where(has_own, country[c]) for c in TERMS_COLUMNS})
     out["has_terms"] = out["payment_frequency"].notna()
     return out
 

@@ -1,0 +1,98 @@
+"""Earned site payments: what each site has earned to a date (docs/SITE_PAYMENTS.md,
+"Earned items").
+
+Pure and vectorized: frames in, an ``EARNED`` frame out. Visit fees and
+unscheduled visits come from SV (``contracts.visit_fees``), screen-failure fees
+with their cap from subject status (``contracts.screen_failures``), one-time
+fees from the site's activation and close-out. Every row carries the fee in
+force on its service date, gross (with overhead) and holdback, each rounded
+once in integer minor units; only sites with a contract earn.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from contracts.minor import from_minor
+from contracts.pricing import date_text, gross_and_holdback, site_positions, with_fee
+from contracts.schemas import EARNED
+from contracts.screen_failures import screen_failure_items
+from contracts.site_contracts import site_contracts
+from contracts.visit_fees import visit_items
+
+ONE_TIME = "one_time"
+ON_ACTIVATION = ("STARTUP", "IRB", "PHARMACY")
+ON_CLOSEOUT = ("CLOSEOUT", "ARCHIVING")
+ORDER = ["study_id", "site_id", "subject_id", "service_date", "item_type", "item_code",
+         "occurrence"]
+
+
+def _one_time_items(contracts: pd.DataFrame, fees: pd.DataFrame,
+                    as_of: dt.date) -> pd.DataFrame:
+    """One-time fees on the site's actual activation and close-out dates (≤ as-of)."""
+    sites = contracts[contracts["has_contract"].astype(bool)]
+    parts = []
+    for trigger, column, codes in (("activation", "actual_activation", ON_ACTIVATION),
+                                   ("close-out", "closeout", ON_CLOSEOUT)):
+        dated = sites[sites[column].notna() & (sites[column] <= pd.Timestamp(as_of))]
+        for code in codes:
+            parts.append(pd.DataFrame({
+                "study_id": dated["study_id"].astype(str), "site_id": dated["site_id"].astype(str),
+                "country": dated["country"], "subject_id": pd.NA, "item_type": ONE_TIME,
+                "item_code": code, "occurrence": 1, "service_date": dated[column],
+                "earned_date": dated[column], "status": "earned",
+                "source": "site " + dated["site_id"].astype(str) + f" {trigger} on "
+                          + pd.Series(date_text(dated[column]), index=dated.index),
+            }))
+    return with_fee(pd.concat(parts, ignore_index=True), fees)
+
+
+def earned_items(sites: pd.DataFrame, subjects: pd.DataFrame, visits: pd.DataFrame,
+                 planned_visits: pd.DataFrame, fees: pd.DataFrame, terms: pd.DataFrame,
+                 as_of: dt.date) -> pd.DataFrame:
+    """Every item the sites have earned (or hold) by ``as_of``, as an ``EARNED`` frame.
+
+    Rows are ordered by study, site, subject (site-level items last), service date
+    and item, so two runs on the same data compare equal.
+    """
+    contracts = site_contracts(sites, fees, terms, visits).reset_index(drop=True)
+    parts = [visit_items(visits, subjects, planned_visits, contracts, fees, as_of),
+             screen_failure_items(subjects, contracts, fees, as_of),
+             _one_time_items(contracts, fees, as_of)]
+    items = pd.concat([p for p in parts if not p.empty] or [parts[-1]], ignore_index=True)
+    positions = site_positions(contracts, items["study_id"], items["site_id"])
+    gross, holdback = gross_and_holdback(items["fee_minor"].to_numpy(), positions, contracts)
+    items = items.assign(gross_minor=gross, holdback_minor=holdback,
+                         currency=contracts["currency"].to_numpy()[positions]
+                         if len(items) else pd.Series(dtype="string"))
+    texts = [c.name for c in EARNED.columns if c.dtype == "string"]
+    coded = {c: pd.factorize(items[c], sort=True) for c in texts}
+    # categoricals: conform then converts each distinct text once, not every row
+    items = items.assign(**{c: pd.Categorical.from_codes(codes, uniques.astype(object))
+                            for c, (codes, uniques) in coded.items()})
+    keys = [coded[c][0] if c in coded else pd.factorize(items[c], sort=True)[0]
+            for c in reversed(ORDER)]
+    order = np.lexsort([np.where(k < 0, np.iinfo(np.int64).max, k) for k in keys])
+    return EARNED.conform(items.iloc[order])
+
+
+def earned_totals(earned: pd.DataFrame) -> pd.DataFrame:
+    """Per study and site, in the site's currency: Σ gross and Σ holdback of the items
+    earned (held screen failures and invoice-only rows are not), as exact ``Decimal``."""
+    is_earned = (earned["status"] == "earned").to_numpy()
+    frame = pd.DataFrame({
+        "study_id": earned["study_id"], "site_id": earned["site_id"],
+        "currency": earned["currency"],
+        "earned": np.where(is_earned, earned["gross_minor"].to_numpy(dtype="int64"), 0),
+        "holdback": np.where(is_earned, earned["holdback_minor"].to_numpy(dtype="int64"), 0),
+    })
+    sums = frame.groupby(["study_id", "site_id", "currency"], as_index=False,
+                         observed=True)[["earned", "holdback"]].sum()
+    for column in ("earned", "holdback"):
+        sums[column] = pd.Series([from_minor(int(m), c) for m, c in
+                                  zip(sums[column], sums["currency"], strict=True)],
+                                 index=sums.index, dtype=object)
+    return sums.reset_index(drop=True)
