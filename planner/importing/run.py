@@ -15,10 +15,12 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from planner.importing.invoices import import_invoices
 from planner.importing.issues import ImportIssue, raise_if_any
 from planner.importing.planning import import_drivers, import_leave
 from planner.importing.readers import RawTable, read_table
 from planner.importing.sdtm import import_sdtm, read_sdtm_files
+from planner.importing.site_budgets import import_fees, import_terms
 from planner.importing.sync import AuditContext, Writer
 from planner.importing.tabular import import_milestones, import_sites, import_staff, import_studies
 from planner.tables import ImportBatch
@@ -33,6 +35,9 @@ TABLE_KINDS: dict[str, TableImporter] = {
     "milestones": import_milestones,
     "leave": import_leave,
     "drivers": import_drivers,
+    "fees": import_fees,
+    "terms": import_terms,
+    "invoices": import_invoices,
 }
 KINDS = (*TABLE_KINDS, "sdtm")
 
