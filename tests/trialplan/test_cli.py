@@ -50,7 +50,7 @@ def test_init_import_status(store_url) -> None:  # noqa: ANN001
 
 def test_unknown_kind_and_missing_file_exit_2(store_url) -> None:  # noqa: ANN001
     assert trialplan(store_url, "init").exit_code == 0
-    unknown = trialplan(store_url, "import", "invoices", "x.csv")
-    assert unknown.exit_code == 2 and "unknown kind 'invoices'" in unknown.stderr
+    unknown = trialplan(store_url, "import", "recipes", "x.csv")
+    assert unknown.exit_code == 2 and "unknown kind 'recipes'" in unknown.stderr
     missing = trialplan(store_url, "import", "sites", "/nonexistent/sites.csv")
     assert missing.exit_code == 2 and "expected an existing file" in missing.stderr
