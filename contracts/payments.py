@@ -287,16 +287,19 @@ def _sums(lines: pd.DataFrame, deferred: pd.DataFrame, by: list[str]) -> pd.Data
 
 
 def payment_summary(lines: pd.DataFrame, contracts: pd.DataFrame, through: dt.date,
-                    deferred: pd.DataFrame | None = None) -> pd.DataFrame:
+                    deferred: pd.DataFrame | None = None,
+                    reporting_currency: str | None = None) -> pd.DataFrame:
     """Per site and currency, then a total per currency (``row`` site or total): lines,
     gross, holdback withheld, released, already settled, paid now, the reporting
     amount, the due date (through + terms days), and what waits (quarterly sites).
 
     Amounts are ``Decimal`` in the row's currency (the reporting amount in the
-    reporting currency); paid now = gross − holdback − already paid + released.
+    reporting currency: the lines', else ``reporting_currency``, else None when
+    nothing is paid now); paid now = gross − holdback − already paid + released.
     """
     deferred = lines.iloc[:0][DEFERRED_COLUMNS] if deferred is None else deferred
-    reporting = (str(lines["reporting_currency"].iloc[0]) if len(lines) else None)
+    reporting = (str(lines["reporting_currency"].iloc[0]) if len(lines)
+                 else reporting_currency)  # the lines' own, else the one given (or none)
     sites = _sums(lines, deferred, SITE)
     totals = _sums(lines, deferred, ["currency"]).assign(row="total", study_id=pd.NA,
                                                          site_id=pd.NA)

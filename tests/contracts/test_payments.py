@@ -163,6 +163,11 @@ def test_second_run_for_the_same_period_pays_nothing_twice() -> None:
     again = payment_lines(earned(FIRST), contracts(), first, THROUGH, "EUR", FX)
     assert again.empty
     assert list(again.columns) == PAYMENT_LINES.names
+    waiting = deferred_lines(earned(FIRST), contracts(), first, THROUGH)
+    summary = payment_summary(again, contracts(), THROUGH, waiting, "EUR")
+    assert list(summary["row"]) == ["site", "total"]  # only the quarterly site, waiting
+    assert list(summary["paid_now"]) == [Decimal("0.00")] * 2
+    assert list(summary["reporting_amount"]) == [Decimal("0.00")] * 2
 
 
 def test_later_run_pays_only_new_items() -> None:
