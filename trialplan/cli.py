@@ -14,6 +14,7 @@ from typing import Annotated
 
 import pandas as pd
 import typer
+from sqlalchemy import Engine
 
 from optimizer.highs_bridge import quiet_highs
 from optimizer.rebalance import RebalanceOptions
@@ -29,9 +30,11 @@ from planner.workload.portfolio import portfolio_workload
 from trialplan import settings
 from trialplan.activation_cli import activation
 from trialplan.demo import DEMO_AS_OF, build_demo
+from trialplan.demo.payments import build_site_payments, reconcile_every_study
 from trialplan.edge import date_option, edge, fail, ready_engine
 from trialplan.forecast_cli import forecast
 from trialplan.forecast_view import day_text
+from trialplan.payments_cli import pay, reconcile
 from trialplan.rebalance_cli import propose, rebalance
 from trialplan.staffing_cli import staffing
 from trialplan.workload_cli import workload
@@ -120,6 +123,20 @@ def demo() -> None:
                f"{int((use['before'] > 1 + 1e-9).sum())} to "
                f"{int((use['after'] > 1 + 1e-9).sum())} ({plan['status']}, "
                f"{plan['seconds']:.1f} s; trialplan rebalance --apply-run {run.id} makes them)")
+    _demo_site_payments(engine)
+
+
+def _demo_site_payments(engine: Engine) -> None:
+    """Site contracts for every study, a quarter of invoices (with mistakes), reconciled."""
+    with store_transaction(engine, settings.actor()) as session:
+        build_site_payments(session, settings.actor(), DEMO_AS_OF)
+        runs = reconcile_every_study(session, settings.actor())
+    typer.echo("\nsite invoices reconciled (trialplan reconcile STUDY shows the lines):")
+    for run in runs:
+        exceptions = ", ".join(f"{n} {status.replace('_', ' ')}"
+                               for status, n in run.statuses.items() if status != "matched")
+        typer.echo(f"  {run.study_id:<14} {run.lines:>5} lines, {run.exceptions:>4} exceptions"
+                   + (f" ({exceptions})" if exceptions else ""))
 
 
 @app.command()
@@ -147,6 +164,8 @@ app.command()(edge(workload))
 app.command()(edge(rebalance))
 app.command()(edge(activation))
 app.command()(edge(staffing))
+app.command()(edge(reconcile))
+app.command()(edge(pay))
 
 
 def _show_progress() -> None:

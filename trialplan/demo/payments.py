@@ -1,0 +1,83 @@
+"""The demo's site payments: contracts for every study, a quarter of invoices, reconciled.
+
+Fees and terms go in through the project's own importers, exactly as finance's
+files would; invoices are drawn from what the sites earned (with the usual
+mistakes, :mod:`trialplan.demo.site_invoices`) and imported the same way.
+Deterministic: building the demo twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from contracts.budgets import load_site_budgets
+from contracts.earned import earned_items
+from contracts.site_contracts import site_contracts
+from contracts.site_payments import record_reconciliation, study_payments
+from planner.frames import load_portfolio
+from planner.importing.readers import RawTable
+from planner.importing.run import import_tables
+from trialplan.demo.site_budgets import fee_rows, terms_rows
+from trialplan.demo.site_invoices import invoice_rows
+
+INVOICE_SEED = 5
+
+
+@dataclass(frozen=True)
+class StudyReconciliation:
+    study_id: str
+    run_id: int
+    lines: int
+    exceptions: int
+    accruals: int
+    statuses: dict[str, int]
+
+
+def _text_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cells as the text a file would hold (dates ISO, blanks empty)."""
+    return frame.astype(object).where(frame.notna(), "").astype(str)
+
+
+def _import(session: Session, kind: str, frame: pd.DataFrame, actor: str) -> int:
+    if frame.empty:
+        return 0
+    raw = RawTable.from_frame(f"demo {kind}", _text_frame(frame))
+    return import_tables(session, kind, [raw], actor).changed
+
+
+def build_site_payments(session: Session, actor: str, as_of: dt.date) -> int:
+    """Import every study's fees, terms and last-quarter invoices; rows changed."""
+    portfolio = load_portfolio(session)
+    sites = portfolio.sites
+    changed = _import(session, "fees", fee_rows(sites, portfolio.planned_visits, as_of), actor)
+    changed += _import(session, "terms", terms_rows(sites), actor)
+    rng = np.random.default_rng(INVOICE_SEED)
+    invoices = []
+    for study_id in sorted(portfolio.studies["study_id"].astype(str)):
+        study = load_portfolio(session, study_id)
+        budgets = load_site_budgets(session, study_id)
+        cut = min(as_of, study.latest_event(study_id) or as_of)
+        earned = earned_items(study.sites, study.subjects, study.visits, study.planned_visits,
+                              budgets.fees, budgets.terms, cut)
+        contracts = site_contracts(study.sites, budgets.fees, budgets.terms, study.visits)
+        invoices.append(invoice_rows(earned, budgets.fees, contracts, cut, rng))
+    return changed + _import(session, "invoices", pd.concat(invoices, ignore_index=True), actor)
+
+
+def reconcile_every_study(session: Session, actor: str) -> list[StudyReconciliation]:
+    """Reconcile each study's invoices as of its data cut and store the runs."""
+    out = []
+    for study_id in sorted(load_portfolio(session).studies["study_id"].astype(str)):
+        payments = study_payments(session, study_id)
+        run_id = record_reconciliation(session, payments, actor)
+        lines, items = payments.reconciliation.lines, payments.reconciliation.items
+        out.append(StudyReconciliation(
+            study_id, run_id, len(lines), int((lines["status"] != "matched").sum()),
+            int((items["item_class"] == "accrual").sum()),
+            {str(k): int(v) for k, v in lines["status"].value_counts().sort_index().items()}))
+    return out
