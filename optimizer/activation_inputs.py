@@ -8,7 +8,10 @@ Gamma(α, β) and the forecast's never-enroll share q, so its expected rate is
 planned sites, earliest at their planned activation; identified sites without a
 date, earliest after the shortest start-up) and the rows of a candidates CSV
 (docs/FORMATS.md). A site activated in month m can be active from the first
-month starting on or after its earliest date.
+month starting on or after its earliest date. Costs come from the study's site
+contracts (fees in force at the cut) where a candidate has one, else from the
+per-country defaults (:mod:`optimizer.activation_costs`); every candidate and plan
+row says which in ``cost_source``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.activation import ActivationPlan, ActivationProblem, month_starts, quarter_of
-from optimizer.activation_costs import load_fx, site_costs
+from optimizer.activation_costs import ContractBook, candidate_costs, load_fx
 from optimizer.runs import inputs_digest
 from planner.countries import country_code
 from planner.domain import SiteStatus
@@ -107,10 +110,13 @@ def read_candidates(path: Path, history: RecruitmentHistory, taken: set[str]) ->
 def activation_problem(portfolio: Portfolio, study_id: str, target_date: dt.date,
                        probability: float, candidates_file: Path | None = None,
                        capacity: int = DEFAULT_CAPACITY,
-                       quarter_budget: Decimal | None = None
+                       quarter_budget: Decimal | None = None,
+                       fees: pd.DataFrame | None = None, terms: pd.DataFrame | None = None
                        ) -> tuple[ActivationProblem, RecruitmentHistory]:
     """The study's problem at its data cut (refused: probability outside (0, 1), a target
-    date not after the cut, a bad candidates file)."""
+    date not after the cut, a bad candidates file). ``fees`` and ``terms`` are the study's
+    site contracts (:func:`contracts.budgets.load_fees`, ``load_terms``); without them
+    every cost is a per-country default."""
     if not 0 < probability < 1:
         raise ForecastInputError(f"--probability must be between 0 and 1 (got {probability})")
     history = history_at(portfolio, study_id)
@@ -135,9 +141,11 @@ def activation_problem(portfolio: Portfolio, study_id: str, target_date: dt.date
                                ignore_index=True)
     study = portfolio.studies[portfolio.studies["study_id"] == study_id].iloc[0]
     currency = str(study["currency"])
-    costs = site_costs(list(candidates["country"]), currency, portfolio.staff,
-                       load_fx(history.cut))
-    candidates = candidates.merge(costs, on="country", how="left").assign(
+    book = None
+    if fees is not None and terms is not None:
+        book = ContractBook(study, portfolio.planned_visits, fees, terms, history.cut)
+    costs = candidate_costs(candidates, currency, portfolio.staff, load_fx(history.cut), book)
+    candidates = candidates.merge(costs, on=["site_id", "country"], how="left").assign(
         rate=(1 - never) * fitted.alpha / fitted.beta, shape=fitted.alpha, never=never)
     budget = None
     if quarter_budget is not None:
@@ -187,6 +195,13 @@ def with_milestones(history: RecruitmentHistory, result: ActivationPlan,
     """The plan with its FPI and LPI P50 filled in, and :func:`plan_milestones`' figures."""
     figures = plan_milestones(history, result, target_date, sims, seed)
     return dataclasses.replace(result, fpi=figures["fpi"], lpi=figures["lpi"]), figures
+
+
+def with_cost_sources(problem: ActivationProblem, result: ActivationPlan) -> ActivationPlan:
+    """The plan with each row's ``cost_source`` (contract or default) from its candidate."""
+    sources = problem.candidates.set_index("site_id")["cost_source"]
+    plan = result.plan.assign(cost_source=result.plan["site_id"].map(sources).astype(object))
+    return dataclasses.replace(result, plan=plan)
 
 
 def inputs_hash(problem: ActivationProblem, options: dict) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
@@ -12,17 +13,19 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
+from contracts.budgets import load_fees, load_terms
 from optimizer.activation import (
     COST_PARTS,
     ActivationError,
     ActivationPlan,
     ActivationProblem,
 )
-from optimizer.activation_costs import load_fx
+from optimizer.activation_costs import CONTRACT, DEFAULT, load_fx
 from optimizer.activation_inputs import (
     DEFAULT_CAPACITY,
     activation_problem,
     inputs_hash,
+    with_cost_sources,
     with_milestones,
 )
 from optimizer.activation_plan import plan_activation
@@ -37,6 +40,7 @@ from trialplan.edge import date_option, fail, ready_engine
 from trialplan.forecast_view import day_text
 
 MODEL = ACTIVATION_PLAN_MODEL  # the ForecastRun model of a saved plan
+LABEL = {CONTRACT: "site contract", DEFAULT: "per-country default"}
 
 
 def _budget(value: str | None) -> Decimal | None:
@@ -55,8 +59,12 @@ def _budget(value: str | None) -> Decimal | None:
 def activation_document(problem: ActivationProblem, history: RecruitmentHistory,
                         result: ActivationPlan, milestones: dict, timings: dict) -> dict:
     """The ``--json`` document: counts are of the whole study (already randomized
-    included); money as decimal strings in the study currency, each line rounded once."""
+    included); money as decimal strings in the study currency, each line rounded once;
+    each plan row's cost_source says whether its start-up and per-patient costs come
+    from the site contract or the per-country defaults (cost_sources counts the
+    candidates by source)."""
     done = history.randomized
+    sources = problem.candidates["cost_source"].value_counts()
     return {
         "study_id": history.study_id, "as_of": history.cut.isoformat(),
         "status": result.status, "target": history.target, "randomized": done,
@@ -74,13 +82,16 @@ def activation_document(problem: ActivationProblem, history: RecruitmentHistory,
                   "months_active": float(r.months_active),
                   "expected_randomized": round(float(r.expected_randomized), 4),
                   **{part: str(getattr(r, part)) for part in COST_PARTS},
-                  "cost": str(r.cost)} for r in result.plan.itertuples()],
+                  "cost": str(r.cost), "cost_source": r.cost_source}
+                 for r in result.plan.itertuples()],
         "fpi": iso_date(result.fpi), "lpi": iso_date(result.lpi),
         "lpi_p10": iso_date(milestones["lpi_p10"]), "lpi_p90": iso_date(milestones["lpi_p90"]),
         "startup_capacity": problem.default_capacity,
         "quarter_budget": None if problem.quarter_budget is None else
         str(problem.quarter_budget["budget"].iloc[0]),
-        "candidates": len(problem.candidates), "gap": round(result.gap, 6),
+        "candidates": len(problem.candidates),
+        "cost_sources": {k: int(sources.get(k, 0)) for k in (CONTRACT, DEFAULT)},
+        "gap": round(result.gap, 6),
         "iterations": result.iterations, "explanation": result.explanation,
         "timings": timings,
     }
@@ -101,6 +112,10 @@ def _text(document: dict) -> str:
                  f"{cost['total']} {unit} (start-up {cost['startup']}, site monthly "
                  f"{cost['site_monthly']}, monitoring {cost['monitoring']}, per patient "
                  f"{cost['per_patient']})")
+    counts = Counter(row["cost_source"] for row in document["plan"])
+    if counts:
+        lines.append("start-up and per-patient costs from: " + ", ".join(
+            f"{LABEL[k]} {counts[k]}" for k in (CONTRACT, DEFAULT) if counts[k]))
     lines.append(f"expected randomized by {document['target_date']}: "
                  f"{document['expected_randomized']:.1f}"
                  + (f" (required {document['required_expected']:.1f})"
@@ -110,7 +125,8 @@ def _text(document: dict) -> str:
                  f"{day_text(document['lpi'] and dt.date.fromisoformat(document['lpi']))}")
     for row in document["plan"]:
         lines.append(f"  {row['activation_month']}  {row['site_id']:<10} {row['country']}  "
-                     f"{row['expected_randomized']:6.1f} expected  {row['cost']:>14} {unit}")
+                     f"{row['expected_randomized']:6.1f} expected  {row['cost']:>14} {unit}  "
+                     f"({row['cost_source']})")
     if document.get("forecast_run_id"):
         lines.append(f"saved as forecast run {document['forecast_run_id']}")
     return "\n".join(lines)
@@ -145,11 +161,14 @@ def activation(
             known = ", ".join(known_study_ids(session)) or "none"
             raise ForecastInputError(f"study {study!r} is not in the store (studies: {known})")
         problem, history = activation_problem(portfolio, study, deadline, probability,
-                                              candidates, startup_capacity, budget)
+                                              candidates, startup_capacity, budget,
+                                              fees=load_fees(session, study),
+                                              terms=load_terms(session, study))
         try:
             result = plan_activation(problem, time_limit, accept_incumbent=True)
         except ActivationError as error:
             fail(f"no activation plan: {error}; try a longer --time-limit", 1)
+        result = with_cost_sources(problem, result)
         result, milestones = with_milestones(history, result, deadline, sims, seed)
         timings = {"build_seconds": round(result.build_seconds, 4),
                    "solve_seconds": round(result.solve_seconds, 4)}
