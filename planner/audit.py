@@ -16,6 +16,7 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from planner.domain import AuditAction
+from planner.payment_tables import ReconciliationRun
 from planner.tables import (
     AuditEntry,
     Base,
@@ -26,7 +27,9 @@ from planner.tables import (
 )
 
 # append-only records of who did what themselves; the rows they change are audited
-NOT_AUDITED = (AuditEntry, ImportBatch, ForecastRun, RebalanceRun, StaffingRun)
+# computed runs are outputs, not the plan of record; an approved payment run is audited
+NOT_AUDITED = (AuditEntry, ImportBatch, ForecastRun, RebalanceRun, StaffingRun,
+               ReconciliationRun)
 ACTOR_KEY = "actor"
 
 
