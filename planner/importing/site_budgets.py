@@ -24,6 +24,7 @@ from planner.importing.contract_cells import (
 )
 from planner.importing.fields import Field, Kind, duplicate_key_issues, parse_fields
 from planner.importing.issues import ImportIssue
+from planner.importing.paid_contracts import paid_currency_issues, unsupported_currency_issues
 from planner.importing.readers import RawTable
 from planner.importing.sync import SOURCE, EntitySpec, Writer, existing_rows
 from planner.importing.tabular import ID, SITE, only_given, sources, study_pks, unknown_reference
@@ -127,11 +128,13 @@ def import_fees(writer: Writer, raw: RawTable) -> list[ImportIssue]:
     issues += duplicate_key_issues(raw, typed, FEE_KEY, blank_is_value=True)
     typed["amount"], more = amounts(raw, typed["currency"])
     issues += more + _cap_issues(raw, typed) + _study_and_sites(writer, raw, typed)
+    issues += unsupported_currency_issues(raw, typed)
     if issues:
         return issues
     sites = existing_rows(writer.session, SITE)
     issues = _one_contract_currency(raw, typed, existing_rows(writer.session, FEE),
                                     sites.set_index("id")["site_id"])
+    issues += paid_currency_issues(writer, raw, typed, sites)
     if issues:
         return issues
     typed[SOURCE] = sources(raw)
