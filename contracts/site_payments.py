@@ -18,10 +18,15 @@ from sqlalchemy.orm import Session
 
 from contracts.budgets import SiteBudgets, load_site_budgets
 from contracts.earned import earned_items
-from contracts.minor import from_minor
+from contracts.minor import MinorUnitsError, from_minor
 from contracts.payment_runs import PaymentRunError, approve_run, approved_lines
-from contracts.payments import deferred_lines, payment_lines, payment_summary
-from contracts.reconcile import Reconciliation, reconcile, reconciliation_json
+from contracts.payments import PaymentsError, deferred_lines, payment_lines, payment_summary
+from contracts.reconcile import (
+    Reconciliation,
+    ReconciliationError,
+    reconcile,
+    reconciliation_json,
+)
 from contracts.schemas import EARNED
 from contracts.site_contracts import site_contracts
 from planner.forecast_runs import known_study_ids
@@ -49,6 +54,7 @@ class StudyPayments:
     contracts: pd.DataFrame  # site_contracts
     earned: pd.DataFrame  # EARNED, before invoices
     reconciliation: Reconciliation
+    later_lines: int = 0  # invoice lines dated after as_of, left out
 
     def payable_items(self) -> pd.DataFrame:
         """Earned items including the invoiceables the invoices earned (EARNED)."""
@@ -87,14 +93,19 @@ def study_payments(session: Session, study_id: str, as_of: dt.date | None = None
     contracts = site_contracts(portfolio.sites, budgets.fees, budgets.terms, portfolio.visits)
     earned = earned_items(portfolio.sites, portfolio.subjects, portfolio.visits,
                           portfolio.planned_visits, budgets.fees, budgets.terms, cut)
-    lines = budgets.invoice_lines
-    lines = lines[lines["invoice_date"] <= pd.Timestamp(cut)]
-    contracts, earned, lines = (_only_site(f, site_id) for f in (contracts, earned, lines))
-    rec = reconcile(earned, lines.reset_index(drop=True), budgets.fees, contracts,
-                    tolerance_days)
-    rec.check_totals()
+    contracts, earned, lines = (_only_site(f, site_id)
+                                for f in (contracts, earned, budgets.invoice_lines))
+    later = lines["invoice_date"] > pd.Timestamp(cut)
+    try:
+        rec = reconcile(earned, lines[~later].reset_index(drop=True), budgets.fees, contracts,
+                        tolerance_days)
+        rec.check_totals()
+    except (ReconciliationError, MinorUnitsError) as exc:
+        raise PaymentsInputError(f"{study_id}: the reconciliation does not add up, so "
+                                 f"nothing was stored: {exc}") from exc
     return StudyPayments(study_id, cut, str(portfolio.studies["currency"].iloc[0]), site_id,
-                         tolerance_days, portfolio, budgets, contracts, earned, rec)
+                         tolerance_days, portfolio, budgets, contracts, earned, rec,
+                         int(later.sum()))
 
 
 def record_reconciliation(session: Session, payments: StudyPayments, actor: str) -> int:
@@ -140,7 +151,11 @@ class PaymentRunView:
                               "amount": str(from_minor(reporting, self.reporting_currency))}}
 
     def document(self) -> dict[str, Any]:
-        summary = self.summary.astype(object).where(self.summary.notna(), None)
+        summary = self.summary.copy()
+        for column in summary.columns:
+            if pd.api.types.is_datetime64_any_dtype(summary[column]):
+                summary[column] = summary[column].dt.strftime("%Y-%m-%d")
+        summary = summary.astype(object).where(summary.notna(), None)
         return {"study_id": self.study_id, "through": self.through.isoformat(),
                 "run_id": self.run_id, "approved": self.run_id is not None,
                 "totals": self.totals(),
@@ -154,7 +169,8 @@ class PaymentRunView:
                  else "preview (not stored; --approve stores and freezes it)")
         head = f"{self.study_id}: payment run through {self.through} — {state}"
         if self.lines.empty:
-            return head + "\nnothing to pay: every earned item is paid or waits"
+            return (head + "\nnothing to pay: every earned item is paid or waits; no run "
+                    "was stored" + "".join(f"\n{note}" for note in self.notes))
         totals = self.totals()
         paid = ", ".join(f"{a} {c}" for c, a in totals["paid_now"].items())
         body = self.summary.to_string(index=False, max_rows=80)
@@ -169,9 +185,9 @@ def _compute_run(session: Session, payments: StudyPayments) -> PaymentRunView:
     try:
         lines = payment_lines(items, payments.contracts, paid, payments.as_of,
                               payments.reporting_currency, load_fx_table())
-    except FxError as exc:
-        raise PaymentsInputError(str(exc)) from exc
-    deferred = deferred_lines(items, payments.contracts, paid, payments.as_of)
+        deferred = deferred_lines(items, payments.contracts, paid, payments.as_of)
+    except (FxError, PaymentsError, MinorUnitsError) as exc:
+        raise PaymentsInputError(f"{payments.study_id}: {exc}") from exc
     summary = payment_summary(lines, payments.contracts, payments.as_of, deferred)
     notes = ([f"{deferred['site_id'].nunique()} quarterly sites wait for a quarter-end run "
               f"({len(deferred):,} lines)"] if len(deferred) else [])
@@ -188,6 +204,8 @@ def approve_payment_run(session: Session, payments: StudyPayments,
                         actor: str) -> PaymentRunView:
     """Store and freeze the run (audited); refused when nothing is left to pay."""
     view = _compute_run(session, payments)
+    if view.lines.empty:
+        return view
     try:
         run_id = approve_run(session, payments.study_id, view.lines, payments.as_of, actor,
                              payments.inputs_sha256())

@@ -72,6 +72,9 @@ def reconcile(
                    .to_string(index=False, max_rows=60))
     accruals = rec.items[rec.items["item_class"] == "accrual"]
     typer.echo(f"\naccruals (earned, not invoiced): {len(accruals):,} items")
+    if payments.later_lines:
+        typer.echo(f"{payments.later_lines:,} invoice lines dated after {payments.as_of} were "
+                   "left out (--as-of a later date includes them)")
 
 
 def pay(
@@ -88,6 +91,9 @@ def pay(
     end = date_option("--through", through)
     if output is not None and output.suffix.lower() not in (".xlsx", ".csv"):
         fail(f"-o {output}: expected a file name ending in .xlsx or .csv")
+    if output is not None and not output.resolve().parent.is_dir():
+        fail(f"-o {output}: the folder {output.resolve().parent} does not exist "
+             "(checked before anything is approved)")
     with store_transaction(ready_engine(), settings.actor()) as session:
         try:
             payments = study_payments(session, study, end, None, 7)
@@ -95,11 +101,15 @@ def pay(
                    else preview_payment_run(session, payments))
         except PaymentsInputError as exc:
             fail(str(exc))
-    if output is not None:
-        write_run(run, output)
+    if output is not None and len(run.lines):
+        try:
+            write_run(run, output)
+        except OSError as exc:
+            stored = f" (run {run.run_id} is approved and stored)" if run.run_id else ""
+            fail(f"-o {output}: cannot write the file{stored}: {exc}")
     if as_json:
         typer.echo(json.dumps(run.document(), indent=2))
         return
     typer.echo(run.text())
-    if output is not None:
+    if output is not None and len(run.lines):
         typer.echo(f"written to {output}")

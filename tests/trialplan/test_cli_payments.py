@@ -113,11 +113,17 @@ def test_one_site_and_a_stored_run(demo_copy: str, every_reconciliation: dict) -
     (["reconcile", STUDY, "--site", "9999"], "not a site of"),
     (["pay", STUDY, "--through", "2026-13-01"], "ISO date"),
     (["pay", STUDY, "-o", "run.pdf"], ".xlsx or .csv"),
+    (["pay", STUDY, "--approve", "-o", "/no/such/folder/run.csv"], "does not exist"),
 ])
 def test_bad_requests_exit_2(demo_copy: str, args: list[str], message: str) -> None:
+    engine = create_engine(demo_copy)
+    with transaction(engine, "tester") as session:
+        runs = session.scalar(select(func.count(PaymentRun.id)))
     result = trialplan(demo_copy, *args)
     assert result.exit_code == 2
     assert message in result.output
+    with transaction(engine, "tester") as session:  # nothing approved on the way
+        assert session.scalar(select(func.count(PaymentRun.id))) == runs
 
 
 def test_pay_approve_freezes_and_never_pays_twice(demo_copy: str, tmp_path: Path) -> None:
@@ -134,7 +140,8 @@ def test_pay_approve_freezes_and_never_pays_twice(demo_copy: str, tmp_path: Path
     assert str(frame["amount_minor"].dtype) == "int64"
     assert paid == {c: Decimal(a) for c, a in doc["totals"]["paid_now"].items()}
     second = trialplan(demo_copy, "pay", STUDY, "--through", QUARTER_END, "--approve")
-    assert second.exit_code == 2 and "nothing to pay" in second.output
+    assert second.exit_code == 0 and "nothing to pay" in second.output
+    assert "no run was stored" in second.output
     engine = create_engine(demo_copy)
     with transaction(engine, "tester") as session:
         runs = session.scalars(select(PaymentRun)).all()
@@ -157,6 +164,8 @@ def test_pay_writes_a_workbook_that_adds_up(demo_copy: str, tmp_path: Path) -> N
     result = trialplan(demo_copy, "pay", "HLX-MET-101", "-o", str(path), "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
+    due = [row["due_date"] for row in doc["sites"] if row["due_date"] is not None]
+    assert due and all(len(d) == 10 and d[4] == "-" for d in due)  # ISO dates
     book = openpyxl.load_workbook(path)
     assert {"Summary", "Lines"} <= set(book.sheetnames)
     sheet = book["Lines"]
