@@ -87,12 +87,13 @@ def naive_reconcile(index: NaiveIndex, lines: pd.DataFrame,
     n = len(lines)
     order = sorted(range(n), key=lambda i: (cols["invoice_date"][i], cols["invoice_id"][i],
                                             cols["line_no"][i]))
-    rank = {line: r for r, line in enumerate(order)}
     status: list = [None] * n
     expected: list = [0] * n
     fee_of: dict = {}
     seen: set = set()
-    pairs, by_invoice = [], []
+    by_invoice: list = []
+    taken_items: set = set()
+    matched: dict = defaultdict(int)
     for i in order:
         key = tuple(cols[c][i] for c in KEY)
         study, site, subject, kind, code = key
@@ -118,21 +119,25 @@ def naive_reconcile(index: NaiveIndex, lines: pd.DataFrame,
         if kind == "invoiceable" and code != "UNSCHEDULED":
             by_invoice.append(i)
             continue
-        for item_day, occurrence, pos in index.items.get(key, []):
-            if item_day is not None and abs(item_day - day) <= tolerance_days:
-                pairs.append((abs(item_day - day), rank[i], item_day, occurrence, pos, i))
-    taken_lines, taken_items = set(), set()
-    for *_, pos, i in sorted(pairs):
-        if i in taken_lines or pos in taken_items:
+        # lines take their item in line order: the closest free one, ties by item order
+        near = [(abs(item_day - day), item_day, occurrence, pos)
+                for item_day, occurrence, pos in index.items.get(key, [])
+                if item_day is not None and abs(item_day - day) <= tolerance_days]
+        free = [pair for pair in near if pair[-1] not in taken_items]
+        if not free:
+            if near:
+                status[i] = "duplicate"  # every candidate taken by an earlier line
             continue
-        taken_lines.add(i)
+        pos = min(free)[-1]
         taken_items.add(pos)
+        if kind == "invoiceable":  # an unscheduled visit, within its fee's cap
+            matched[key] += 1
+            if fee[1] is not None and matched[key] > fee[1]:
+                status[i] = "not_earned"
+                continue
         _amount_status(status, expected, i, cols["amount_minor"][i], index.gross[pos])
-    for *_, i in pairs:
-        if i not in taken_lines:
-            status[i] = "duplicate"
     counts: dict = defaultdict(int)
-    for i in sorted(by_invoice, key=lambda i: (cols["service_date"][i], rank[i])):
+    for i in by_invoice:  # in line order
         key = tuple(cols[c][i] for c in KEY)
         counts[key] += 1
         amount, cap = fee_of[i]

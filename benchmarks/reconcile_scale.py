@@ -11,8 +11,8 @@ the visits, a quarter's visits per site per invoice, with a few percent of
 perturbations whose status is known: amounts up or down, exact duplicates on a
 later invoice, visits that do not exist, codes not in the contract, invoices in
 the wrong currency, dates a few days off, and invoiceable IRB fees over their
-cap of 2. Times ``contracts.reconcile.reconcile`` and its peak memory (the
-process's peak resident set during the call, inputs included; Linux
+cap of 2 (counted in line order). Times ``contracts.reconcile.reconcile`` and its
+peak memory (the process's peak resident set during the call, inputs included; Linux
 ``VmHWM`` reset just before), checks every line's status against the
 perturbation that made it, and compares with
 
@@ -157,7 +157,9 @@ class Study:
             "country": _strings(self.site_country[site]),
             "subject_id": _strings(self.subject_ids[subject]),
             "item_type": _strings(np.full(n, "visit", object)),
-            "item_code": _strings(self.codes[visit]), "occurrence": np.ones(n, np.int64),
+            "item_code": _strings(self.codes[visit]),
+            "item_ref": pd.array(np.full(n, pd.NA, object), dtype="string"),
+            "occurrence": np.ones(n, np.int64),
             "service_date": service, "earned_date": service,
             "status": _strings(np.full(n, "earned", object)), "fee_minor": fee,
             "gross_minor": gross, "holdback_minor": scale_half_up(gross, Decimal("0.1")),
@@ -255,7 +257,11 @@ def invoice_lines(study: Study, total: int) -> tuple[pd.DataFrame, np.ndarray]:
     out["line_no"] = out.groupby("invoice_id").cumcount() + 1
     out["source"] = "bench"
     status = np.array([STATUS_OF.get(t, "matched") for t in tag], dtype=object)
-    status[tag == "irb_over"] = "not_earned"
+    # the cap counts IRB lines in line order (invoice date, invoice, line number)
+    irb = np.flatnonzero(np.isin(tag, ["irb_ok", "irb_over"]))
+    billed = out.iloc[irb].sort_values(["invoice_date", "invoice_id", "line_no"])
+    count = billed.groupby(["site_id", "subject_id"], sort=False).cumcount() + 1
+    status[count.index[count.to_numpy() > IRB_CAP]] = "not_earned"
     return INVOICE_LINES.conform(out), status
 
 

@@ -7,6 +7,11 @@ with their cap from subject status (``contracts.screen_failures``), one-time
 fees from the site's activation and close-out. Every row carries the fee in
 force on its service date, gross (with overhead) and holdback, each rounded
 once in integer minor units; only sites with a contract earn.
+
+An item's identity (what a payment run pays once) is (study, site, subject,
+item_type, item_code, item_ref): item_ref is NA for scheduled visits, screen
+failures and one-time fees, and names the SV row of an unscheduled visit; the
+service date and occurrence are shown, never part of it.
 """
 
 from __future__ import annotations
@@ -22,12 +27,10 @@ from contracts.schemas import EARNED
 from contracts.screen_failures import screen_failure_items
 from contracts.site_contracts import site_contracts
 from contracts.visit_fees import visit_items
+from planner.payment_tables import ON_ACTIVATION_CODES, ON_CLOSEOUT_CODES, ItemType
 
-ONE_TIME = "one_time"
-ON_ACTIVATION = ("STARTUP", "IRB", "PHARMACY")
-ON_CLOSEOUT = ("CLOSEOUT", "ARCHIVING")
 ORDER = ["study_id", "site_id", "subject_id", "service_date", "item_type", "item_code",
-         "occurrence"]
+         "occurrence"]  # occurrence tells a subject's unscheduled visits apart
 
 
 def _one_time_items(contracts: pd.DataFrame, fees: pd.DataFrame,
@@ -35,14 +38,16 @@ def _one_time_items(contracts: pd.DataFrame, fees: pd.DataFrame,
     """One-time fees on the site's actual activation and close-out dates (≤ as-of)."""
     sites = contracts[contracts["has_contract"].astype(bool)]
     parts = []
-    for trigger, column, codes in (("activation", "actual_activation", ON_ACTIVATION),
-                                   ("close-out", "closeout", ON_CLOSEOUT)):
+    for trigger, column, codes in (("activation", "actual_activation", ON_ACTIVATION_CODES),
+                                   ("close-out", "closeout", ON_CLOSEOUT_CODES)):
         dated = sites[sites[column].notna() & (sites[column] <= pd.Timestamp(as_of))]
         for code in codes:
             parts.append(pd.DataFrame({
                 "study_id": dated["study_id"].astype(str), "site_id": dated["site_id"].astype(str),
-                "country": dated["country"], "subject_id": pd.NA, "item_type": ONE_TIME,
-                "item_code": code, "occurrence": 1, "service_date": dated[column],
+                "country": dated["country"], "subject_id": pd.NA,
+                "item_type": ItemType.ONE_TIME.value, "item_code": code,
+                "item_ref": pd.Series(pd.NA, index=dated.index, dtype="string"),
+                "occurrence": 1, "service_date": dated[column],  # once per site and code
                 "earned_date": dated[column], "status": "earned",
                 "source": "site " + dated["site_id"].astype(str) + f" {trigger} on "
                           + pd.Series(date_text(dated[column]), index=dated.index),
@@ -64,7 +69,8 @@ def earned_items(sites: pd.DataFrame, subjects: pd.DataFrame, visits: pd.DataFra
              _one_time_items(contracts, fees, as_of)]
     items = pd.concat([p for p in parts if not p.empty] or [parts[-1]], ignore_index=True)
     positions = site_positions(contracts, items["study_id"], items["site_id"])
-    gross, holdback = gross_and_holdback(items["fee_minor"].to_numpy(), positions, contracts)
+    gross, holdback = gross_and_holdback(items["fee_minor"].to_numpy(), contracts["overhead_pct"],
+                                         contracts["holdback_pct"], positions)
     items = items.assign(gross_minor=gross, holdback_minor=holdback,
                          currency=contracts["currency"].to_numpy()[positions]
                          if len(items) else pd.Series(dtype="string"))

@@ -2,12 +2,19 @@
 
 Why: a site may bill a visit a few days off its recorded date, and may bill the
 same item twice; an earned item pays one line at most. The rule
-(docs/SITE_PAYMENTS.md) is greedy by closeness: the closest pair first, ties by
-line order, then by item order. That greedy is computed without a per-pair
-loop: the pairs that are each other's best remaining choice are exactly the
-pairs the greedy takes next, so they are matched together, removed with every
-other pair of their line or item, and the rest is tried again (a handful of
-rounds in practice; each round matches at least the best remaining pair).
+(docs/SITE_PAYMENTS.md) is first come, first served: lines take their item in
+line order, the earliest line first, and each takes the closest of its candidate
+items still free (ties by item order). So among lines competing for one item the
+earliest wins, and a later line billing it again is a duplicate.
+
+That sequential rule is computed without a per-line loop. Sort the pairs by
+(line rank, distance, item rank): a line's first pair is its best free item, an
+item's first pair is the earliest line still wanting it. A pair first for both
+is exactly what the sequential rule decides (no earlier line can take that item,
+and nothing the line prefers is free), so those pairs are matched together,
+removed with every other pair of their line or item, and the rest is tried again
+(a handful of rounds in practice; each round matches at least the earliest line's
+best pair).
 """
 
 from __future__ import annotations
@@ -45,23 +52,24 @@ def _first_of_each(ids: np.ndarray) -> np.ndarray:
 
 def match_one_to_one(candidates: pd.DataFrame, line_rank: np.ndarray,
                      item_rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The greedy one-to-one matching of ``candidates`` (line, item, distance).
+    """The one-to-one matching of ``candidates`` (line, item, distance), lines served in
+    ``line_rank`` order.
 
-    Preference: smaller distance, then smaller ``line_rank[line]``, then smaller
-    ``item_rank[item]`` (ranks are distinct per line and per item). Returns the
-    matched (line, item) arrays.
+    Each line, in order of ``line_rank[line]``, takes its free candidate with the
+    smallest distance, then the smallest ``item_rank[item]`` (ranks are distinct per
+    line and per item). Returns the matched (line, item) arrays.
     """
     line = candidates["line"].to_numpy(np.int64)
     item = candidates["item"].to_numpy(np.int64)
     if not len(line):
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    order = np.lexsort((item_rank[item], line_rank[line], candidates["distance"].to_numpy()))
+    order = np.lexsort((item_rank[item], candidates["distance"].to_numpy(), line_rank[line]))
     line, item = line[order], item[order]
     line_taken = np.zeros(int(line.max()) + 1, bool)
     item_taken = np.zeros(int(item.max()) + 1, bool)
     matched_lines: list[np.ndarray] = []
     matched_items: list[np.ndarray] = []
-    while len(line):  # each round takes at least the best remaining pair
+    while len(line):  # each round takes at least the earliest line's best pair
         mutual = _first_of_each(line) & _first_of_each(item)
         matched_lines.append(line[mutual])
         matched_items.append(item[mutual])

@@ -27,8 +27,8 @@ from contracts.schemas import PAYMENT_LINES
 from planner.money import minor_units
 
 LINE_COLUMNS = ["study_id", "site_id", "kind", "subject_id", "item_type", "item_code",
-                "occurrence", "service_date", "currency", "gross", "holdback", "already_paid",
-                "amount", "fx_rate", "reporting_currency", "reporting_amount"]
+                "item_ref", "occurrence", "service_date", "currency", "gross", "holdback",
+                "already_paid", "amount", "fx_rate", "reporting_currency", "reporting_amount"]
 LINE_MONEY = {"gross": "currency", "holdback": "currency", "already_paid": "currency",
               "amount": "currency", "reporting_amount": "reporting_currency"}
 EXACT_TEXT = {"amount": "amount (exact)", "reporting_amount": "reporting amount (exact)"}
@@ -56,7 +56,8 @@ def _text(value: object) -> str:
 def lines_table(lines: pd.DataFrame) -> pd.DataFrame:
     """The lines as the payer reads them: ``Decimal`` amounts, ISO dates, plain texts."""
     out = pd.DataFrame({c: lines[c] for c in ("study_id", "site_id", "kind", "subject_id",
-                                              "item_type", "item_code", "occurrence")})
+                                              "item_type", "item_code", "item_ref",
+                                              "occurrence")})
     out["service_date"] = [_text(d) for d in lines["service_date"]]
     out["currency"] = lines["currency"]
     for column, source in (("gross", "gross_minor"), ("holdback", "holdback_minor"),
@@ -94,8 +95,8 @@ def read_lines_csv(path: Path) -> pd.DataFrame:
         return [v if v != "" else None for v in frame[column]]
 
     out = pd.DataFrame({c: blank(c) for c in ("study_id", "site_id", "kind", "subject_id",
-                                                 "item_type", "item_code", "currency",
-                                                 "reporting_currency")})
+                                                 "item_type", "item_code", "item_ref",
+                                                 "currency", "reporting_currency")})
     out["occurrence"] = pd.array([int(v) if v else None for v in frame["occurrence"]],
                                  dtype="Int64")
     out["service_date"] = pd.to_datetime(pd.Series(blank("service_date")), format="%Y-%m-%d")

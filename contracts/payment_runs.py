@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contracts.minor import from_minor, to_minor
-from contracts.payments import ITEM, RELEASE, stale_lines
+from contracts.payment_keys import ITEM, RELEASE, stale_lines
 from contracts.schemas import PAYMENT_LINES
 from planner import payment_freeze  # noqa: F401  (registers the freeze on every session)
 from planner.audit import ACTOR_KEY
@@ -28,7 +28,8 @@ from planner.payment_tables import ItemType, PaymentLine, PaymentRun
 from planner.tables import Site, Study
 
 COLUMNS = [PaymentLine.kind, PaymentLine.subject_id, PaymentLine.item_type,
-           PaymentLine.item_code, PaymentLine.occurrence, PaymentLine.service_date,
+           PaymentLine.item_code, PaymentLine.item_ref, PaymentLine.occurrence,
+           PaymentLine.service_date,
            PaymentLine.gross, PaymentLine.holdback, PaymentLine.already_paid,
            PaymentLine.amount, PaymentLine.currency, PaymentLine.fx_rate,
            PaymentLine.reporting_amount, PaymentLine.reporting_currency]
@@ -43,8 +44,8 @@ class PaymentRunError(ValueError):
 def _frame(rows: list[tuple]) -> pd.DataFrame:
     names = ["study_id", "site_id", *(c.key for c in COLUMNS)]
     raw = pd.DataFrame.from_records(rows, columns=names)
-    out = raw[["study_id", "site_id", "kind", "subject_id", "item_code", "currency",
-               "fx_rate", "reporting_currency"]].copy()
+    out = raw[["study_id", "site_id", "kind", "subject_id", "item_code", "item_ref",
+               "currency", "fx_rate", "reporting_currency"]].copy()
     out["item_type"] = [None if pd.isna(v) else ItemType(v).value for v in raw["item_type"]]
     out["occurrence"] = pd.array(list(raw["occurrence"]), dtype="Int64")
     out["service_date"] = pd.to_datetime(raw["service_date"])
@@ -59,7 +60,7 @@ def _frame(rows: list[tuple]) -> pd.DataFrame:
 
 def approved_lines(session: Session, study_id: str) -> pd.DataFrame:
     """Every line of the study's approved runs (``PAYMENT_LINES``, oldest first): the
-    ``paid`` input of :func:`contracts.payments.payment_lines`."""
+    ``paid`` input of :func:`contracts.payments.payment_run_lines`."""
     statement = (select(Study.study_id, Site.site_id, *COLUMNS)
                  .join(PaymentRun, PaymentLine.run_pk == PaymentRun.id)
                  .join(Study, PaymentRun.study_pk == Study.id)
@@ -179,7 +180,7 @@ def _line(run_pk: int, site_pk: int, row: Any) -> PaymentLine:
     return PaymentLine(
         run_pk=run_pk, site_pk=site_pk, kind=str(row.kind), subject_id=_value(row.subject_id),
         item_type=None if _value(row.item_type) is None else ItemType(row.item_type),
-        item_code=_value(row.item_code),
+        item_code=_value(row.item_code), item_ref=_value(row.item_ref),
         occurrence=None if _value(row.occurrence) is None else int(row.occurrence),
         service_date=None if date is None else pd.Timestamp(date).date(),
         gross=from_minor(row.gross_minor, currency),

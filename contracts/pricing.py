@@ -1,6 +1,10 @@
 """Shared steps of the earned-items computation: which site row a row belongs to,
 the fee in force for a candidate item, overhead and holdback (docs/SITE_PAYMENTS.md).
 
+:func:`gross_and_holdback` (with :func:`scale_by_percent` and :func:`percent`) is the
+one place gross and holdback are computed: the earned items, the invoiceables an
+invoice earns, the demo's invoices and the activation costs all call it.
+
 Candidates are frames with study_id, site_id, country, item_type, item_code and
 service_date; pricing keeps those with a fee in force on their service date.
 Money stays in int64 minor units; percentages are exact ``Decimal`` factors.
@@ -8,6 +12,7 @@ Money stays in int64 minor units; percentages are exact ``Decimal`` factors.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 import numpy as np
@@ -57,31 +62,48 @@ def with_fee(candidates: pd.DataFrame, fees: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _pct(value: object) -> Decimal:
-    """A terms percentage; blank means none (0 %)."""
+def percent(value: object) -> Decimal:
+    """A terms percentage (26 = 26 %) as an exact ``Decimal``; blank (None, NaN, NA) is
+    0 %. A float goes through its shortest text, never its binary expansion."""
     if value is None or (not isinstance(value, Decimal) and pd.isna(value)):
         return Decimal(0)
-    return Decimal(value) if not isinstance(value, Decimal) else value
+    return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
-def gross_and_holdback(fee_minor: np.ndarray, positions: np.ndarray,
-                       contracts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """gross = round_half_up(fee × (1 + overhead)), holdback = round_half_up(gross ×
-    holdback), each per line in integers; one vectorized pass per distinct pair of terms."""
-    fee = np.asarray(fee_minor, dtype=np.int64)
-    gross = np.zeros(len(fee), dtype=np.int64)
-    holdback = np.zeros(len(fee), dtype=np.int64)
-    terms = pd.DataFrame({
-        "overhead": [_pct(v) for v in contracts["overhead_pct"]],
-        "holdback": [_pct(v) for v in contracts["holdback_pct"]],
-    }, index=contracts.index)
-    for (overhead, held), rows in terms.groupby(["overhead", "holdback"]).groups.items():
-        mask = np.isin(positions, rows.to_numpy())
-        if not mask.any():
-            continue
-        gross[mask] = scale_half_up(fee[mask], Decimal(1) + percent_factor(overhead))
-        holdback[mask] = scale_half_up(gross[mask], percent_factor(held))
-    return gross, holdback
+def scale_by_percent(minor: np.ndarray, percents: Sequence[object] | pd.Series,
+                     rows: np.ndarray | None = None, *, plus_one: bool = False) -> np.ndarray:
+    """round_half_up(minor × (1 + p/100)) (``plus_one``) or round_half_up(minor × p/100)
+    for each line, p = ``percents[rows[i]]`` (``percents[i]`` without ``rows``; blank
+    is 0 %), each line rounded once in integers.
+
+    The percents are parsed once each and grouped by distinct value: one vectorized
+    pass per distinct percent (a handful of terms), whatever the number of lines.
+    """
+    values = np.asarray(minor, dtype=np.int64)
+    parsed = pd.Series([percent(v) for v in np.asarray(percents, dtype=object)], dtype=object)
+    codes, distinct = pd.factorize(parsed)
+    code = codes if rows is None else codes[np.asarray(rows, dtype=np.int64)]
+    out = np.zeros(len(values), dtype=np.int64)
+    for k, value in enumerate(distinct):
+        mask = code == k
+        if mask.any():
+            factor = percent_factor(value)
+            out[mask] = scale_half_up(values[mask], Decimal(1) + factor if plus_one else factor)
+    return out
+
+
+def gross_and_holdback(fee_minor: np.ndarray, overhead_pct: Sequence[object] | pd.Series,
+                       holdback_pct: Sequence[object] | pd.Series,
+                       rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """gross = round_half_up(fee × (1 + overhead/100)) and holdback =
+    round_half_up(gross × holdback/100), each rounded once per line in integers.
+
+    ``overhead_pct`` and ``holdback_pct`` are the terms' percents (blank: 0 %), per line
+    or, with ``rows``, per terms row and ``rows`` picks each line's (the earned items
+    pass the site contracts once and each item's row).
+    """
+    gross = scale_by_percent(fee_minor, overhead_pct, rows, plus_one=True)
+    return gross, scale_by_percent(gross, holdback_pct, rows)
 
 
 def date_text(dates: pd.Series) -> np.ndarray:

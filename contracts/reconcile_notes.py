@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 
 from planner.money import minor_units
-
-UNSCHEDULED = "UNSCHEDULED"
+from planner.payment_tables import UNSCHEDULED_CODE, ItemType
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -48,10 +47,11 @@ def item_phrase(item_type: pd.Series, item_code: pd.Series) -> pd.Series:
     """'visit 3', 'screen failure', 'unscheduled visit', 'STARTUP fee', 'IRB_RENEWAL'."""
     kind, code = _text(item_type), _text(item_code).fillna("?")
     out = code.copy()
-    out = out.mask((kind == "visit").fillna(False), "visit " + code)
-    out = out.mask((kind == "one_time").fillna(False), code + " fee")
-    out = out.mask((kind == "screen_failure").fillna(False), "screen failure")
-    unscheduled = ((kind == "invoiceable") & (code == UNSCHEDULED)).fillna(False)
+    out = out.mask((kind == ItemType.VISIT.value).fillna(False), "visit " + code)
+    out = out.mask((kind == ItemType.ONE_TIME.value).fillna(False), code + " fee")
+    out = out.mask((kind == ItemType.SCREEN_FAILURE.value).fillna(False), "screen failure")
+    unscheduled = ((kind == ItemType.INVOICEABLE.value)
+                   & (code == UNSCHEDULED_CODE)).fillna(False)
     return out.mask(unscheduled, "unscheduled visit")
 
 

@@ -56,7 +56,9 @@ EARNED = FrameSchema("earned", (
     Col("subject_id", "string", "", "USUBJID (NA: a site-level item)"),
     Col("item_type", "string", "", "visit, invoiceable, one_time, screen_failure"),
     Col("item_code", "string", "", "as in the fee grid"),
-    Col("occurrence", "int64", "", "1, or the n-th time the same item is earned"),
+    Col("item_ref", "string", "", "which one (opaque): the unscheduled SV visit or the "
+        "invoice line that earned it; NA: once per code"),
+    Col("occurrence", "int64", "", "1, or the n-th time the same item is earned (shown)"),
     Col("service_date", DATE, "date", "date of the visit or event"),
     Col("earned_date", DATE, "date", "date it became payable (NaT: not yet)"),
     Col("status", "string", "", "earned, sf_over_cap (held), invoice_only (paid once invoiced)"),
@@ -90,6 +92,7 @@ PAYMENT_LINES = FrameSchema("payment_lines", (
     Col("subject_id", "string", "", "USUBJID (NA: a site-level item)"),
     Col("item_type", "string", "", "as earned (NA for a holdback release)"),
     Col("item_code", "string", "", "as earned"),
+    Col("item_ref", "string", "", "as earned (with the codes: the item's key)"),
     Col("occurrence", "Int64", "", "as earned"),
     Col("service_date", DATE, "date", "as earned"),
     Col("gross_minor", "int64", "minor units", "fee × (1 + overhead)"),

@@ -19,8 +19,8 @@ import pandas as pd
 from contracts.minor import ratio
 from contracts.pricing import date_text, site_positions, with_fee
 from contracts.visit_fees import screen_failure_mask
+from planner.payment_tables import SCREEN_FAILURE_CODE, ItemType
 
-SCREEN_FAILURE = ("screen_failure", "SF")
 NEVER = np.iinfo(np.int64).max  # randomizations needed when the ratio is 0
 
 
@@ -71,8 +71,9 @@ def screen_failure_items(subjects: pd.DataFrame, contracts: pd.DataFrame, fees: 
         "site_id": failed["site_id"].astype(str).to_numpy(),
         "country": contracts["country"].to_numpy()[positions],
         "subject_id": failed["subject_id"].astype(str).to_numpy(),
-        "item_type": SCREEN_FAILURE[0], "item_code": SCREEN_FAILURE[1],
-        "occurrence": 1,
+        "item_type": ItemType.SCREEN_FAILURE.value, "item_code": SCREEN_FAILURE_CODE,
+        "item_ref": pd.Series(pd.NA, index=range(len(failed)), dtype="string"),
+        "occurrence": 1,  # paid once per subject: no item_ref
         "service_date": failed["service_date"].to_numpy(),
         "position": positions,
     })

@@ -2,9 +2,12 @@
 
 A scheduled visit (TV lists it as scheduled; a study without TV: an integer
 VISITNUM) of a subject who is not a screen failure earns the visit fee in force
-on its date, once per VISITNUM. Any other visit is unscheduled: it gives an
-``invoice_only`` row when the contract prices ``invoiceable / UNSCHEDULED``.
-A screen failure's visits are paid through the screen-failure fee only.
+on its date, once per VISITNUM (item_ref NA: the VISITNUM is the identity, whatever
+its date). Any other visit is unscheduled: it gives an ``invoice_only`` row when the
+contract prices ``invoiceable / UNSCHEDULED``, identified by its SV row (item_ref
+"SV 3.1 #1": VISITNUM and visit_seq), so a visit entered late or re-dated never
+shifts the identity of another. A screen failure's visits are paid through the
+screen-failure fee only.
 """
 
 from __future__ import annotations
@@ -16,9 +19,7 @@ import pandas as pd
 
 from contracts.pricing import date_text, site_positions, with_fee
 from planner.domain import visit_code
-
-VISIT = "visit"
-UNSCHEDULED = ("invoiceable", "UNSCHEDULED")
+from planner.payment_tables import UNSCHEDULED_CODE, ItemType
 
 
 def screen_failure_mask(subjects: pd.DataFrame) -> pd.Series:
@@ -86,16 +87,20 @@ def visit_items(visits: pd.DataFrame, subjects: pd.DataFrame, planned_visits: pd
     })
     paid = frame[frame["scheduled"]].sort_values(["visit_seq", "service_date"], kind="stable")
     paid = paid[~paid.duplicated(["study_id", "subject_id", "visit_num"])]  # paid once
-    paid = paid.assign(item_type=VISIT, occurrence=1, status="earned",
-                       earned_date=paid["service_date"])
+    paid = paid.assign(item_type=ItemType.VISIT.value, occurrence=1, status="earned",
+                       earned_date=paid["service_date"],
+                       item_ref=pd.Series(pd.NA, index=paid.index, dtype="string"))
     extra = frame[~frame["scheduled"]].sort_values(
         ["study_id", "subject_id", "service_date", "visit_num", "visit_seq"], kind="stable")
     extra = extra.assign(
-        item_type=UNSCHEDULED[0], status="invoice_only", earned_date=pd.NaT,
+        item_type=ItemType.INVOICEABLE.value, status="invoice_only", earned_date=pd.NaT,
         occurrence=extra.groupby(["study_id", "subject_id"], sort=False).cumcount() + 1)
     visit_text = extra["item_code"].astype(object)
-    extra["item_code"] = UNSCHEDULED[1]
+    extra["item_code"] = UNSCHEDULED_CODE
     extra["visit_text"] = visit_text
+    extra["item_ref"] = pd.array(  # the SV row: its VISITNUM and repeat number
+        ("SV " + visit_text + " #" + extra["visit_seq"].astype(str)).to_numpy(object),
+        dtype="string")
     paid["visit_text"] = paid["item_code"].astype(object)
     out = pd.concat([with_fee(paid, fees), with_fee(extra, fees)], ignore_index=True)
     out["source"] = _sources(out)

@@ -52,20 +52,19 @@ import numpy as np
 import pandas as pd
 
 from contracts.fee_grid import fee_in_force
-from contracts.minor import from_minor, percent_factor, scale_half_up
+from contracts.minor import from_minor
+from contracts.pricing import scale_by_percent
 from contracts.site_contracts import site_contracts
 from planner.domain import visit_code
 from planner.frames import VISITS, empty_frame
 from planner.fx import FX_FILE, FxError, FxRates, load_fx_table
+from planner.payment_tables import ONE_TIME_CODES, SCREEN_FAILURE_CODE, ItemType
 from planner.recruitment.history import ForecastInputError
 
 DATA = Path(__file__).resolve().parent / "data"
 COSTS_FILE = DATA / "activation_costs.csv"
 MONEY_COLUMNS = ("startup_fee", "monthly_site_cost", "per_patient_cost", "cra_cost_rate")
 CONTRACT, DEFAULT = "contract", "default"  # cost_source of a candidate's costs
-ONE_TIME, VISIT, SCREEN_FAILURE, SF_CODE = "one_time", "visit", "screen_failure", "SF"
-# activation (STARTUP, IRB, PHARMACY) and close-out (CLOSEOUT, ARCHIVING) fees
-ONE_TIME_CODES = ("STARTUP", "IRB", "PHARMACY", "CLOSEOUT", "ARCHIVING")
 COST_COLUMNS = ["site_id", "country", "startup_fee", "monthly_cost", "monitoring_cost",
                 "per_patient_cost", "cost_source", "cra_rate_source", "contract_currency"]
 
@@ -198,10 +197,11 @@ def screen_failures_per_randomized(sf_rate: Decimal | None, sf_ratio: Decimal | 
 def _contract_items(shares: pd.DataFrame) -> pd.DataFrame:
     """item_type, item_code, part (startup or per_patient) and share (None: the site's
     screen failures per randomized) of every item a contract cost sums."""
-    rows = [(ONE_TIME, code, "startup", Decimal(1)) for code in ONE_TIME_CODES]
-    rows += [(VISIT, code, "per_patient", share)
+    # activation (STARTUP, IRB, PHARMACY) and close-out (CLOSEOUT, ARCHIVING) fees
+    rows = [(ItemType.ONE_TIME.value, code, "startup", Decimal(1)) for code in ONE_TIME_CODES]
+    rows += [(ItemType.VISIT.value, code, "per_patient", share)
              for code, share in zip(shares["item_code"], shares["share"], strict=True)]
-    rows.append((SCREEN_FAILURE, SF_CODE, "per_patient", None))
+    rows.append((ItemType.SCREEN_FAILURE.value, SCREEN_FAILURE_CODE, "per_patient", None))
     return pd.DataFrame(rows, columns=["item_type", "item_code", "part", "share"])
 
 
@@ -232,13 +232,9 @@ def contract_costs(candidates: pd.DataFrame, book: ContractBook, currency: str,
     priced = requests.assign(fee_minor=found["fee_minor"], currency=found["currency"])
     priced = priced[priced["fee_minor"].notna()].reset_index(drop=True)
     # the site invoices each item plus overhead, rounded once in minor units
-    factor = pd.Series([Decimal(1) + percent_factor(_fraction(contracts.at[s, "overhead_pct"])
-                                                    or Decimal(0))
-                        for s in priced["site_id"]], index=priced.index)
-    gross = np.zeros(len(priced), dtype=np.int64)
-    for value, rows in factor.groupby(factor).groups.items():
-        gross[rows] = scale_half_up(priced.loc[rows, "fee_minor"].to_numpy(dtype=np.int64),
-                                    value)
+    gross = scale_by_percent(priced["fee_minor"].to_numpy(dtype=np.int64),
+                             contracts["overhead_pct"].to_numpy(object),
+                             contracts.index.get_indexer(priced["site_id"]), plus_one=True)
     totals: dict[str, dict[str, Decimal]] = {}
     for row, amount in zip(priced.itertuples(index=False), gross, strict=True):
         share = row.share if isinstance(row.share, Decimal) else screen_failures_per_randomized(

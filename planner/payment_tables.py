@@ -34,7 +34,9 @@ class PaymentFrequency(StrEnum):
     QUARTERLY = "quarterly"
 
 
-ONE_TIME_CODES = ("STARTUP", "IRB", "PHARMACY", "CLOSEOUT", "ARCHIVING")
+ON_ACTIVATION_CODES = ("STARTUP", "IRB", "PHARMACY")  # one-time fees due at activation
+ON_CLOSEOUT_CODES = ("CLOSEOUT", "ARCHIVING")  # one-time fees due at close-out
+ONE_TIME_CODES = ON_ACTIVATION_CODES + ON_CLOSEOUT_CODES
 SCREEN_FAILURE_CODE = "SF"
 UNSCHEDULED_CODE = "UNSCHEDULED"  # the invoiceable fee of an unscheduled visit
 
@@ -42,6 +44,7 @@ PERCENT = ExactDecimal(7, 4)  # 0 to 100, e.g. 26 or 12.5 (percent, not a fracti
 RATIO = ExactDecimal(12, 6)  # paid screen failures per randomized, e.g. 0.25
 FX_RATE = ExactDecimal(20, 10)  # reporting units per one unit of the original currency
 CODE = 64  # length of item codes and ids
+ITEM_REF = 200  # length of an item's identity: "SV 3.1 #1", "invoice <id> line <n>"
 
 
 class SiteFee(Base):
@@ -157,7 +160,10 @@ class PaymentLine(Base):
     subject_id: Mapped[str | None] = mapped_column(String(CODE))
     item_type: Mapped[ItemType | None] = mapped_column(_enum(ItemType, "item_type"))
     item_code: Mapped[str | None] = mapped_column(String(CODE))
-    occurrence: Mapped[int | None] = mapped_column(Integer)
+    # which one of the code: an unscheduled SV visit or the invoice line that earned it
+    # (None: paid once per code); part of the item key, never parsed
+    item_ref: Mapped[str | None] = mapped_column(String(ITEM_REF))
+    occurrence: Mapped[int | None] = mapped_column(Integer)  # shown, not part of the key
     service_date: Mapped[dt.date | None] = mapped_column(Date)
     gross: Mapped[Decimal] = mapped_column(MONEY)
     holdback: Mapped[Decimal] = mapped_column(MONEY)  # negative: released

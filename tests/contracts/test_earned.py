@@ -351,15 +351,25 @@ def test_visits_paid_once_unscheduled_invoice_only_and_screen_failures_unpaid() 
     earned = earned_items(sites, subjects, visits, _planned(1, 2, 3), fees,
                           _terms(overhead=Decimal(0), sf_min=1), dt.date(2020, 3, 15))
     rows = [(r.subject_id, r.item_type, r.item_code, r.occurrence,
-             r.service_date.date().isoformat(), r.status) for r in earned.itertuples()]
+             r.service_date.date().isoformat(), r.status,
+             None if pd.isna(r.item_ref) else r.item_ref) for r in earned.itertuples()]
+    # item_ref: NA where the code is the identity (once per VISITNUM, per screen
+    # failure); an unscheduled visit is its SV row, VISITNUM and repeat number
     assert rows == [
-        ("F1", "screen_failure", "SF", 1, "2020-02-03", "earned"),  # its visit 1 is not paid
-        ("P1", "visit", "1", 1, "2020-02-01", "earned"),  # the repeat on 02-08 is not paid
-        ("P1", "invoiceable", "UNSCHEDULED", 1, "2020-02-09", "invoice_only"),
-        ("P1", "invoiceable", "UNSCHEDULED", 2, "2020-02-10", "invoice_only"),
-        ("P1", "visit", "2", 1, "2020-03-01", "earned"),
+        ("F1", "screen_failure", "SF", 1, "2020-02-03", "earned", None),  # its visit 1: unpaid
+        ("P1", "visit", "1", 1, "2020-02-01", "earned", None),  # the repeat on 02-08: unpaid
+        ("P1", "invoiceable", "UNSCHEDULED", 1, "2020-02-09", "invoice_only", "SV 1.1 #1"),
+        ("P1", "invoiceable", "UNSCHEDULED", 2, "2020-02-10", "invoice_only", "SV 1.1 #2"),
+        ("P1", "visit", "2", 1, "2020-03-01", "earned", None),
         # visit 3 has no fee: not earned; the visit on 2020-04-01 is after the as-of date
     ]
+    # a visit entered late, dated earlier, shifts the occurrences, not the identities
+    late = pd.concat([visits, _visits(("A", "P1", 1.2, 1, "2020-02-05"))], ignore_index=True)
+    moved = earned_items(sites, subjects, late, _planned(1, 2, 3), fees,
+                         _terms(overhead=Decimal(0), sf_min=1), dt.date(2020, 3, 15))
+    unscheduled = moved[moved["status"] == "invoice_only"]
+    assert list(zip(unscheduled["item_ref"], unscheduled["occurrence"], strict=True)) == [
+        ("SV 1.2 #1", 1), ("SV 1.1 #1", 2), ("SV 1.1 #2", 3)]
     # without a TV, integer VISITNUMs are the scheduled ones
     no_tv = earned_items(sites, subjects, visits, _planned(), fees, _terms(overhead=Decimal(0)),
                          dt.date(2020, 3, 15))
@@ -380,7 +390,7 @@ def test_one_time_fees_on_activation_and_closeout() -> None:
         earned = earned_items(sites, subjects, visits, _planned(1), fees,
                               _terms(overhead=Decimal(0)), as_of)
         rows = earned[earned["item_type"] == "one_time"]
-        assert rows["subject_id"].isna().all()
+        assert rows["subject_id"].isna().all() and rows["item_ref"].isna().all()
         return [(r.site_id, r.item_code, r.service_date.date().isoformat(),
                  r.earned_date.date().isoformat()) for r in rows.itertuples()]
 

@@ -19,6 +19,7 @@ from contracts.payments import (
     convert_minor,
     deferred_lines,
     payment_lines,
+    payment_run_lines,
     payment_summary,
     reporting_total,
 )
@@ -56,9 +57,9 @@ def contracts() -> pd.DataFrame:
 
 def item(site: str, subject: str | None, code: str, day: str, fee: int, gross: int,
          holdback: int, currency: str = "EUR", item_type: str = "visit",
-         status: str = "earned", earned: str | None = None) -> dict:
+         status: str = "earned", earned: str | None = None, ref: str | None = None) -> dict:
     return {"study_id": "S1", "site_id": site, "country": "XX", "subject_id": subject,
-            "item_type": item_type, "item_code": code, "occurrence": 1,
+            "item_type": item_type, "item_code": code, "item_ref": ref, "occurrence": 1,
             "service_date": day, "earned_date": earned or day, "status": status,
             "fee_minor": fee, "gross_minor": gross, "holdback_minor": holdback,
             "currency": currency, "source": "test"}
@@ -132,7 +133,11 @@ def test_hand_worked_run_to_the_cent() -> None:
 
 
 def test_quarterly_site_waits_and_is_reported() -> None:
-    waiting = deferred_lines(earned(FIRST), contracts(), NOTHING_PAID, THROUGH)
+    now, waiting = payment_run_lines(earned(FIRST), contracts(), NOTHING_PAID, THROUGH, "EUR",
+                                     FX)  # both from one computation of the lines
+    pd.testing.assert_frame_equal(now, first_run())
+    pd.testing.assert_frame_equal(
+        waiting, deferred_lines(earned(FIRST), contracts(), NOTHING_PAID, THROUGH))
     assert amounts(waiting.assign(reporting_minor=0)) == [
         ("102", "item", "1", 24000, 2400, 0, 21600, 0)]
     summary = payment_summary(first_run(), contracts(), THROUGH, waiting)
@@ -208,10 +213,29 @@ def test_release_counts_what_was_released_before() -> None:
         ("101", "holdback_release", pd.NA, 0, -120, 0, 120, 120)]
 
 
+def test_the_item_key_is_its_identity_not_its_date() -> None:
+    # (study, site, subject, item_type, item_code, item_ref): visit 1 of S1-101-001
+    # re-dated from 02-03 to 02-05 (and shown as occurrence 2) is the item paid in the
+    # first run; two unscheduled visits of one subject are two items by their SV rows
+    moved = [dict(r) for r in FIRST]
+    moved[1].update(service_date="2025-02-05", earned_date="2025-02-05", occurrence=2)
+    assert payment_lines(earned(moved), contracts(), first_run(), THROUGH, "EUR", FX).empty
+    visits = [item("201", "S1-201-002", "UNSCHEDULED", "2025-03-20", 3000, 3600, 360, "JPY",
+                   item_type="invoiceable", ref=f"SV 1.1 #{n}") for n in (1, 2)]
+    lines = payment_lines(earned(visits), contracts(), NOTHING_PAID, THROUGH, "EUR", FX)
+    assert list(lines["item_ref"]) == ["SV 1.1 #1", "SV 1.1 #2"]
+    assert list(lines["amount_minor"]) == [3240, 3240]  # ¥3,600 − ¥360 each
+    again = payment_lines(earned(visits), contracts(), lines, THROUGH, "EUR", FX)
+    assert again.empty
+
+
 def test_refuses_items_it_cannot_pay() -> None:
     twice = earned([FIRST[1], FIRST[1]])
     with pytest.raises(PaymentsError, match="share an item key"):
         payment_lines(twice, contracts(), NOTHING_PAID, THROUGH, "EUR", FX)
+    same_visit = earned([FIRST[1], FIRST[1] | {"service_date": "2025-02-09"}])
+    with pytest.raises(PaymentsError, match="share an item key"):  # one VISITNUM, two dates
+        payment_lines(same_visit, contracts(), NOTHING_PAID, THROUGH, "EUR", FX)
     stranger = earned([item("999", "S1-999-001", "1", "2025-02-01", 100, 120, 12)])
     with pytest.raises(PaymentsError, match="S1/999"):
         payment_lines(stranger, contracts(), NOTHING_PAID, THROUGH, "EUR", FX)
@@ -275,6 +299,7 @@ def test_convert_minor_is_exact_across_minor_units() -> None:
 
 def test_csv_round_trip_is_exact(tmp_path) -> None:
     lines = first_run()
+    lines.loc[1, "item_ref"] = "SV 3.1 #1"
     path = write_csv(lines, tmp_path / "run.csv")
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -368,6 +393,7 @@ def test_approve_stores_the_run_exactly_and_audits_it(store) -> None:  # noqa: A
     with transaction(store, "setup") as session:
         _study(session)
     lines = first_run()
+    lines.loc[1, "item_ref"] = "invoice INV-7 line 3"  # stored and read back as it is
     run_id = _approve(store, lines)
     with transaction(store, "reader") as session:
         run = session.get(PaymentRun, run_id)

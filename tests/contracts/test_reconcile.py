@@ -226,7 +226,10 @@ def test_hand_worked_example_classes_and_totals() -> None:
     assert totals.by_status["duplicate"] == {"EUR": 22000, "USD": 0}
 
 
-def test_a_closer_later_line_takes_the_item_and_the_earlier_one_is_the_duplicate() -> None:
+def test_the_earliest_line_takes_the_item_and_later_ones_are_duplicates() -> None:
+    # one visit on 2014-01-16; A (invoice of 02-01) bills it 3 days off, B and C (03-01)
+    # 0 and 3 days off. Line order (invoice_date, invoice_id, line_no) is A, B, C: A
+    # takes the item although B is closer; B and C bill an item already billed.
     fees, contracts = contract_frames([fee("DE", "visit", "2", 10000, "EUR")],
                                       [terms("DE", "10")], {"701": "DE"})
     earned = earned_frame([item("701", "X", "visit", "2", "2014-01-16", 10000, "EUR", "10")])
@@ -236,11 +239,33 @@ def test_a_closer_later_line_takes_the_item_and_the_earlier_one_is_the_duplicate
         line("C", "2014-03-01", 1, "701", "X", "visit", "2", "2014-01-13", 11000),
     ])
     rec = reconcile(earned, lines, fees, contracts)
-    assert list(rec.lines["status"]) == ["duplicate", "matched", "duplicate"]
-    assert rec.lines["note"].iloc[0].endswith("already billed on invoice B line 1")
-    # equally close: line order decides (A before C)
-    rec = reconcile(earned, lines.iloc[[0, 2]], fees, contracts)
-    assert list(rec.lines["status"]) == ["matched", "duplicate"]
+    assert list(rec.lines["status"]) == ["matched", "duplicate", "duplicate"]
+    assert rec.lines["note"].iloc[1].endswith("already billed on invoice A line 1")
+    assert rec.lines["note"].iloc[2].endswith("already billed on invoice A line 1")
+    # the order the lines arrive in does not matter, only line order
+    rec = reconcile(earned, lines.iloc[[2, 1, 0]], fees, contracts)
+    assert list(rec.lines["status"]) == ["duplicate", "duplicate", "matched"]
+
+
+def test_each_line_takes_its_closest_free_item() -> None:
+    # unscheduled visits of X on 01-10 (U1) and 01-14 (U2), 44.00 gross each. Line 1
+    # (01-13) is 3 days from U1, 1 from U2: it takes U2. Line 2 (01-12) is 2 days from
+    # both; U2 is taken, so U1. Line 3 (01-14) finds both taken: a duplicate of U2's.
+    fees, contracts = contract_frames([fee("DE", "invoiceable", "UNSCHEDULED", 4000, "EUR")],
+                                      [terms("DE", "10")], {"701": "DE"})
+    earned = earned_frame([
+        item("701", "X", "invoiceable", "UNSCHEDULED", day, 4000, "EUR", "10",
+             status="invoice_only", occurrence=n) | {"item_ref": f"SV 1.{n} #1"}
+        for n, day in ((1, "2014-01-10"), (2, "2014-01-14"))])
+    lines = lines_frame([
+        line("A", "2014-02-01", n, "701", "X", "invoiceable", "UNSCHEDULED", day, 4400)
+        for n, day in ((1, "2014-01-13"), (2, "2014-01-12"), (3, "2014-01-14"))])
+    rec = reconcile(earned, lines, fees, contracts)
+    assert list(rec.lines["status"]) == ["matched", "matched", "duplicate"]
+    assert rec.lines["note"].iloc[2] == ("unscheduled visit for subject X on 2014-01-14 "
+                                         "already billed on invoice A line 1")
+    taken = rec.items.set_index("item_ref")["line_no"].to_dict()
+    assert taken == {"SV 1.1 #1": 2, "SV 1.2 #1": 1}
 
 
 def test_check_totals_refuses_totals_that_do_not_add_up() -> None:
@@ -406,14 +431,13 @@ def scenarios(draw: st.DrawFn) -> dict:
             billed = (gross + draw(st.integers(1, 10_000)) if tag == "over"
                       else gross - draw(st.integers(1, gross)) if tag == "under" else gross)
             service = (pd.Timestamp(date) + pd.Timedelta(days=shift)).strftime("%Y-%m-%d")
-            if tag == "rebilled":  # billed again later on another date: the closer line wins
-                again = draw(st.integers(-7, 7).filter(lambda x, s=shift: x != s))
-                first_wins = abs(shift) <= abs(again)
+            if tag == "rebilled":  # billed again later on another date: the earlier line
+                again = draw(st.integers(-7, 7).filter(lambda x, s=shift: x != s))  # wins,
                 invoices.add(main, "2015-01-15", site, subject, kind, code, service, billed,
-                             cur, "matched" if first_wins else "duplicate")
+                             cur, "matched")  # however close the later one is
                 later = (pd.Timestamp(date) + pd.Timedelta(days=again)).strftime("%Y-%m-%d")
                 invoices.add(dup, "2015-02-01", site, subject, kind, code, later, billed, cur,
-                             "duplicate" if first_wins else "matched")
+                             "duplicate")
                 continue
             invoices.add(wrong if tag == "currency" else main, "2015-01-15", site, subject,
                          kind, code, service, billed, other if tag == "currency" else cur,
@@ -431,11 +455,12 @@ def scenarios(draw: st.DrawFn) -> dict:
         for k in range(draw(st.integers(0, 2))):
             invoices.add(main, "2015-01-15", site, subjects[0], "visit", "99", day(k), 100,
                          cur, "not_in_contract")
-        # invoiceable items earned by the invoice itself, within the cap
+        # invoiceable items earned by the invoice itself, within the cap counted in line
+        # order (not service-date order: the dates come in any order)
         irb_gross = gross_of(prices["IRB"], overhead)
         for who in (subjects[0], None):
             dates = draw(st.lists(st.integers(0, 300), unique=True, max_size=3))
-            for rank, offset in enumerate(sorted(dates), start=1):
+            for rank, offset in enumerate(dates, start=1):
                 within = irb_cap is None or rank <= irb_cap
                 if within:
                     created.append((cur, irb_gross))

@@ -13,13 +13,13 @@ under the contract, are billed once a site.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 
 from contracts.fee_grid import fee_in_force
-from contracts.minor import from_minor, percent_factor, scale_half_up
+from contracts.minor import from_minor
+from contracts.pricing import scale_by_percent
 
 INVOICED_MONTHS = 3
 SITE_SHARE = 0.5
@@ -58,16 +58,6 @@ def _mistakes(lines: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     return pd.concat([lines, twice, off], ignore_index=True)
 
 
-def _with_overhead(fee_minor: pd.Series, overhead_pct: pd.Series) -> np.ndarray:
-    """fee × (1 + overhead), rounded once per line, grouped by distinct overhead."""
-    gross = np.zeros(len(fee_minor), dtype=np.int64)
-    for pct in overhead_pct.unique():
-        rows = (overhead_pct == pct).to_numpy()
-        gross[rows] = scale_half_up(fee_minor.to_numpy(np.int64)[rows],
-                                    1 + percent_factor(Decimal(pct)))
-    return gross
-
-
 def _site_items(first: pd.DataFrame, fees: pd.DataFrame, contracts: pd.DataFrame,
                 rng: np.random.Generator) -> pd.DataFrame:
     """Per invoice, one ethics renewal (earned by the invoice) and, on some, parking."""
@@ -78,8 +68,8 @@ def _site_items(first: pd.DataFrame, fees: pd.DataFrame, contracts: pd.DataFrame
         date=pd.to_datetime(renewal["service_date"]).astype("datetime64[s]"))
     fee = fee_in_force(fees, request)["fee_minor"]
     renewal = renewal[fee.notna().to_numpy()].copy()
-    renewal["amount_minor"] = _with_overhead(fee.dropna().astype(np.int64),
-                                             renewal["overhead_pct"])
+    renewal["amount_minor"] = scale_by_percent(fee.dropna().to_numpy(np.int64),
+                                               renewal["overhead_pct"], plus_one=True)
     parking = first[rng.random(len(first)) < 0.3].assign(
         item_type="invoiceable", item_code="PARKING", subject_id="",
         amount_minor=lambda f: np.maximum(1, f["amount_minor"] // 20))

@@ -72,6 +72,7 @@ def upgrade() -> None:
     sa.Column('subject_id', sa.String(length=64), nullable=True),
     sa.Column('item_type', sa.Enum('visit', 'invoiceable', 'one_time', 'screen_failure', name='item_type', native_enum=False, create_constraint=True, length=32), nullable=True),
     sa.Column('item_code', sa.String(length=64), nullable=True),
+    sa.Column('item_ref', sa.String(length=200), nullable=True),
     sa.Column('occurrence', sa.Integer(), nullable=True),
     sa.Column('service_date', sa.Date(), nullable=True),
     sa.Column('gross', sa.Numeric(precision=18, scale=2).with_variant(sa.String(length=40), 'sqlite'), nullable=False),
