@@ -20,7 +20,7 @@ from contracts.budgets import SiteBudgets, load_site_budgets
 from contracts.earned import earned_items
 from contracts.minor import MinorUnitsError, from_minor
 from contracts.payment_runs import PaymentRunError, approve_run, approved_lines
-from contracts.payments import PaymentsError, deferred_lines, payment_lines, payment_summary
+from contracts.payments import PaymentsError, payment_run_lines, payment_summary
 from contracts.reconcile import (
     Reconciliation,
     ReconciliationError,
@@ -183,9 +183,8 @@ def _compute_run(session: Session, payments: StudyPayments) -> PaymentRunView:
     paid = approved_lines(session, payments.study_id)
     items = payments.payable_items()
     try:
-        lines = payment_lines(items, payments.contracts, paid, payments.as_of,
-                              payments.reporting_currency, load_fx_table())
-        deferred = deferred_lines(items, payments.contracts, paid, payments.as_of)
+        lines, deferred = payment_run_lines(items, payments.contracts, paid, payments.as_of,
+                                            payments.reporting_currency, load_fx_table())
     except (FxError, PaymentsError, MinorUnitsError) as exc:
         raise PaymentsInputError(f"{payments.study_id}: {exc}") from exc
     summary = payment_summary(lines, payments.contracts, payments.as_of, deferred)
