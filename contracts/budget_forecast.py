@@ -1,0 +1,178 @@
+"""Monthly burn of a study's sponsor budget: planned, actual and forecast, cumulative
+(docs/SPONSOR_BUDGET.md, "Forecast to complete by month").
+
+Per calendar month (its last day E), in int64 minor units, cumulative:
+
+* planned: PV by E from the baseline timeline (the budget in force at the cut,
+  each line rounded once per month, then summed);
+* actual: AC of the months ended by the cut (timesheets by month, payment runs by
+  their through month); NA after;
+* forecast: AC at the cut plus each line's remaining amount spread evenly (in
+  whole minor units, cumulative rounding so the spread adds up exactly) over
+  the months from the cut's month (the first month not ended by the cut) to its
+  driver's forecast end: lpi for subjects, lplv for visits and pages, csr_final
+  for months and deliverables (each milestone's actual date, else forecast,
+  else baseline), the last planned activation of a site not yet activated for
+  sites, the cut's month for fixed; an end already past puts the remainder in
+  the cut's month. The remaining amount is ETC (the forecast ends at EAC) by
+  default, or BAC − EV (remaining units at unit price) with ``remaining="budget"``.
+  The forecast equals actual in the last month ended by the cut and is NA before;
+* forecast_p10 / forecast_p90: the same with each line's end at the P10 / P90 date
+  of its milestone from ``bands`` (milestone, p10, p50, p90); a milestone without
+  a band of its own that follows lpi (lplv, csr_final) moves by lpi's P10 / P90
+  distance from its P50; without ``bands`` the columns are NA. P10 is the early
+  date, so forecast_p10 ≥ forecast_p90 month by month.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from fractions import Fraction
+
+import numpy as np
+import pandas as pd
+
+from contracts.budget_lines import TOTAL, BudgetError, half_up
+from contracts.budget_units import (
+    last_ended_month,
+    milestone_dates,
+    month_ordinal,
+    planned_shares,
+    study_start,
+)
+from planner.frames import DATE, Col, FrameSchema, Portfolio
+
+END_MILESTONE = {"months": "csr_final", "deliverables": "csr_final",
+                 "subjects_randomized": "lpi", "monitoring_visits": "lplv", "crf_pages": "lplv"}
+FOLLOWS_LPI = ("lplv", "dbl", "topline", "csr_final")
+BURN = FrameSchema("monthly_burn", (
+    Col("month", DATE, "first day of the month", "calendar month (figures at its end)"),
+    Col("planned_minor", "int64", "minor units", "PV by the month's end"),
+    Col("actual_minor", "Int64", "minor units", "AC by the month's end (NA: after the cut)"),
+    Col("forecast_minor", "Int64", "minor units", "AC at the cut + spread remainder"),
+    Col("forecast_p10_minor", "Int64", "minor units", "forecast with P10 milestone dates"),
+    Col("forecast_p90_minor", "Int64", "minor units", "forecast with P90 milestone dates"),
+    Col("currency", "string", "ISO 4217", "the study's currency"),
+))
+
+
+def _stamp(ordinal: int) -> pd.Timestamp:
+    return pd.Timestamp(year=ordinal // 12, month=ordinal % 12 + 1, day=1)
+
+
+def _month_end(ordinal: int) -> dt.date:
+    return (_stamp(ordinal) + pd.offsets.MonthEnd(0)).date()
+
+
+def _ends(portfolio: Portfolio, study_id: str, drivers: list[str], as_of: dt.date,
+          bands: pd.DataFrame | None, quantile: str | None) -> list[int | None]:
+    """Month ordinal of each driver's forecast end (None: the cut's month)."""
+    dates = milestone_dates(portfolio, study_id)
+    band = (None if bands is None or quantile is None
+            else bands.set_index(bands["milestone"].astype(str)))
+
+    def point(kind: str) -> pd.Timestamp | None:
+        for column in ("actual", "forecast", "baseline"):
+            if kind in dates.index and pd.notna(dates.at[kind, column]):
+                return pd.Timestamp(dates.at[kind, column])
+        return None
+
+    def reached(kind: str) -> bool:
+        return kind in dates.index and pd.notna(dates.at[kind, "actual"])
+
+    def end(kind: str) -> pd.Timestamp | None:
+        date = point(kind)
+        if band is None or reached(kind):
+            return date
+        if kind in band.index and pd.notna(band.at[kind, quantile]):
+            return pd.Timestamp(band.at[kind, quantile])
+        if date is not None and kind in FOLLOWS_LPI and "lpi" in band.index and not reached(
+                "lpi"):
+            return date + (pd.Timestamp(band.at["lpi", quantile])
+                           - pd.Timestamp(band.at["lpi", "p50"]))
+        return date
+
+    sites = portfolio.sites[portfolio.sites["study_id"] == study_id]
+    waiting = sites.loc[sites["actual_activation"].isna()
+                        | (sites["actual_activation"] > pd.Timestamp(as_of)),
+                        "planned_activation"].dropna()
+    out = []
+    for driver in drivers:
+        if driver in END_MILESTONE:
+            date = end(END_MILESTONE[driver])
+        elif driver == "sites_activated" and len(waiting):
+            date = pd.Timestamp(waiting.max())
+        else:
+            date = None
+        out.append(None if date is None else month_ordinal(date))
+    return out
+
+
+def _spread(remaining: list[int], ends: list[int | None], first: int,
+            months: np.ndarray) -> np.ndarray:
+    """Σ over lines of each line's cumulative spread by month (0 before ``first``)."""
+    total = np.zeros(len(months), dtype=np.int64)
+    for amount, end in zip(remaining, ends, strict=True):
+        count = max((first if end is None else end) - first + 1, 1)
+        step = np.clip(months - first + 1, 0, count)
+        total += np.array([half_up(Fraction(amount * int(k), count)) for k in step],
+                          dtype=np.int64)
+    return total
+
+
+def monthly_burn(portfolio: Portfolio, study_id: str, budget: pd.DataFrame,
+                 evm: pd.DataFrame, cost_months: pd.DataFrame, as_of: dt.date,
+                 bands: pd.DataFrame | None = None, remaining: str = "etc") -> pd.DataFrame:
+    """Month by month (:data:`BURN`) cumulative planned, actual and forecast cost.
+
+    ``budget``: ``budget_in_force``; ``evm``: ``earned_value`` (same study and cut);
+    ``cost_months``: ``actual_cost_months``; ``bands``: optional milestone, p10, p50,
+    p90 dates; ``remaining``: "etc" (forecast ends at EAC) or "budget" (BAC − EV).
+    """
+    if remaining not in ("etc", "budget"):
+        raise BudgetError(f"remaining must be 'etc' or 'budget', not {remaining!r}")
+    lines = budget[budget["study_id"].astype(str) == study_id]
+    figures = evm[evm["service_line"] != TOTAL].set_index("service_line")
+    currency = str(figures["currency"].iloc[0])
+    cut = last_ended_month(as_of)
+    first_forecast = cut + 1
+    drivers = [str(d) for d in figures["driver"].fillna("fixed")]
+    left = [int(r.etc_minor) if remaining == "etc" else int(r.bac_minor - r.ev_minor)
+            for r in figures.itertuples()]
+    point = _ends(portfolio, study_id, drivers, as_of, None, None)
+    quantiles = {q: _ends(portfolio, study_id, drivers, as_of, bands, q)
+                 for q in ("p10", "p90")} if bands is not None else {}
+    costs = cost_months.assign(_m=[month_ordinal(pd.Timestamp(m)) for m in cost_months["month"]])
+    starts = [s for s in (study_start(portfolio, study_id),
+                          milestone_dates(portfolio, study_id)["baseline"].min()) if pd.notna(s)]
+    edges = [month_ordinal(pd.Timestamp(s)) for s in starts] + list(costs["_m"])
+    ends = [e for e in point + [e for v in quantiles.values() for e in v] if e is not None]
+    sites = portfolio.sites
+    for last in (milestone_dates(portfolio, study_id)["baseline"].max(),
+                 sites.loc[sites["study_id"] == study_id, "planned_activation"].max()):
+        if pd.notna(last):
+            ends.append(month_ordinal(pd.Timestamp(last)))
+    months = np.arange(min(edges + [first_forecast]), max(ends + [first_forecast]) + 1)
+    shares = planned_shares(portfolio, study_id, [_month_end(int(m)) for m in months])
+    planned = np.zeros(len(months), dtype=np.int64)
+    for row in lines.itertuples():
+        units = Fraction(row.units)
+        planned += np.array([half_up(units * s * int(row.unit_price_minor))
+                             for s in shares[str(row.driver)][0]], dtype=np.int64)
+    booked = costs[costs["_m"] <= cut].groupby("_m")["ac_minor"].sum()
+    actual = np.cumsum(booked.reindex(months, fill_value=0).to_numpy(dtype=np.int64))
+    ac_now = int(evm.loc[evm["service_line"] == TOTAL, "ac_minor"].iloc[0])
+
+    def forecast(ends_of: list[int | None]) -> pd.Series:
+        values = ac_now + _spread(left, ends_of, first_forecast, months)
+        values = np.where(months == cut, actual, values)
+        return pd.Series(values, dtype="Int64").where(months >= cut, pd.NA)
+
+    frame = pd.DataFrame({
+        "month": [_stamp(int(m)) for m in months], "planned_minor": planned,
+        "actual_minor": pd.Series(actual, dtype="Int64").where(months <= cut, pd.NA),
+        "forecast_minor": forecast(point),
+        "forecast_p10_minor": forecast(quantiles["p10"]) if quantiles else pd.NA,
+        "forecast_p90_minor": forecast(quantiles["p90"]) if quantiles else pd.NA,
+        "currency": currency})
+    return BURN.conform(frame)
