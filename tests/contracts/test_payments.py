@@ -278,9 +278,10 @@ def test_fx_picks_the_latest_rate_on_or_before_the_date() -> None:
         FX.rate("THB", "EUR", D(2025, 5, 1))
     with pytest.raises(FxError, match="two rates for EUR"):
         FxTable.from_rows([(D(2025, 1, 2), "EUR", Decimal("0.9"))] * 2)
-    # the shipped table, moved to the planner: rates of 2025-01-02
+    # the shipped table, moved to the planner: yearly reference rates from 2023-01-02
     assert rate("USD", "JPY", D(2025, 6, 1)) == Decimal("157.20")
-    assert load_fx_table().dates[0] == D(2025, 1, 2)
+    assert load_fx_table().dates[0] == D(2023, 1, 2)
+    assert rate("USD", "EUR", D(2024, 6, 1)) == Decimal("0.9050")  # the 2024 rate
     assert FX_RATE.scale == FX_DECIMALS  # a stored rate is the factor that was used
 
 
