@@ -20,6 +20,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from planner import audit as _audit  # noqa: F401  (registers the ORM audit hook)
+from planner import budget_tables as _budget_tables  # noqa: F401  (tables in Base.metadata)
 from planner import payment_freeze as _payment_freeze  # noqa: F401  (approved payment runs are frozen)
 from planner import payment_tables as _payment_tables  # noqa: F401  (tables in Base.metadata)
 from planner.countries import ensure_countries

@@ -23,6 +23,7 @@ from planner.importing.sdtm import import_sdtm, read_sdtm_files
 from planner.importing.site_budgets import import_fees, import_terms
 from planner.importing.sync import AuditContext, Writer
 from planner.importing.tabular import import_milestones, import_sites, import_staff, import_studies
+from planner.importing.work_orders import import_timesheets, import_work_orders
 from planner.tables import ImportBatch
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ TABLE_KINDS: dict[str, TableImporter] = {
     "fees": import_fees,
     "terms": import_terms,
     "invoices": import_invoices,
+    "workorders": import_work_orders,
+    "timesheets": import_timesheets,
 }
 KINDS = (*TABLE_KINDS, "sdtm")
 
