@@ -29,8 +29,10 @@ from planner.summary import status_document, study_status
 from planner.workload.portfolio import portfolio_workload
 from trialplan import settings
 from trialplan.activation_cli import activation
+from trialplan.budget_cli import budget, export_app
 from trialplan.demo import DEMO_AS_OF, build_demo
-from trialplan.demo.payments import build_site_payments, reconcile_every_study
+from trialplan.demo.budgets import build_sponsor_budgets, write_reviews
+from trialplan.demo.payments import build_site_payments, pay_last_quarter, reconcile_every_study
 from trialplan.edge import date_option, edge, fail, ready_engine
 from trialplan.forecast_cli import forecast
 from trialplan.forecast_view import day_text
@@ -124,6 +126,17 @@ def demo() -> None:
                f"{int((use['after'] > 1 + 1e-9).sum())} ({plan['status']}, "
                f"{plan['seconds']:.1f} s; trialplan rebalance --apply-run {run.id} makes them)")
     _demo_site_payments(engine)
+    _demo_sponsor_budgets(engine)
+
+
+def _demo_sponsor_budgets(engine: Engine) -> None:
+    """Work orders, change orders and timesheets for every study; two review workbooks."""
+    with store_transaction(engine, settings.actor()) as session:
+        build_sponsor_budgets(session, settings.actor(), DEMO_AS_OF)
+        paths = write_reviews(session, settings.exports_folder(database_url()))
+    typer.echo("\nsponsor budget review workbooks (trialplan budget STUDY shows the figures):")
+    for path in paths:
+        typer.echo(f"  {path}")
 
 
 def _demo_site_payments(engine: Engine) -> None:
@@ -131,12 +144,15 @@ def _demo_site_payments(engine: Engine) -> None:
     with store_transaction(engine, settings.actor()) as session:
         build_site_payments(session, settings.actor(), DEMO_AS_OF)
         runs = reconcile_every_study(session, settings.actor())
+        paid = pay_last_quarter(session, settings.actor())
     typer.echo("\nsite invoices reconciled (trialplan reconcile STUDY shows the lines):")
     for run in runs:
         exceptions = ", ".join(f"{n} {status.replace('_', ' ')}"
                                for status, n in run.statuses.items() if status != "matched")
         typer.echo(f"  {run.study_id:<14} {run.lines:>5} lines, {run.exceptions:>4} exceptions"
                    + (f" ({exceptions})" if exceptions else ""))
+    approved = ", ".join(f"{study} (run {run})" for study, run in paid if run is not None)
+    typer.echo(f"payment runs approved through each study's last quarter end: {approved}")
 
 
 @app.command()
@@ -166,6 +182,8 @@ app.command()(edge(activation))
 app.command()(edge(staffing))
 app.command()(edge(reconcile))
 app.command()(edge(pay))
+app.command()(edge(budget))
+app.add_typer(export_app, name="export")
 
 
 def _show_progress() -> None:

@@ -23,7 +23,8 @@ from trialplan.demo import DEMO_AS_OF
 from trialplan.demo.payments import build_site_payments
 
 STUDY = "AUR-ONC-301"
-QUARTER_END = "2026-09-30"
+QUARTER_END = "2026-09-30"  # the demo approved every study through it
+MONTH_END = "2026-10-31"
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +128,14 @@ def test_bad_requests_exit_2(demo_copy: str, args: list[str], message: str) -> N
 
 
 def test_pay_approve_freezes_and_never_pays_twice(demo_copy: str, tmp_path: Path) -> None:
-    preview = trialplan(demo_copy, "pay", STUDY, "--through", QUARTER_END, "--json")
+    again = trialplan(demo_copy, "pay", STUDY, "--through", QUARTER_END, "--approve")
+    assert again.exit_code == 0 and "nothing to pay" in again.output  # the demo paid it
+    engine = create_engine(demo_copy)
+    with transaction(engine, "tester") as session:
+        before = [r.id for r in session.scalars(select(PaymentRun)).all()]
+    preview = trialplan(demo_copy, "pay", STUDY, "--through", MONTH_END, "--json")
     assert preview.exit_code == 0, preview.output
-    first = trialplan(demo_copy, "pay", STUDY, "--through", QUARTER_END, "--approve",
+    first = trialplan(demo_copy, "pay", STUDY, "--through", MONTH_END, "--approve",
                       "-o", str(tmp_path / "run.csv"), "--json")
     assert first.exit_code == 0, first.output
     doc = json.loads(first.stdout)
@@ -139,13 +145,12 @@ def test_pay_approve_freezes_and_never_pays_twice(demo_copy: str, tmp_path: Path
     frame = read_lines_csv(tmp_path / "run.csv")
     assert str(frame["amount_minor"].dtype) == "int64"
     assert paid == {c: Decimal(a) for c, a in doc["totals"]["paid_now"].items()}
-    second = trialplan(demo_copy, "pay", STUDY, "--through", QUARTER_END, "--approve")
+    second = trialplan(demo_copy, "pay", STUDY, "--through", MONTH_END, "--approve")
     assert second.exit_code == 0 and "nothing to pay" in second.output
     assert "no run was stored" in second.output
-    engine = create_engine(demo_copy)
     with transaction(engine, "tester") as session:
         runs = session.scalars(select(PaymentRun)).all()
-        assert [r.id for r in runs] == [doc["run_id"]]
+        assert [r.id for r in runs] == [*before, doc["run_id"]]
         stored = _sum([(x.currency, str(x.amount)) for x in session.scalars(
             select(PaymentLine).where(PaymentLine.run_pk == doc["run_id"]))])
         assert stored == paid

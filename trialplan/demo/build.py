@@ -28,6 +28,7 @@ from trialplan.demo.planning import driver_rows, leave_rows
 from trialplan.demo.sdtm import domains
 from trialplan.demo.sites import draw_sites, site_rows, timeline
 from trialplan.demo.staff import assign_cras, draw_staff
+from trialplan.demo.work_orders import pilot_milestone_rows
 
 DEMO_AS_OF = dt.date(2026, 10, 31)
 DEMO_SEED = 20261031
@@ -118,6 +119,9 @@ def build_demo(session: Session, actor: str, seed: int = DEMO_SEED,
         changed += import_sdtm_tables(session, tables, actor).changed
     pilot = [PILOT_DIR / f"{name}.xpt" for name in PILOT_DOMAINS]
     changed += import_files(session, "sdtm", pilot, actor).changed
+    baseline = pilot_milestone_rows(PILOT_STUDY_ID).assign(forecast="", actual="")
+    changed += import_tables(session, "milestones",
+                             [RawTable.from_frame("demo pilot baseline", baseline)], actor).changed
     return _summary(session, [*data.sdtm, PILOT_STUDY_ID], list(data.staff["staff_id"]),
                     changed)
 

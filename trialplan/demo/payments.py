@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from contracts.budgets import load_site_budgets
 from contracts.earned import earned_items
 from contracts.site_contracts import site_contracts
-from contracts.site_payments import record_reconciliation, study_payments
+from contracts.site_payments import approve_payment_run, record_reconciliation, study_payments
 from planner.frames import load_portfolio
 from planner.importing.readers import RawTable
 from planner.importing.run import import_tables
@@ -67,6 +67,24 @@ def build_site_payments(session: Session, actor: str, as_of: dt.date) -> int:
         contracts = site_contracts(study.sites, budgets.fees, budgets.terms, study.visits)
         invoices.append(invoice_rows(earned, budgets.fees, contracts, cut, rng))
     return changed + _import(session, "invoices", pd.concat(invoices, ignore_index=True), actor)
+
+
+def last_quarter_end(day: dt.date) -> dt.date:
+    """The last day of the last calendar quarter ended on or before ``day``."""
+    start = dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    end_of_quarter = (pd.Timestamp(start) + pd.offsets.QuarterEnd(0)).date()
+    return end_of_quarter if end_of_quarter <= day else start - dt.timedelta(days=1)
+
+
+def pay_last_quarter(session: Session, actor: str) -> list[tuple[str, int | None]]:
+    """Approve each study's payment run through its last quarter end before its cut
+    (a study with nothing left to pay gets no run)."""
+    runs = []
+    for study_id in sorted(load_portfolio(session).studies["study_id"].astype(str)):
+        cut = study_payments(session, study_id).as_of
+        payments = study_payments(session, study_id, last_quarter_end(cut))
+        runs.append((study_id, approve_payment_run(session, payments, actor).run_id))
+    return runs
 
 
 def reconcile_every_study(session: Session, actor: str) -> list[StudyReconciliation]:

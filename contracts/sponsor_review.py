@@ -1,0 +1,164 @@
+"""Everything the sponsor review workbook shows, gathered from the computations.
+
+The workbook only lays out; this module asks the budget, the site payments and
+the recruitment forecast for their figures and puts them in a ``ReviewData``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from contracts.budget_forecast import monthly_burn
+from contracts.minor import to_minor
+from contracts.payment_runs import approved_lines
+from contracts.review_workbook import ReviewData
+from contracts.site_payments import PaymentsInputError, study_payments
+from contracts.sponsor_budget import SponsorBudget
+from planner.recruitment.poisson_gamma import RecruitmentDataError
+from planner.study_forecast import forecast_study
+
+FORECAST_SIMS = 2_000
+FORECAST_SEED = 0
+SHARES = {"enrolled_25": 0.25, "enrolled_50": 0.5, "enrolled_75": 0.75, "lpi": 1.0}
+SITE_COLUMNS = ["country", "site_id", "currency", "earned_minor", "invoiced_minor",
+                "paid_minor", "reporting_paid_minor"]
+
+
+def site_payment_totals(session: Session, budget: SponsorBudget) -> pd.DataFrame:
+    """Per site: earned (with overhead), invoiced (in the contract currency), paid now
+    and its reporting amount; empty when the study has no site contracts."""
+    try:
+        payments = study_payments(session, budget.study_id, budget.as_of)
+    except PaymentsInputError:
+        return pd.DataFrame(columns=SITE_COLUMNS)
+    rec = payments.reconciliation
+    earned = rec.items.groupby(["site_id", "currency"], as_index=False)["gross_minor"].sum()
+    own = rec.lines[rec.lines["status"] != "wrong_currency"]
+    invoiced = own.groupby("site_id", as_index=False)["amount_minor"].sum()
+    paid = approved_lines(session, budget.study_id)
+    paid = paid[paid["service_date"].isna() | (paid["service_date"] <= pd.Timestamp(
+        budget.as_of))].groupby("site_id", as_index=False)[
+        ["amount_minor", "reporting_minor"]].sum()
+    out = payments.contracts[["site_id", "country"]].merge(earned, on="site_id", how="left")
+    out = out.merge(invoiced.rename(columns={"amount_minor": "invoiced_minor"}),
+                    on="site_id", how="left")
+    out = out.merge(paid.rename(columns={"amount_minor": "paid_minor",
+                                         "reporting_minor": "reporting_paid_minor"}),
+                    on="site_id", how="left")
+    out = out.rename(columns={"gross_minor": "earned_minor"})
+    out = out[out["currency"].notna()]
+    for column in SITE_COLUMNS[3:]:
+        out[column] = out[column].fillna(0).astype(np.int64)
+    return out[SITE_COLUMNS].sort_values(["country", "site_id"]).reset_index(drop=True)
+
+
+def pass_through_months(budget: SponsorBudget) -> pd.DataFrame:
+    """Investigator grants paid by month (approved payment runs, study currency)."""
+    frame = budget.payments[budget.payments["through"] <= pd.Timestamp(budget.as_of)]
+    if frame.empty:
+        return pd.DataFrame({"month": pd.Series(dtype="datetime64[s]"), "item": [],
+                             "amount_minor": pd.Series(dtype="int64")})
+    frame = frame.assign(minor=[to_minor(a, budget.currency)
+                                for a in frame["reporting_amount"]],
+                         month=frame["through"].dt.to_period("M").dt.start_time)
+    sums = frame.groupby("month", as_index=False)["minor"].sum()
+    return pd.DataFrame({"month": sums["month"].astype("datetime64[s]"),
+                         "item": "investigator grants (approved site payment runs)",
+                         "amount_minor": sums["minor"].astype(np.int64)})
+
+
+def _forecast(budget: SponsorBudget) -> dict[str, tuple] | None:
+    """Milestone → (p10, p50, p90) dates of a recruitment forecast at the cut."""
+    try:
+        result = forecast_study(budget.portfolio, budget.study_id, budget.as_of,
+                                FORECAST_SIMS, FORECAST_SEED)
+    except RecruitmentDataError:
+        return None
+    return {m.name.lower(): (m.p10, m.p50, m.p90) for m in result.milestones}
+
+
+def _month_ends(first: pd.Timestamp, last: pd.Timestamp) -> pd.DatetimeIndex:
+    return pd.date_range(first.to_period("M").to_timestamp(how="end").normalize(),
+                         last.to_period("M").to_timestamp(how="end").normalize(), freq="ME")
+
+
+def recruitment_curve(budget: SponsorBudget, forecast: dict[str, tuple] | None
+                      ) -> pd.DataFrame:
+    """Cumulative randomized by month: actual to the cut, the baseline plan (linear from
+    fpi to lpi baselines), and the forecast fan linear between its milestone dates."""
+    portfolio, cut = budget.portfolio, pd.Timestamp(budget.as_of)
+    target = int(portfolio.studies["target_randomized"].iloc[0])
+    randomized = portfolio.subjects["randomized"].dropna().sort_values()
+    base = portfolio.milestones.set_index("milestone")["baseline"]
+    starts = [d for d in (base.get("fpi"), randomized.min() if len(randomized) else None)
+              if d is not None and pd.notna(d)]
+    if not starts:
+        return pd.DataFrame(columns=["month", "actual", "planned", "p10", "p50", "p90"])
+    ends = [d for d in (base.get("lpi"), cut) if d is not None and pd.notna(d)]
+    if forecast:
+        ends += [d for dates in forecast.values() for d in dates if d is not None]
+    months = _month_ends(min(starts), max(pd.Timestamp(d) for d in ends))
+    actual = np.searchsorted(randomized.to_numpy(), months.to_numpy(), side="right")
+    out = pd.DataFrame({"month": months.astype("datetime64[s]"),
+                        "actual": pd.array(np.where(months <= cut, actual, 0), dtype="Int64")})
+    out.loc[months > cut, "actual"] = pd.NA
+    fpi, lpi = base.get("fpi"), base.get("lpi")
+    if pd.notna(fpi) and pd.notna(lpi) and lpi > fpi:
+        share = ((months - fpi) / (lpi - fpi)).to_numpy(float).clip(0, 1)
+        out["planned"] = pd.array(np.round(share * target), dtype="Int64")
+    else:
+        out["planned"] = pd.array([pd.NA] * len(out), dtype="Int64")
+    for position, name in enumerate(("p10", "p50", "p90")):
+        out[name] = _fan(months, cut, int(actual[months <= cut][-1]) if (months <= cut).any()
+                         else 0, target, forecast, position)
+    return out
+
+
+def _fan(months: pd.DatetimeIndex, cut: pd.Timestamp, now: int, target: int,
+         forecast: dict[str, tuple] | None, position: int) -> pd.arrays.IntegerArray:
+    if not forecast:
+        return pd.array([pd.NA] * len(months), dtype="Int64")
+    points = [(cut, now)] + sorted(
+        (pd.Timestamp(forecast[k][position]), math.ceil(share * target))
+        for k, share in SHARES.items()
+        if k in forecast and forecast[k][position] is not None
+        and math.ceil(share * target) > now and pd.Timestamp(forecast[k][position]) > cut)
+    days = np.array([(p[0] - cut).days for p in points], dtype=float)
+    counts = np.array([p[1] for p in points], dtype=float)
+    offsets = np.array([(m - cut).days for m in months], dtype=float)
+    values = np.round(np.interp(offsets, days, counts))
+    return pd.array(np.where(months > cut, values, np.nan), dtype="Int64")
+
+
+def review_data(session: Session, budget: SponsorBudget) -> ReviewData:
+    """The workbook's content for ``budget`` (forecast bands from a fresh forecast)."""
+    forecast = _forecast(budget)
+    bands = None if not forecast else pd.DataFrame(
+        [(k, *v) for k, v in forecast.items() if k in ("lpi", "lplv", "csr_final")],
+        columns=["milestone", "p10", "p50", "p90"])
+    burn = monthly_burn(budget.portfolio, budget.study_id, budget.budget, budget.evm,
+                        budget.cost_months, budget.as_of, bands)
+    study = budget.portfolio.studies.iloc[0]
+    assumptions = [
+        ("as of", budget.as_of.isoformat(), "the study's data cut unless --as-of is given"),
+        ("currency", budget.currency, "the study's reporting currency; staff costs and site "
+         "payments converted at the dated FX table (planner/data/fx_rates.csv)"),
+        ("CRF pages per visit", "8", "crf_pages delivered = subject visits × this"),
+        ("cost of hours", "timesheet hours × the staff member's cost rate",
+         "PM → project management; CRA, CTA → site management; DM → data management; "
+         "BIOSTAT → biostatistics; MW → medical writing"),
+        ("EAC", "AC + (BAC − EV) / CPI", "AC + BAC − EV while AC or EV is 0"),
+        ("forecast", f"{FORECAST_SIMS} simulations, seed {FORECAST_SEED}",
+         "recruitment forecast at the cut; P10/P90 of LPI move the burn band"),
+    ]
+    return ReviewData(
+        study_id=budget.study_id, title=study.get("title"), sponsor=study.get("sponsor"),
+        currency=budget.currency, as_of=budget.as_of, evm=budget.evm, budget=budget.budget,
+        planned=budget.planned, change_orders=budget.change_orders, burn=burn,
+        site_payments=site_payment_totals(session, budget),
+        pass_throughs=pass_through_months(budget),
+        recruitment=recruitment_curve(budget, forecast), assumptions=assumptions)
