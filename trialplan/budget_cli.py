@@ -10,11 +10,15 @@ from typing import Annotated
 
 import pandas as pd
 import typer
+from openpyxl.utils.exceptions import InvalidFileException
 
 from contracts.earned_value import budget_json
+from contracts.review_import import WorkbookError, change_order_from_workbook
 from contracts.review_workbook import write_review
 from contracts.sponsor_budget import BudgetInputError, sponsor_budget
 from contracts.sponsor_review import review_data
+from planner.importing.readers import RawTable
+from planner.importing.run import import_tables
 from planner.store import transaction as store_transaction
 from trialplan import settings
 from trialplan.edge import date_option, edge, fail, ready_engine
@@ -75,3 +79,36 @@ def sponsor_review(
     written = time.perf_counter()
     typer.echo(f"{study}: sponsor review as of {data.as_of} written to {output} "
                f"(computed in {computed - started:.1f} s, written in {written - computed:.1f} s)")
+
+
+def change_order(
+    study: Annotated[str, typer.Argument(help="study id (protocol)")],
+    workbook: Annotated[Path, typer.Argument(help="a sponsor review workbook whose Service "
+                                             "lines sheet was edited (units, unit price)")],
+    change_order_id: Annotated[str, typer.Option("--id", help="the change order's id, "
+                                                 "e.g. CO-03")],
+    effective: Annotated[str, typer.Option(help="YYYY-MM-DD the change takes effect")],
+    reason: Annotated[str, typer.Option(help="why the budget changes")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would change")] = False,
+) -> None:
+    """Import the lines edited in a review workbook as a change order (all or nothing)."""
+    when = date_option("--effective", effective)
+    if not workbook.is_file():
+        fail(f"{workbook}: no such file")
+    try:
+        rows = change_order_from_workbook(workbook, study, change_order_id, when, reason)
+    except (WorkbookError, InvalidFileException, KeyError) as exc:
+        fail(f"{workbook}: {exc}")
+    if rows.empty:
+        typer.echo(f"{workbook}: no units or unit price changed on the Service lines sheet; "
+                   "nothing to import")
+        return
+    with store_transaction(ready_engine(), settings.actor(), commit=not dry_run) as session:
+        raw = RawTable.from_frame(f"{workbook.name} (Service lines)", rows)
+        result = import_tables(session, "workorders", [raw], settings.actor())
+    verb = "would change" if dry_run else "changed"
+    typer.echo(f"change order {change_order_id} of {study} from {when}: {len(rows)} service "
+               f"lines; {verb} {result.changed} rows")
+    for row in rows.itertuples():
+        typer.echo(f"  {row.service_line:<20} units {row.units:>12}  unit price "
+                   f"{row.unit_price} {row.currency}")

@@ -29,7 +29,7 @@ from planner.summary import status_document, study_status
 from planner.workload.portfolio import portfolio_workload
 from trialplan import settings
 from trialplan.activation_cli import activation
-from trialplan.budget_cli import budget, export_app
+from trialplan.budget_cli import budget, change_order, export_app
 from trialplan.demo import DEMO_AS_OF, build_demo
 from trialplan.demo.budgets import build_sponsor_budgets, write_reviews
 from trialplan.demo.payments import build_site_payments, pay_last_quarter, reconcile_every_study
@@ -183,6 +183,7 @@ app.command()(edge(staffing))
 app.command()(edge(reconcile))
 app.command()(edge(pay))
 app.command()(edge(budget))
+app.command("change-order")(edge(change_order))
 app.add_typer(export_app, name="export")
 
 
