@@ -111,7 +111,14 @@ def items_frame(lines: pd.DataFrame, earned: pd.DataFrame, status: np.ndarray,
     invoice_date = np.full(len(base), np.datetime64("NaT"), "datetime64[s]")
     invoice_date[has] = attached["invoice_date"].to_numpy("datetime64[s]")
     earned_date = np.where(now_earned & np.isnat(earned_date), invoice_date, earned_date)
+    # ... and is then identified by that line, as invoiceables are: if a visit entered
+    # later takes the line over, the payment already made for the line is found again
+    by_line = np.full(len(base), None, object)
+    by_line[has] = ("invoice " + attached["invoice_id"].astype(str) + " line "
+                    + lines["line_no"].iloc[line[has]].astype(str)).to_numpy(object)
+    item_ref = base["item_ref"].astype(object).where(~now_earned, by_line)
     base = base.assign(
+        item_ref=pd.array(item_ref, dtype="string"),
         status=base["status"].mask(now_earned, EARNED), earned_date=earned_date,
         item_class=pd.array(item_class[keep], dtype="string"),
         invoice_id=pd.array(invoice_id, dtype="string"),

@@ -129,23 +129,31 @@ def test_a_back_dated_invoice_over_the_cap_leaves_the_earlier_line_earned() -> N
 
 
 def test_an_unscheduled_visit_entered_late_does_not_shift_the_paid_one() -> None:
-    # unscheduled visits 50.00 each. Run 1 pays SV 1.1 (03-01), invoiced on INV1: 50.00.
+    # unscheduled visits 50.00 each. Run 1 pays SV 1.1 (03-01), invoiced on INV1: 50.00,
+    # identified by the line that earned it ("invoice INV1 line 1").
     # Then SV 1.2 of 02-01 is entered late: by date it became occurrence 1 and the paid
-    # visit occurrence 2, paid again. Keyed by its SV row ("SV 1.1 #1") the paid visit
-    # keeps its identity; SV 1.2 is not invoiced, so not earned: run 2 pays nothing.
+    # visit occurrence 2; the key does not move, and SV 1.2 is not invoiced, so not
+    # earned: run 2 pays nothing.
     grid = fees(("invoiceable", "UNSCHEDULED", 5000, None))
-    billed = lines(("INV1", "2025-03-10", 1, "invoiceable", "UNSCHEDULED", "P1", "2025-03-01",
-                    5000))
+    billed = lines(("INV1", "2025-03-10", 1, "invoiceable", "UNSCHEDULED", "P1", "2025-03-03",
+                    5000))  # billed for 03-03: the visit is recorded on 03-01 (within 7 days)
     _, first = run(visits((1.1, 1, "2025-03-01")), planned(1, 2), grid, billed,
                    D(2025, 3, 31))
     assert list(zip(first["item_ref"], first["occurrence"], first["amount_minor"],
-                    strict=True)) == [("SV 1.1 #1", 1, 5000)]
+                    strict=True)) == [("invoice INV1 line 1", 1, 5000)]
     late = visits((1.1, 1, "2025-03-01"), (1.2, 1, "2025-02-01"))
     rec, second = run(late, planned(1, 2), grid, billed, D(2025, 4, 30), first)
     paid = rec.items.set_index("item_ref")
-    assert paid.loc["SV 1.1 #1", "occurrence"] == 2  # shown, not part of the key
+    assert paid.loc["invoice INV1 line 1", "occurrence"] == 2  # shown, not part of the key
     assert "SV 1.2 #1" not in paid.index  # invoice only, never invoiced
     assert second.empty
+    # a visit entered late CLOSER to the billed date (03-03 itself) takes the line over:
+    # it is the line's item now, already paid: run 3 pays nothing (was a double payment)
+    closer = visits((1.1, 1, "2025-03-01"), (1.2, 1, "2025-03-03"))
+    rec, third = run(closer, planned(1, 2), grid, billed, D(2025, 4, 30), first)
+    items = rec.items.set_index("item_ref")
+    assert items.loc["invoice INV1 line 1", "service_date"] == pd.Timestamp("2025-03-03")
+    assert third.empty
 
 
 def test_a_re_dated_visit_is_not_paid_again() -> None:
@@ -175,7 +183,7 @@ def test_the_cap_of_unscheduled_visits_counts_matched_lines_in_line_order() -> N
     assert list(rec.lines["status"]) == ["matched", "matched", "not_earned"]
     assert rec.lines["note"].iloc[2] == "unscheduled visit 3 for subject P1 over the cap of 2"
     assert list(rec.lines["expected_minor"]) == [5000, 5000, 0]
-    assert list(paid["item_ref"]) == ["SV 1.1 #1", "SV 1.2 #1"]
+    assert list(paid["item_ref"]) == ["invoice I1 line 1", "invoice I1 line 2"]
     assert paid["amount_minor"].sum() == 10000
     # line order, not service dates: a later invoice's line is beyond the cap even when
     # it bills the earliest visit (I1 billed the visits of 02-15 and 03-01 first)
@@ -187,7 +195,8 @@ def test_the_cap_of_unscheduled_visits_counts_matched_lines_in_line_order() -> N
                     5000))
     rec, paid = run(sv, planned(1), grid, billed, D(2025, 3, 31))
     assert list(rec.lines["status"]) == ["matched", "matched", "not_earned"]
-    assert list(paid["item_ref"]) == ["SV 1.2 #1", "SV 1.3 #1"]
+    assert list(paid["item_ref"]) == ["invoice I1 line 1", "invoice I1 line 2"]
+    assert list(paid["service_date"].dt.strftime("%m-%d")) == ["02-15", "03-01"]
 
 
 def test_of_two_lines_for_one_visit_the_earlier_line_is_matched() -> None:

@@ -264,8 +264,11 @@ def test_each_line_takes_its_closest_free_item() -> None:
     assert list(rec.lines["status"]) == ["matched", "matched", "duplicate"]
     assert rec.lines["note"].iloc[2] == ("unscheduled visit for subject X on 2014-01-14 "
                                          "already billed on invoice A line 1")
-    taken = rec.items.set_index("item_ref")["line_no"].to_dict()
-    assert taken == {"SV 1.1 #1": 2, "SV 1.2 #1": 1}
+    taken = rec.items.set_index(rec.items["service_date"].dt.strftime("%m-%d"))[
+        "line_no"].to_dict()
+    assert taken == {"01-10": 2, "01-14": 1}
+    # once a line earns an unscheduled visit, the line identifies it (payments key)
+    assert set(rec.items["item_ref"]) == {"invoice A line 1", "invoice A line 2"}
 
 
 def test_check_totals_refuses_totals_that_do_not_add_up() -> None:
