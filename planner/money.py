@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cache
 
 import pycountry
 
@@ -24,12 +25,14 @@ class CurrencyError(ValueError):
     """An unknown currency code, or an operation mixing two currencies."""
 
 
+@cache
 def is_currency(code: str) -> bool:
     """True when ``code`` is an active ISO 4217 alphabetic code (upper case)."""
     return isinstance(code, str) and code.isupper() and pycountry.currencies.get(
         alpha_3=code) is not None
 
 
+@cache
 def minor_units(currency: str) -> int:
     """Decimal places of the currency's minor unit (2 for EUR, 0 for JPY, 3 for KWD)."""
     if not is_currency(currency):
