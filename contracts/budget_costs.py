@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from contracts.budget_lines import BudgetError
-from contracts.budget_units import last_ended_month
+from contracts.budget_units import last_ended_month, month_ordinals
 from contracts.minor import scale_half_up, to_minor
 from planner.frames import DATE, Col, FrameSchema
 from planner.money import minor_units
@@ -66,9 +66,7 @@ def _timesheet_costs(timesheets: pd.DataFrame, as_of: dt.date, currency: str,
                      fx: Rates) -> pd.DataFrame:
     if timesheets["study_id"].nunique() > 1:
         raise BudgetError("timesheets of more than one study: pass one study's")
-    month = pd.to_datetime(timesheets["month"]).dt.to_period("M")
-    ordinals = (month.dt.year * 12 + month.dt.month - 1).to_numpy(dtype=np.int64)
-    rows = timesheets[ordinals <= last_ended_month(as_of)].copy()
+    rows = timesheets[month_ordinals(timesheets["month"]) <= last_ended_month(as_of)].copy()
     rows["month"] = pd.to_datetime(rows["month"]).dt.to_period("M").dt.to_timestamp()
     roles = rows["role"].astype(str)
     unknown = sorted(set(roles) - set(ROLE_LINES))

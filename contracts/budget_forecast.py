@@ -21,7 +21,9 @@ Per calendar month (its last day E), in int64 minor units, cumulative:
   of its milestone from ``bands`` (milestone, p10, p50, p90); a milestone without
   a band of its own that follows lpi (lplv, csr_final) moves by lpi's P10 / P90
   distance from its P50; without ``bands`` the columns are NA. P10 is the early
-  date, so forecast_p10 ≥ forecast_p90 month by month.
+  date, so forecast_p10 ≥ forecast_p90 month by month. A band date that is missing
+  (None/NaT: the forecast gave no quantile, e.g. a late cut or a slow study) is no
+  band: that milestone keeps its point date.
 """
 
 from __future__ import annotations
@@ -80,17 +82,24 @@ def _ends(portfolio: Portfolio, study_id: str, drivers: list[str], as_of: dt.dat
     def reached(kind: str) -> bool:
         return kind in dates.index and pd.notna(dates.at[kind, "actual"])
 
+    def banded(kind: str, column: str) -> pd.Timestamp | None:
+        """The band's date (None: no band row, or its date is missing: None/NaT)."""
+        if band is None or kind not in band.index or pd.isna(band.at[kind, column]):
+            return None
+        return pd.Timestamp(band.at[kind, column])
+
     def end(kind: str) -> pd.Timestamp | None:
         date = point(kind)
         if band is None or reached(kind):
             return date
-        if kind in band.index and pd.notna(band.at[kind, quantile]):
-            return pd.Timestamp(band.at[kind, quantile])
-        if date is not None and kind in FOLLOWS_LPI and "lpi" in band.index and not reached(
-                "lpi"):
-            return date + (pd.Timestamp(band.at["lpi", quantile])
-                           - pd.Timestamp(band.at["lpi", "p50"]))
-        return date
+        own = banded(kind, str(quantile))
+        if own is not None:
+            return own
+        lpi, lpi_p50 = banded("lpi", str(quantile)), banded("lpi", "p50")
+        if (date is not None and kind in FOLLOWS_LPI and not reached("lpi")
+                and lpi is not None and lpi_p50 is not None):
+            return date + (lpi - lpi_p50)
+        return date  # no band (or only part of one) for this milestone: the point date
 
     sites = portfolio.sites[portfolio.sites["study_id"] == study_id]
     waiting = sites.loc[sites["actual_activation"].isna()
@@ -104,7 +113,7 @@ def _ends(portfolio: Portfolio, study_id: str, drivers: list[str], as_of: dt.dat
             date = pd.Timestamp(waiting.max())
         else:
             date = None
-        out.append(None if date is None else month_ordinal(date))
+        out.append(None if date is None or pd.isna(date) else month_ordinal(date))
     return out
 
 

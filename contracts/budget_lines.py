@@ -19,12 +19,11 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
+from planner.budget_tables import Driver, ServiceLine
 from planner.frames import DATE, Col, FrameSchema
 
-SERVICE_LINES = ("project_management", "site_management", "data_management", "biostatistics",
-                 "medical_writing", "pharmacovigilance", "regulatory", "pass_through")
-DRIVERS = ("months", "sites_activated", "monitoring_visits", "subjects_randomized",
-           "crf_pages", "deliverables", "fixed")
+SERVICE_LINES = tuple(line.value for line in ServiceLine)  # in the order the sheets list them
+DRIVERS = tuple(driver.value for driver in Driver)
 TOTAL = "total"  # the service_line of a total row
 
 BUDGET_LINES = FrameSchema("budget_lines", (
@@ -63,6 +62,13 @@ KEYS = ["study_id", "service_line"]
 
 class BudgetError(ValueError):
     """A work order, timesheet or payment frame the budget cannot be computed from."""
+
+
+def rows_by(frame: pd.DataFrame, study_id: str, key: str) -> pd.DataFrame:
+    """The study's rows of ``frame`` (every row when it has no study_id column) indexed by
+    their ``key`` column as text (service_line, driver)."""
+    own = frame[frame["study_id"].astype(str) == study_id] if "study_id" in frame else frame
+    return own.set_index(own[key].astype(str))
 
 
 def half_up(value: Fraction | int) -> int:

@@ -18,7 +18,8 @@ leaves open, made here:
 * **monitoring visits** are the workload model's IMV and remote IMV visits (not
   SIV or COV) in months ended by D, in expected (fractional) numbers rounded
   half up to 2 decimals, the units' scale; ``work_visits_to_date`` places them
-  from the first study start on (``portfolio_workload`` starts at the cut);
+  from the first study start on (``portfolio_workload`` starts at the cut) as
+  history: a site closed now counts up to its last subject visit;
 * the planned **share of sites** is over the sites with a planned activation, of
   **deliverables** over the deliverable milestones with a baseline;
 * a missing baseline plans nothing (share 0) and says so in ``basis``.
@@ -35,9 +36,9 @@ import numpy as np
 import pandas as pd
 
 from planner.frames import Col, FrameSchema, Portfolio
-from planner.workload.monitoring import monitoring_workload
+from planner.workload.monitoring import WORKLOAD_COLUMNS, monitoring_workload
 
-PAGES_PER_VISIT = 8
+PAGES_PER_VISIT = 8  # CRF pages per subject visit (crf_pages driver; the Assumptions sheet)
 MONITORING_VISIT_TYPES = ("IMV", "remote IMV")
 DELIVERABLE_MILESTONES = ("protocol_final", "dbl", "topline", "csr_final")
 # driver → (first, last) baseline milestones of its linear plan
@@ -59,8 +60,17 @@ PLANNED = FrameSchema("planned_units", (
 ))
 
 
-def month_ordinal(when: dt.date | pd.Timestamp) -> int:
+def month_ordinal(when: dt.date | pd.Timestamp | pd.Period) -> int:
+    """year × 12 + month − 1: the one month ordinal wherever months are compared."""
     return when.year * 12 + when.month - 1
+
+
+def month_ordinals(months: pd.Series) -> np.ndarray:
+    """:func:`month_ordinal` of each date, timestamp or monthly period of ``months``,
+    vectorized (the ``.dt`` accessor has the same ``year`` and ``month``)."""
+    periods = (months if isinstance(months.dtype, pd.PeriodDtype)
+               else pd.to_datetime(months).dt.to_period("M"))
+    return np.asarray(month_ordinal(periods.dt), dtype=np.int64)  # type: ignore[arg-type]
 
 
 def last_ended_month(as_of: dt.date) -> int:
@@ -108,14 +118,17 @@ def baseline_start(portfolio: Portfolio, study_id: str) -> pd.Timestamp | None:
 
 def work_visits_to_date(portfolio: Portfolio, as_of: dt.date) -> pd.DataFrame:
     """The workload model's visits (planner.workload WORKLOAD_COLUMNS) from the first study
-    start's month to ``as_of``'s month: what monitoring_visits counts."""
+    start's month to ``as_of``'s month: what monitoring_visits counts.
+
+    The months are history (``monitoring_workload(..., history=True)``): a site closed
+    now counts its visits up to its last subject visit. No study started by ``as_of``:
+    an empty frame with the workload columns."""
     starts = [study_start(portfolio, s) for s in portfolio.studies["study_id"].astype(str)]
     starts = [s for s in starts if s is not None and s <= pd.Timestamp(as_of)]
     if not starts:
-        return monitoring_workload(portfolio, pd.period_range(as_of, periods=0, freq="M"),
-                                   as_of)
+        return pd.DataFrame(columns=WORKLOAD_COLUMNS)
     months = pd.period_range(pd.Period(min(starts), "M"), pd.Period(as_of, "M"), freq="M")
-    return monitoring_workload(portfolio, months, as_of)
+    return monitoring_workload(portfolio, months, as_of, history=True)
 
 
 def _count(frame: pd.DataFrame, column: str, as_of: dt.date) -> pd.Series:
@@ -126,10 +139,7 @@ def _count(frame: pd.DataFrame, column: str, as_of: dt.date) -> pd.Series:
 def _monitoring_visits(work_visits: pd.DataFrame, as_of: dt.date) -> pd.Series:
     if not len(work_visits):
         return pd.Series(dtype=float)
-    months = work_visits["month"]
-    periods = (months if isinstance(months.dtype, pd.PeriodDtype)
-               else pd.to_datetime(months).dt.to_period("M"))
-    ordinals = (periods.dt.year * 12 + periods.dt.month - 1).to_numpy(dtype=np.int64)
+    ordinals = month_ordinals(work_visits["month"])
     chosen = work_visits[work_visits["visit_type"].astype(str).isin(MONITORING_VISIT_TYPES)
                          & (ordinals <= last_ended_month(as_of))]
     return chosen.groupby(chosen["study_id"].astype(str))["visits"].sum()

@@ -9,7 +9,8 @@ from exact values (``Fraction``):
 * PV = round(units × planned share × unit price);
 * EV = round(min(delivered, units) × unit price): units never above the line's;
 * EAC = AC + round((BAC − EV) × AC / EV), i.e. AC + (BAC − EV) / CPI with the exact
-  CPI; ETC = EAC − AC; VAC = BAC − EAC.
+  CPI; BAC when AC = 0, AC + BAC when EV = 0 < AC (``estimate_at_completion``);
+  ETC = EAC − AC; VAC = BAC − EAC.
 
 The total row's money figures are the sums of the lines; its CPI and SPI are
 ratios of the totals. CPI = EV / AC and SPI = EV / PV are ``Decimal`` (28
@@ -36,6 +37,7 @@ from contracts.budget_lines import (
     change_order_log,
     half_up,
     priced,
+    rows_by,
 )
 from contracts.budget_units import planned_units, units_delivered, work_visits_to_date
 from contracts.minor import from_minor
@@ -69,25 +71,24 @@ JSON_FIELDS = ("service_line", "bac", "pv", "ev", "ac", "cpi", "spi", "eac", "et
 def estimate_at_completion(bac: int, ev: int, ac: int) -> int:
     """EAC = AC + (BAC − EV) / CPI = AC + (BAC − EV) × AC / EV, rounded half up once.
 
-    CPI = EV / AC is undefined when AC = 0 and zero when EV = 0 (spent, nothing
-    earned); in both cases the remaining work is estimated at budget (as if CPI = 1):
-    EAC = AC + BAC − EV, which is BAC when nothing is spent or earned yet (the doc's
-    rule) and AC + BAC when money was spent but nothing earned. (The formula itself
-    would give EAC = AC when AC = 0 < EV: a line without a cost source, e.g.
-    regulatory, would forecast no cost at all.)
+    CPI = EV / AC is undefined when AC = 0 and zero when EV = 0:
+
+    * AC = 0 (nothing booked: a line no cost source books to yet, e.g. regulatory or
+      pharmacovigilance, or one not started): no cost evidence, so the line is
+      estimated on budget, EAC = BAC. (AC + BAC − EV would report the earned value as
+      savings; the formula itself, EAC = AC = 0, would forecast no cost at all.)
+    * EV = 0 < AC (spent, nothing earned): the remaining work at budget on top of what
+      was spent, EAC = AC + BAC.
     """
-    if ev == 0 or ac == 0:
-        return ac + bac - ev
+    if ac == 0:
+        return bac
+    if ev == 0:
+        return ac + bac
     return ac + half_up(Fraction((bac - ev) * ac, ev))
 
 
 def _ratio(numerator: int, denominator: int) -> Decimal | None:
     return None if denominator == 0 else Decimal(int(numerator)) / Decimal(int(denominator))
-
-
-def _by(frame: pd.DataFrame, study_id: str, key: str) -> pd.DataFrame:
-    own = frame[frame["study_id"].astype(str) == study_id] if "study_id" in frame else frame
-    return own.set_index(own[key].astype(str))
 
 
 def earned_value(study_id: str, budget: pd.DataFrame, delivered: pd.DataFrame,
@@ -100,12 +101,12 @@ def earned_value(study_id: str, budget: pd.DataFrame, delivered: pd.DataFrame,
     service line the work order does not have gets a row with BAC 0 (the total keeps
     every cost).
     """
-    lines = _by(budget, study_id, "service_line")
+    lines = rows_by(budget, study_id, "service_line")
     if not len(lines):
         raise BudgetError(f"study {study_id} has no work order in force on {as_of}")
     currency = str(lines["currency"].iloc[0])
-    got = _by(delivered, study_id, "driver")["delivered"]
-    share = _by(planned, study_id, "driver")["share"]
+    got = rows_by(delivered, study_id, "driver")["delivered"]
+    share = rows_by(planned, study_id, "driver")["share"]
     spent = actuals.set_index(actuals["service_line"].astype(str))["ac_minor"]
     rows = []
     for line, row in lines.iterrows():

@@ -200,7 +200,7 @@ def summary_sheet(sheet: WriteOnlyWorksheet, data: ReviewData, at: Rows,
         return f"='Service lines'!{c[key]}{row}"
 
     def shows(key: str, row: pd.Series = total) -> object:
-        return 1.0 if key in ("cpi", "spi") else amount(row[f"{key}_minor"], cur)
+        return row[key] if key in ("cpi", "spi") else amount(row[f"{key}_minor"], cur)
 
     def fmt_of(key: str) -> str:
         return RATIO if key in ("cpi", "spi") else signed(cur) if key == "vac" else fmt

@@ -47,6 +47,30 @@ COUNT = "#,##0"
 CPI_ALERT = 0.95  # CPI below this is flagged (an overrun), docs/SPONSOR_BUDGET.md
 
 
+EXACT_PLACES = 2  # units (2 decimals) × a price of the currency's decimals: exact to 2 more
+FRACTION_PLACES = 6  # × a fraction (PV's planned share, EAC's AC / EV): 6 more
+
+
+def rounded(expression: str, places: int, exact: int) -> str:
+    """``ROUND(ROUND(expression, places + exact), places)``: the figure rounded half up to
+    the currency's ``places`` as the exact Python figure is.
+
+    A spreadsheet multiplies in binary floating point: 4.35 × 110 is
+    478.49999999999994, which LibreOffice's ROUND(…, 0) rounds down to 478 (Python's
+    exact half up gives 479; with decimals LibreOffice corrects such noise, with 0 it
+    does not). The exact product has at most ``places + exact`` decimals (units ×
+    price: 2 more than the price), so rounding there first removes the noise and
+    keeps an exact half a half. For a product with an exact fraction (PV: × a planned
+    share n/d) ``exact`` = :data:`FRACTION_PLACES` leaves a figure that is no half at
+    least 1/(100·d) of a minor unit from a half (d < 20,000: a span of days under 54
+    years), more than the 0.5·10⁻⁶ the inner ROUND moves it. EAC's (BAC − EV) × AC / EV
+    uses it too; its denominator EV can be large, so a figure within 0.5·10⁻⁶ of a
+    minor unit from a half without being one would round up here and down in Python
+    (not met in fuzzing; exact halves, which are, round as in Python).
+    """
+    return f"ROUND(ROUND({expression},{places + exact}),{places})"
+
+
 def money(currency: str) -> str:
     """The currency's number format (EUR ``#,##0.00``, JPY ``#,##0``)."""
     return number_format(currency)
@@ -249,8 +273,8 @@ def pass_throughs_sheet(sheet: WriteOnlyWorksheet, frame: pd.DataFrame, currency
 def change_orders_sheet(sheet: WriteOnlyWorksheet, frame: pd.DataFrame, currency: str,
                         places: int) -> int:
     """The change order log; budgets and values are formulas (units × unit price rounded
-    once; value = budget − the budget it replaced). Returns the row of the total of the
-    change orders in force (the row after it totals all)."""
+    half up once, :func:`rounded`; value = budget − the budget it replaced). Returns the
+    row of the total of the change orders in force (the row after it totals all)."""
     headers = ["change order", "service line", "driver", "effective from", "in force",
                "reason", "units before", "units", "unit price before", "unit price",
                "budget before", "budget", "value"]
@@ -262,9 +286,10 @@ def change_orders_sheet(sheet: WriteOnlyWorksheet, frame: pd.DataFrame, currency
             "yes" if row.effective else "no", row.reason, row.units_before, row.units,
             amount(row.unit_price_before_minor, currency),
             amount(row.unit_price_minor, currency),
-            Put(f'=IF(G{r}="",0,ROUND(G{r}*I{r},{places}))',
+            Put(f'=IF(G{r}="",0,{rounded(f"G{r}*I{r}", places, EXACT_PLACES)})',
                 shows=amount(row.budget_before_minor, currency)),
-            Put(f"=ROUND(H{r}*J{r},{places})", shows=amount(row.budget_minor, currency)),
+            Put(f"={rounded(f'H{r}*J{r}', places, EXACT_PLACES)}",
+                shows=amount(row.budget_minor, currency)),
             Put(f"=L{r}-K{r}", shows=amount(row.value_minor, currency))])
     last = len(rows) + 1
     largest = amount(frame["value_minor"].abs().sum(), currency) if len(frame) else 0

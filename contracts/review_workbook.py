@@ -6,10 +6,12 @@ out with openpyxl and writes the totals and variances as formulas, so changing
 a unit or a unit price in the spreadsheet recomputes the sheet:
 
 * Service lines: BAC = ROUND(units × unit price), PV = ROUND(units × planned share
-  × unit price), EV = ROUND(MIN(delivered, units) × unit price), each rounded to the
-  currency's decimals once; AC a value; CPI = EV / AC, SPI = EV / PV (blank when
-  the denominator is 0); EAC = AC + ROUND((BAC − EV) × AC / EV), or AC + BAC − EV
-  when EV or AC is 0 (``contracts.earned_value.estimate_at_completion``);
+  × unit price), EV = ROUND(MIN(delivered, units) × unit price), each rounded half up
+  to the currency's decimals once (written ``ROUND(ROUND(x, exact decimals),
+  decimals)``, ``review_sheets.rounded``: float noise would otherwise turn an exact
+  half yen down); AC a value; CPI = EV / AC, SPI = EV / PV (blank when the
+  denominator is 0); EAC = AC + ROUND((BAC − EV) × AC / EV), BAC when AC is 0,
+  AC + BAC when EV is 0 (``contracts.earned_value.estimate_at_completion``);
   ETC = EAC − AC; VAC = BAC − EAC; the total row sums the lines;
 * Summary refers to those cells; the other sheets total with formulas too.
 
@@ -29,7 +31,7 @@ import pandas as pd
 from openpyxl import Workbook
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from contracts.budget_lines import TOTAL, BudgetError
+from contracts.budget_lines import TOTAL, BudgetError, rows_by
 from contracts.review_charts import (
     Rows,
     burn_chart,
@@ -40,6 +42,8 @@ from contracts.review_charts import (
 from contracts.review_sheets import (
     COLUMN,
     CPI_ALERT,
+    EXACT_PLACES,
+    FRACTION_PLACES,
     LINE_HEADERS,
     RATIO,
     SHARE,
@@ -52,6 +56,7 @@ from contracts.review_sheets import (
     missing,
     money,
     pass_throughs_sheet,
+    rounded,
     signed,
     site_payments_sheet,
     table,
@@ -70,8 +75,8 @@ METHOD = (
      "record, never above the line's units"),
     ("AC", "timesheets and payment runs", "hours × cost rate at the month's FX rate, rounded "
      "per row; pass-through: approved payment runs"),
-    ("EAC", "AC + ROUND((BAC − EV) × AC / EV)", "AC + BAC − EV when EV or AC is 0 "
-     "(remaining work at budget)"),
+    ("EAC", "AC + ROUND((BAC − EV) × AC / EV)", "BAC when AC is 0 (no cost booked: on "
+     "budget); AC + BAC when EV is 0 (spent, nothing earned)"),
     ("overrun flags", f"EAC > BAC; CPI < {CPI_ALERT}", "red cells"),
 )
 
@@ -149,7 +154,7 @@ def _bases(data: ReviewData) -> list[tuple[str, str, str]]:
     if "basis" not in data.planned:
         return []
     drivers = set(data.evm["driver"].dropna().astype(str))
-    planned = _by(data.planned, data.study_id, "driver")
+    planned = rows_by(data.planned, data.study_id, "driver")
     return [(f"planned share: {d}", str(planned.at[d, "basis"]), "PV (baseline timeline)")
             for d in planned.index if d in drivers]
 
@@ -161,45 +166,43 @@ def _share(value: object) -> Put:
     return Put(f"={share.numerator}/{share.denominator}", SHARE, shows=share)
 
 
-def _by(frame: pd.DataFrame, study_id: str, key: str) -> pd.DataFrame:
-    own = frame[frame["study_id"].astype(str) == study_id] if "study_id" in frame else frame
-    return own.set_index(own[key].astype(str))
-
-
 def service_lines_sheet(sheet: WriteOnlyWorksheet, data: ReviewData) -> int:
     """One row per service line, its figures as formulas, and the total row (returned)."""
     c, cur, places = COLUMN, data.currency, minor_units(data.currency)
     lines = data.evm[data.evm["service_line"] != TOTAL]
-    budget = _by(data.budget, data.study_id, "service_line")
-    planned = _by(data.planned, data.study_id, "driver")
+    budget = rows_by(data.budget, data.study_id, "service_line")
+    planned = rows_by(data.planned, data.study_id, "driver")
     rows = []
     for r, row in enumerate(lines.itertuples(index=False), start=2):
         line = str(row.service_line)
         driver = None if missing(row.driver) else str(row.driver)
-        price = amount(row.unit_price_minor, cur) if not missing(row.unit_price_minor) else 0
+        unit_price = (0 if missing(row.unit_price_minor)
+                      else amount(row.unit_price_minor, cur))
         ref = {k: f"{c[k]}{r}" for k in c}
+        units, price, delivered, share, bac, pv, ev, ac = (ref[k] for k in (
+            "units", "unit_price", "delivered", "share", "bac", "pv", "ev", "ac"))
         shown = {k: amount(getattr(row, f"{k}_minor"), cur)
                  for k in ("bac", "pv", "ev", "eac", "etc", "vac")}
         rows.append([
-            line, driver, row.units, price, row.delivered_units,
+            line, driver, row.units, unit_price, row.delivered_units,
             _share(planned["share"].get(driver) if driver else 0),
-            Put(f"={ref['units']}*{ref['share']}", shows=row.units),
-            Put(f"=ROUND({ref['units']}*{ref['unit_price']},{places})", shows=shown["bac"]),
-            Put(f"=ROUND({ref['units']}*{ref['share']}*{ref['unit_price']},{places})",
+            Put(f"={units}*{share}", shows=row.units),
+            Put("=" + rounded(f"{units}*{price}", places, EXACT_PLACES), shows=shown["bac"]),
+            Put("=" + rounded(f"{units}*{share}*{price}", places, FRACTION_PLACES),
                 shows=shown["pv"]),
-            Put(f"=ROUND(MIN({ref['delivered']},{ref['units']})*{ref['unit_price']},"
-                f"{places})", shows=shown["ev"]),
+            Put("=" + rounded(f"MIN({delivered},{units})*{price}", places, EXACT_PLACES),
+                shows=shown["ev"]),
             amount(row.ac_minor, cur),
-            Put(f'=IF({ref["ac"]}=0,"",{ref["ev"]}/{ref["ac"]})', shows=1.0),
-            Put(f'=IF({ref["pv"]}=0,"",{ref["ev"]}/{ref["pv"]})', shows=1.0),
-            Put(f"=IF(OR({ref['ev']}=0,{ref['ac']}=0),{ref['ac']}+{ref['bac']}-{ref['ev']},"
-                f"{ref['ac']}+ROUND(({ref['bac']}-{ref['ev']})*{ref['ac']}/{ref['ev']},"
-                f"{places}))", shows=shown["eac"]),
-            Put(f"={ref['eac']}-{ref['ac']}", shows=shown["etc"]),
-            Put(f"={ref['bac']}-{ref['eac']}", shows=shown["vac"]),
+            Put(f'=IF({ac}=0,"",{ev}/{ac})', shows=row.cpi),
+            Put(f'=IF({pv}=0,"",{ev}/{pv})', shows=row.spi),
+            Put(f"=IF({ac}=0,{bac},IF({ev}=0,{ac}+{bac},"
+                f"{ac}+{rounded(f'({bac}-{ev})*{ac}/{ev}', places, FRACTION_PLACES)}))",
+                shows=shown["eac"]),
+            Put(f"={ref['eac']}-{ac}", shows=shown["etc"]),
+            Put(f"={bac}-{ref['eac']}", shows=shown["vac"]),
             amount(budget["original_bac_minor"].get(line, 0), cur),
             None if line not in budget.index else budget.at[line, "change_order"],
-            cur, row.units, price])
+            cur, row.units, unit_price])
     last = len(rows) + 1
     t = last + 1
     total = data.evm[data.evm["service_line"] == TOTAL].iloc[0]
@@ -209,9 +212,9 @@ def service_lines_sheet(sheet: WriteOnlyWorksheet, data: ReviewData) -> int:
         after[0][list(c).index(key)] = Put(f"=SUM({c[key]}2:{c[key]}{last})", shows=shows,
                                            bold=True)
     after[0][list(c).index("cpi")] = Put(f'=IF({c["ac"]}{t}=0,"",{c["ev"]}{t}/{c["ac"]}{t})',
-                                         shows=1.0, bold=True)
+                                         shows=total["cpi"], bold=True)
     after[0][list(c).index("spi")] = Put(f'=IF({c["pv"]}{t}=0,"",{c["ev"]}{t}/{c["pv"]}{t})',
-                                         shows=1.0, bold=True)
+                                         shows=total["spi"], bold=True)
     fmt = money(cur)
     formats = {"units": UNITS, "unit_price": fmt, "delivered": UNITS, "share": SHARE,
                "planned": UNITS, "bac": fmt, "pv": fmt, "ev": fmt, "ac": fmt, "cpi": RATIO,

@@ -19,6 +19,13 @@ LPI month, and stay treatment + follow-up. All in expected values (fractions).
 
 Each site uses its own drivers: the study's, with the portfolio's stored overrides
 applied (site > country > study, ``overrides.site_drivers``).
+
+A site whose status is closed gets no visits: the workload is forward-looking and a
+closed site has none left. ``history=True`` asks for the visits of past months instead
+(what was delivered, e.g. the sponsor budget's monitoring visits to date): a site
+closed now was open then, so a closed site gets its interim visits up to the month of
+its last subject visit (or while its subjects were on study when none is recorded) and
+its close-out visit.
 """
 
 from __future__ import annotations
@@ -114,12 +121,15 @@ def subjects_on_study(portfolio: Portfolio, study_id: str, months: pd.PeriodInde
 def monitoring_workload(portfolio: Portfolio, months: pd.PeriodIndex, as_of: dt.date,
                         rates: Mapping[str, Mapping[str, float]] | None = None,
                         drivers: Mapping[str, MonitoringDrivers] | None = None,
-                        risk: Mapping[tuple[str, str], Risk] | None = None) -> pd.DataFrame:
+                        risk: Mapping[tuple[str, str], Risk] | None = None,
+                        *, history: bool = False) -> pd.DataFrame:
     """The tidy workload frame (WORKLOAD_COLUMNS) of every study's sites over ``months``.
 
     ``rates``: study → site → expected new randomizations a month after the cut;
     ``drivers``: per-study drivers (default DEFAULT_DRIVERS) that the portfolio's stored
-    overrides refine per site; ``risk``: (study, site) → risk level (default medium).
+    overrides refine per site; ``risk``: (study, site) → risk level (default medium);
+    ``history``: ``months`` are past months, so sites closed now still count up to
+    their last subject visit (the default, forward workload skips them).
     """
     rows = []
     chosen, sets = site_drivers(portfolio.sites, portfolio.drivers, drivers)
@@ -130,22 +140,42 @@ def monitoring_workload(portfolio: Portfolio, months: pd.PeriodIndex, as_of: dt.
         lpi = milestone_date(portfolio, study_id, MilestoneKind.LPI)
         on = subjects_on_study(portfolio, study_id, months, as_of,
                                (rates or {}).get(study_id, {}), lpi)
+        if history:
+            on = _until_last_visit(portfolio, study_id, months, on)
         rows.append(_site_visits(portfolio, study_id, months, on, by_study.get(study_id, {}),
-                                 risk or {}, lpi))
+                                 risk or {}, lpi, history))
     if not rows:
         return pd.DataFrame(columns=WORKLOAD_COLUMNS)
     return pd.concat(rows, ignore_index=True)[WORKLOAD_COLUMNS]
 
 
+def _until_last_visit(portfolio: Portfolio, study_id: str, months: pd.PeriodIndex,
+                      on: pd.DataFrame) -> pd.DataFrame:
+    """``on`` with each closed site's subjects off study after the month of the site's
+    last recorded subject visit (a closed site had no subject left after it)."""
+    sites = portfolio.sites[(portfolio.sites["study_id"] == study_id)
+                            & (portfolio.sites["status"] == "closed")]
+    visits = portfolio.visits[portfolio.visits["study_id"] == study_id]
+    last = visits.groupby(visits["site_id"].astype(str))["visit_date"].max()
+    out = on.copy()
+    for site in sites["site_id"].astype(str):
+        if site in out.index and pd.notna(last.get(site)):
+            after = int(_month_index(months, pd.Series([last[site]]))[0]) + 1
+            out.iloc[out.index.get_loc(site), max(after, 0):] = 0.0
+    return out
+
+
 def _site_visits(portfolio: Portfolio, study_id: str, months: pd.PeriodIndex,
                  on: pd.DataFrame, drivers: Mapping[str, MonitoringDrivers],
-                 risk: Mapping[tuple[str, str], Risk], lpi: dt.date | None) -> pd.DataFrame:
+                 risk: Mapping[tuple[str, str], Risk], lpi: dt.date | None,
+                 history: bool = False) -> pd.DataFrame:
     sites = portfolio.sites[portfolio.sites["study_id"] == study_id]
     activation = sites["actual_activation"].fillna(sites["planned_activation"])
     active_at = _month_index(months, activation)
     out = []
-    for site, start, status in zip(sites["site_id"].astype(str), active_at, sites["status"],
-                                   strict=True):
+    for site, start, now in zip(sites["site_id"].astype(str), active_at, sites["status"],
+                                strict=True):
+        closed = now == "closed" and not history  # history: open in the months asked
         driver = drivers.get(site, DEFAULT_DRIVERS)
         hours = driver.hours
         subjects = on.loc[site].to_numpy() if site in on.index else np.zeros(len(months))
@@ -153,7 +183,7 @@ def _site_visits(portfolio: Portfolio, study_id: str, months: pd.PeriodIndex,
             out.append((site, months[start], VisitType.SIV, 1.0, hours[VisitType.SIV].total))
         level = risk.get((study_id, site), Risk.MEDIUM)
         for m, period in enumerate(months):
-            if m < start or status == "closed" or subjects[m] <= 0:
+            if m < start or closed or subjects[m] <= 0:
                 continue
             imv = driver.imv_per_month(m - start, level) * min(1.0, subjects[m])
             extra = driver.on_site_per_subject * subjects[m]
@@ -163,7 +193,7 @@ def _site_visits(portfolio: Portfolio, study_id: str, months: pd.PeriodIndex,
                         (imv - remote) * (visit.total + extra)))
             out.append((site, period, VisitType.REMOTE_IMV, remote,
                         remote * (online.total + extra)))
-        close = _close_out_month(subjects, start, lpi, months, driver, status)
+        close = _close_out_month(subjects, start, lpi, months, driver, closed)
         if close is not None:
             out.append((site, months[close], VisitType.COV, 1.0, hours[VisitType.COV].total))
     frame = pd.DataFrame(out, columns=["site_id", "month", "visit_type", "visits", "hours"])
@@ -175,13 +205,13 @@ def _site_visits(portfolio: Portfolio, study_id: str, months: pd.PeriodIndex,
 
 def _close_out_month(subjects: np.ndarray, start: int, lpi: dt.date | None,
                      months: pd.PeriodIndex, driver: MonitoringDrivers,
-                     status: str) -> int | None:
+                     closed: bool) -> int | None:
     """Month of the close-out visit when it falls inside the horizon: ``close_out_weeks``
     after the later of the site's last month with subjects on study and the study's LPI
     month (a site keeps recruiting until LPI)."""
     lpi_at = (int(_month_index(months, pd.Series([pd.Timestamp(lpi)]))[0])
               if lpi is not None else len(months))
-    if status == "closed" or start >= len(months) or lpi_at >= len(months):
+    if closed or start >= len(months) or lpi_at >= len(months):
         return None
     busy = np.flatnonzero(subjects > 1e-9)
     if len(busy) and busy[-1] == len(months) - 1:

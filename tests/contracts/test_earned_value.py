@@ -20,6 +20,7 @@ Every figure below is worked by hand in the comments and asserted to the cent.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
 
@@ -39,9 +40,12 @@ from contracts.earned_value import (
     monthly_burn,
     planned_units,
     units_delivered,
+    work_visits_to_date,
 )
 from planner.frames import MILESTONES, SCHEMAS, SITES, STUDIES, SUBJECTS, VISITS, Portfolio
 from planner.fx import FxTable
+from planner.workload.monitoring import WORKLOAD_COLUMNS as WORK
+from planner.workload.monitoring import monitoring_workload
 
 AS_OF = dt.date(2024, 6, 20)
 T = pd.Timestamp
@@ -360,8 +364,11 @@ def test_units_never_above_the_line() -> None:
 
 def test_eac_when_cpi_is_undefined() -> None:
     assert estimate_at_completion(bac=100000, ev=0, ac=0) == 100000  # nothing spent or earned
-    assert estimate_at_completion(bac=100000, ev=0, ac=2500) == 102500  # spent, not earned
-    assert estimate_at_completion(bac=100000, ev=40000, ac=0) == 60000  # no cost source
+    # spent, not earned: AC + BAC = 2,500 + 100,000
+    assert estimate_at_completion(bac=100000, ev=0, ac=2500) == 102500
+    # earned, nothing booked (a line no cost source books to): no cost evidence, on
+    # budget: EAC = BAC = 100,000 (not BAC − EV = 60,000, the earned value as savings)
+    assert estimate_at_completion(bac=100000, ev=40000, ac=0) == 100000
     # 25,001 + (100,000 − 40,000) × 25,001 / 40,000 = 25,001 + 37,501.5 → 25,001 + 37,502
     assert estimate_at_completion(bac=100000, ev=40000, ac=25001) == 25001 + 37502
     assert half_up(Fraction(5, 2)) == 3 and half_up(Fraction(-5, 2)) == -3
@@ -444,3 +451,103 @@ def test_monthly_burn() -> None:
     # remaining at budget (BAC − EV) instead of ETC: the forecast ends at AC + BAC − EV
     at_budget = monthly_burn(p, "S1", budget, evm, cost, AS_OF, remaining="budget")
     assert at_budget["forecast_minor"].iloc[-1] == 4343640 + bac - 7551704
+
+
+def test_a_line_nothing_books_cost_to_is_on_budget() -> None:
+    # regulatory, priced per deliverable: 4 × 3,750.00 = BAC 15,000.00; no role books
+    # regulatory, so AC = 0 while protocol_final (actual 2024-01-25) is delivered:
+    #   EV = 1 × 3,750.00 = 3,750.00; PV: 1 of the 3 deliverables with a baseline
+    #   (protocol_final 2024-01-20; dbl, csr_final later) → 4 × 1/3 × 3,750.00 = 5,000.00
+    #   EAC = BAC = 15,000.00 (AC = 0: no cost evidence); ETC = 15,000.00; VAC = 0.00
+    #   (the old rule, AC + BAC − EV = 11,250.00, reported EV as 3,750.00 of savings)
+    regulatory = work_order().iloc[[0]].assign(
+        service_line="regulatory", driver="deliverables", units=Decimal(4),
+        unit_price_minor=375000)
+    orders = pd.concat([work_order(), regulatory], ignore_index=True)
+    p = portfolio()
+    evm = earned_value("S1", budget_in_force(orders, AS_OF),
+                       units_delivered(p, pd.DataFrame(columns=WORK), AS_OF),
+                       planned_units(p, AS_OF),
+                       actual_costs(timesheets(), payments(), AS_OF, "EUR", fx()), AS_OF)
+    row = evm.set_index("service_line").loc["regulatory"]
+    assert (row["bac_minor"], row["pv_minor"], row["ev_minor"], row["ac_minor"]) == (
+        1500000, 500000, 375000, 0)
+    assert (row["eac_minor"], row["etc_minor"], row["vac_minor"]) == (1500000, 1500000, 0)
+    assert row["cpi"] is None and row["spi"] == Decimal("0.75")
+    # total EAC = 183,036.83 (the three lines) + 15,000.00 = 198,036.83
+    assert evm.set_index("service_line").at["total", "eac_minor"] == 18303683 + 1500000
+
+
+def closed_history() -> Portfolio:
+    """The hand-worked study with every site closed now; S01's last subject visit
+    recorded on 2024-04-25 (its visits after that left out)."""
+    p = portfolio()
+    return replace(p, sites=p.sites.assign(status="closed"),
+                   visits=p.visits[p.visits["visit_date"] <= T("2024-04-25")])
+
+
+def test_monitoring_visits_of_sites_closed_now_are_earned() -> None:
+    # IMV (on site and remote) a month while a site has a subject on study and has been
+    # active < 6 months: WEEKS_PER_MONTH / 4 weeks = (365.25 / 12 / 7) / 4
+    #   = 1.0870535714… (× min(1, subjects on study) = 1: every month below has one)
+    # months ended by D (2024-06-20): March, April, May.
+    # S01 (activated 2024-03-01; subjects from 2024-03-28 on): March, April, May
+    # S02 (activated 2024-04-10; its first subject randomized 2024-03-20): April, May
+    #   open sites: 5 site-months × 1.0870535714… = 5.4352678… → 5.44
+    p = portfolio()
+    open_now = units_delivered(p, work_visits_to_date(p, AS_OF), AS_OF).set_index("driver")
+    assert open_now.at["monitoring_visits", "delivered"] == Decimal("5.44")
+    # closed now: the visits were delivered all the same, up to each site's last subject
+    # visit: S01's is 2024-04-25 (March, April); S02 has none recorded (its subjects'
+    # dates: April, May) → 4 site-months × 1.0870535714… = 4.3482142… → 4.35
+    # (before, a closed site was skipped: 0.00)
+    closed = closed_history()
+    work = work_visits_to_date(closed, AS_OF)
+    got = units_delivered(closed, work, AS_OF).set_index("driver")
+    assert got.at["monitoring_visits", "delivered"] == Decimal("4.35")
+    imv = work[work["visit_type"].isin(["IMV", "remote IMV"])]
+    assert sorted({(s, str(m)) for s, m in zip(imv["site_id"], imv["month"], strict=True)}
+                  ) == [("S01", "2024-03"), ("S01", "2024-04"), ("S02", "2024-04"),
+                        ("S02", "2024-05"), ("S02", "2024-06")]  # June: not ended by D
+    # the forward workload still skips sites closed now
+    months = pd.period_range("2024-03", "2024-06", freq="M")
+    forward = monitoring_workload(closed, months, AS_OF)
+    assert not forward["visit_type"].isin(["IMV", "remote IMV", "COV"]).any()
+
+
+def test_work_visits_before_any_study_started() -> None:
+    # contract_signed (actual) 2024-02-02: nothing has started by 2024-01-31
+    early = dt.date(2024, 1, 31)
+    work = work_visits_to_date(portfolio(), early)
+    assert work.empty and list(work.columns) == WORK
+    got = units_delivered(portfolio(), work, early).set_index("driver")["delivered"]
+    assert got["monitoring_visits"] == 0 and got["fixed"] == 0
+    # a new study with only a work order: no milestones, no sites
+    bare = replace(portfolio(), milestones=portfolio().milestones.iloc[0:0],
+                   sites=portfolio().sites.iloc[0:0])
+    assert list(work_visits_to_date(bare, AS_OF).columns) == WORK
+
+
+def test_burn_bands_without_quantiles() -> None:
+    # the forecast gave no lpi quantile (a late cut, a slow study): None and NaT are no
+    # band, every line keeps its point end, so P10 and P90 equal the point forecast
+    # (June: 59,710.45 as in test_monthly_burn; it ends at EAC 183,036.83)
+    budget, _, _, _, evm = compute()
+    cost = actual_cost_months(timesheets(), payments(), AS_OF, "EUR", fx())
+    for missing in (None, pd.NaT):
+        bands = pd.DataFrame({"milestone": ["lpi", "lplv"], "p10": [missing, missing],
+                              "p50": [missing, missing], "p90": [missing, missing]})
+        burn = monthly_burn(portfolio(), "S1", budget, evm, cost, AS_OF, bands)
+        assert burn.set_index("month").at[T("2024-06-01"), "forecast_minor"] == 5971045
+        assert burn["forecast_minor"].iloc[-1] == 18303683
+        for band in ("forecast_p10_minor", "forecast_p90_minor"):
+            assert burn[band].equals(burn["forecast_minor"]), band
+    # only P50 missing: lpi's shift is unknown, lplv and csr_final keep their dates;
+    # lpi's own P10 (2024-11-15) still ends subjects a month early
+    bands = pd.DataFrame({"milestone": ["lpi"], "p10": [T("2024-11-15")], "p50": [pd.NaT],
+                          "p90": [T("2025-02-15")]})
+    burn = monthly_burn(portfolio(), "S1", budget, evm, cost, AS_OF, bands)
+    assert burn["forecast_p10_minor"].iloc[-1] == burn["forecast_p90_minor"].iloc[-1] \
+        == 18303683
+    assert burn.set_index("month").at[T("2026-02-01"), "forecast_p10_minor"] == 18303683
+

@@ -1,7 +1,8 @@
 """The sponsor review workbook (issue 6, scope 4) on the hand-worked study of
 tests/contracts/test_earned_value.py (S1, EUR, cut 2024-06-20, same figures), and
-the same study priced in yen, and a variant whose figures end in exactly half a cent
-before rounding.
+the same study priced in yen, a variant whose figures end in exactly half a cent
+before rounding, and lines whose exact figures end in half a yen (half a cent) where
+floating point lands just below the half (4.35 × 110 = 478.49999999999994).
 
 LibreOffice recalculates the written workbook; every formula value must equal the
 Python figures (``budget_json``) to the cent. LibreOffice also prints it to PDF;
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from openpyxl import Workbook, load_workbook
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from contracts.budget_lines import BudgetError
@@ -226,11 +228,93 @@ def halves_data() -> ReviewData:
     return replace(data, evm=evm, budget=budget, change_orders=change_order_log(orders, AS_OF))
 
 
+def half_lines_data(currency: str) -> ReviewData:
+    """Lines whose exact figures end in half a minor unit (a yen, a cent) while the
+    spreadsheet's binary floating point lands just below the half (4.35 × 110 =
+    478.49999999999994): ROUND(…, 0) alone gives 478 in LibreOffice, the workbook's
+    ROUND(ROUND(…)) must give 479 as Python does. Prices in minor units, the same in
+    JPY (¥110) and EUR (€1.10), so the figures below are the same minor units in both.
+
+    Hand-worked (S1 at D = 2024-06-20; minor units):
+
+    * regulatory, fixed: original 2 × 110 = 220; CO-04 (2024-03-01) 4.35 × 110 = 478.5
+      → BAC 479 (CO-04's value 259); CO-05 (2024-09-01, after D) 6.15 × 110 = 676.5 →
+      677, its budget before 4.35 × 110 → 479, value 198. PV = 4.35 × 1 × 110 → 479;
+      EV = min(1, 4.35) × 110 = 110; AC 0 → EAC = BAC = 479, ETC 479, VAC 0.
+    * site_management, monitoring_visits: 10 × 110 = BAC 1,100; delivered 3.00 IMV
+      (March) + 1.35 remote IMV (April) = 4.35 → EV 478.5 → 479; PV share linear in
+      days from 2024-02-15 to 2025-05-15: 126/455 = 18/65 → 10 × 18/65 × 110 =
+      304.61… → 305; AC 500 → EAC = 500 + (1,100 − 479) × 500 / 479 = 500 + 648.22…
+      → 1,148; ETC 648; VAC −48.
+    * data_management, subjects_randomized: 50 × 2,867 = BAC 143,350; PV = 50 ×
+      111/244 × 2,867 = 15,911,850 / 244 = 65,212.5 → 65,213 (float:
+      65,212.49999999999); EV = 12 × 2,867 = 34,404; AC 1 → EAC = 1 + 108,946 / 34,404
+      = 1 + 3.17 → 4, ETC 3, VAC 143,346; CPI = 34,404 (a wide ratio).
+    * biostatistics, subjects_randomized: 50 × 10,000,250 = BAC 500,012,500; EV =
+      12 × 10,000,250 = 120,003,000; PV = 5,550 × 10,000,250 / 244 = 227,464,702.87 →
+      227,464,703; AC 123,456,783 → (BAC − EV) × AC / EV = 19 × 123,456,783 / 6 =
+      390,946,479.5 (float: 390,946,479.49999994) → 390,946,480; EAC 514,403,263;
+      VAC −14,390,763.
+    * total: BAC 500,157,429; PV 227,530,700; EV 120,037,993; AC 123,457,284;
+      EAC 514,404,894; ETC 390,947,610; VAC −14,247,465.
+    """
+    def row(line: str, driver: str, units: str, price: int, start: str,
+            change: str | None = None) -> dict:
+        return {"study_id": "S1", "service_line": line, "driver": driver,
+                "units": Decimal(units), "unit_price_minor": price, "currency": currency,
+                "effective_from": T(start), "change_order": change, "reason": change}
+
+    orders = pd.DataFrame([
+        row("regulatory", "fixed", "2", 110, "2024-01-10"),
+        row("regulatory", "fixed", "4.35", 110, "2024-03-01", "CO-04"),
+        row("regulatory", "fixed", "6.15", 110, "2024-09-01", "CO-05"),
+        row("site_management", "monitoring_visits", "10", 110, "2024-01-10"),
+        row("data_management", "subjects_randomized", "50", 2867, "2024-01-10"),
+        row("biostatistics", "subjects_randomized", "50", 10000250, "2024-01-10"),
+    ]).astype({"change_order": "string", "reason": "string",
+               "effective_from": "datetime64[s]"})
+    work = pd.DataFrame({"study_id": "S1", "site_id": "S01", "role": "CRA",
+                         "month": pd.PeriodIndex(["2024-03", "2024-04"], freq="M"),
+                         "visit_type": ["IMV", "remote IMV"], "visits": [3.0, 1.35],
+                         "hours": 0.0})
+    actuals = pd.DataFrame({"service_line": ["site_management", "data_management",
+                                             "biostatistics"],
+                            "ac_minor": [500, 1, 123456783]})
+    p = portfolio()
+    budget = budget_in_force(orders, AS_OF)
+    evm = earned_value("S1", budget, units_delivered(p, work, AS_OF), planned_units(p, AS_OF),
+                       actuals, AS_OF)
+    return replace(review_data(currency), evm=evm, budget=budget,
+                   change_orders=change_order_log(orders, AS_OF))
+
+
+HALF_LINES = {  # line: (BAC, PV, EV, AC, EAC, ETC, VAC) in minor units, hand-worked above
+    "site_management": (1100, 305, 479, 500, 1148, 648, -48),
+    "data_management": (143350, 65213, 34404, 1, 4, 3, 143346),
+    "biostatistics": (500012500, 227464703, 120003000, 123456783, 514403263, 390946480,
+                      -14390763),
+    "regulatory": (479, 479, 110, 0, 479, 479, 0),
+    "total": (500157429, 227530700, 120037993, 123457284, 514404894, 390947610, -14247465)}
+
+
+def test_half_lines_by_hand() -> None:
+    for currency in ("JPY", "EUR"):
+        evm = half_lines_data(currency).evm.set_index("service_line")
+        got = {line: tuple(int(evm.at[line, f"{k}_minor"]) for k in MONEY)
+               for line in evm.index}
+        assert got == HALF_LINES, currency
+    log = half_lines_data("JPY").change_orders.set_index("change_order")
+    assert log["budget_before_minor"].tolist() == [220, 479]
+    assert log["budget_minor"].tolist() == [479, 677]
+    assert log["value_minor"].tolist() == [259, 198]
+
+
 @pytest.fixture(scope="module")
 def books(folder: Path) -> dict[str, tuple[ReviewData, Path]]:
     out = {}
     for name, data in (("EUR", review_data()), ("JPY", review_data("JPY")),
-                       ("halves", halves_data())):
+                       ("halves", halves_data()), ("half yen", half_lines_data("JPY")),
+                       ("half cents", half_lines_data("EUR"))):
         out[name] = (data, write_review(data, folder / f"review-{name}.xlsx"))
     return out
 
@@ -243,12 +327,14 @@ def test_sheets_formats_and_charts(books: dict[str, tuple[ReviewData, Path]]) ->
     header = [c.value for c in lines[1]]
     col = {k: header.index(h) + 1 for k, h in LINE_HEADERS.items()}
     # site_management (row 3): BAC, PV, EV, EAC as formulas rounded to the cent
-    assert lines.cell(3, col["bac"]).value == "=ROUND(C3*D3,2)"
-    assert lines.cell(3, col["pv"]).value == "=ROUND(C3*F3*D3,2)"
+    # units × price is exact at 2 + 2 decimals: rounded there first, then to the cent
+    assert lines.cell(3, col["bac"]).value == "=ROUND(ROUND(C3*D3,4),2)"
+    assert lines.cell(3, col["pv"]).value == "=ROUND(ROUND(C3*F3*D3,8),2)"
     assert lines.cell(3, col["share"]).value == "=111/244"  # the exact planned share
-    assert lines.cell(3, col["ev"]).value == "=ROUND(MIN(E3,C3)*D3,2)"
+    assert lines.cell(3, col["ev"]).value == "=ROUND(ROUND(MIN(E3,C3)*D3,4),2)"
+    # AC = 0: BAC; EV = 0: AC + BAC; else AC + (BAC − EV) × AC / EV
     assert lines.cell(3, col["eac"]).value == (
-        "=IF(OR(J3=0,K3=0),K3+H3-J3,K3+ROUND((H3-J3)*K3/J3,2))")
+        "=IF(K3=0,H3,IF(J3=0,K3+H3,K3+ROUND(ROUND((H3-J3)*K3/J3,8),2)))")
     assert lines.cell(5, 1).value == "total" and lines.cell(5, col["bac"]).value == "=SUM(H2:H4)"
     assert lines.cell(3, col["unit_price"]).number_format == "#,##0.00"
     assert lines.freeze_panes == "B2" and lines.auto_filter.ref == "A1:U4"
@@ -272,8 +358,16 @@ def test_sheets_formats_and_charts(books: dict[str, tuple[ReviewData, Path]]) ->
     assert sum('smooth val="0"' in x for x in xml) == 3
     assert any("areaChart" in x for x in xml)  # the P10–P90 band
     yen = load_workbook(books["JPY"][1])["Service lines"]
-    assert yen.cell(3, col["bac"]).value == "=ROUND(C3*D3,0)"
+    assert yen.cell(3, col["bac"]).value == "=ROUND(ROUND(C3*D3,2),0)"
+    assert yen.cell(3, col["pv"]).value == "=ROUND(ROUND(C3*F3*D3,6),0)"
     assert yen.cell(3, col["unit_price"]).number_format == "#,##0"
+    orders = load_workbook(books["JPY"][1])["Change orders"]
+    assert orders["K2"].value == '=IF(G2="",0,ROUND(ROUND(G2*I2,2),0))'
+    assert orders["L2"].value == "=ROUND(ROUND(H2*J2,2),0)"
+    # CPI and SPI columns as wide as their ratios (sized for 1.0 before, ### then):
+    # data_management's CPI is 34,404 / 1 = "34404.0000"
+    wide = load_workbook(books["half yen"][1])["Service lines"]
+    assert wide.column_dimensions[get_column_letter(col["cpi"])].width >= len("34404.0000")
 
 
 def test_formula_values_recalculated_by_libreoffice_equal_python(
@@ -284,10 +378,15 @@ def test_formula_values_recalculated_by_libreoffice_equal_python(
         book = load_workbook(libreoffice.recalculate(path, folder / "calc", profile),
                              data_only=True)
         assert_service_lines(book, data)
+        rows = {r["service line"]: r for r in table(book["Service lines"])}
         if name == "halves":
-            rows = {r["service line"]: r for r in table(book["Service lines"])}
             assert close(rows["pass_through"]["BAC"], "4166.63")
             assert close(rows["site_management"]["EAC"], "37680.88")
+        if name in ("half yen", "half cents"):  # the halves rounded up, as in Python
+            for line, figures in HALF_LINES.items():
+                for key, minor in zip(MONEY, figures, strict=True):
+                    assert close(rows[line][LINE_HEADERS[key]], from_minor(minor, cur)), (
+                        name, line, key)
         orders = table(book["Change orders"])
         log = data.change_orders
         for row, want in zip(orders[:len(log)], log.itertuples(), strict=True):
@@ -322,6 +421,9 @@ def test_formula_values_recalculated_by_libreoffice_equal_python(
 def test_libreoffice_prints_every_sheet(books: dict[str, tuple[ReviewData, Path]],
                                         folder: Path, profile: Path, tmp_path: Path) -> None:
     libreoffice.require_soffice()
+    wide = libreoffice.pdf_text(libreoffice.to_pdf(books["half yen"][1], folder / "pdf",
+                                                   profile))
+    assert "###" not in wide and "34404.0000" in wide  # the CPI column fits its ratio
     _, path = books["EUR"]
     pdf = libreoffice.to_pdf(path, folder / "pdf", profile)
     assert libreoffice.pdf_pages(pdf) >= len(SHEETS)
