@@ -18,9 +18,9 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 import pandas as pd
 
+from contracts.budget_units import PAGES_PER_VISIT
 from trialplan.demo.site_budgets import PER_USD
 
-PAGES_PER_VISIT = 8
 VISITS_PER_SITE_MONTH = Decimal("0.8")
 # service line: (driver, USD unit price)
 RATE_CARD = {
