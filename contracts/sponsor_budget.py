@@ -18,12 +18,23 @@ from contracts.budget_costs import actual_cost_months, actual_costs
 from contracts.budget_lines import BudgetError, budget_in_force, change_order_log
 from contracts.budget_units import planned_units, units_delivered, work_visits_to_date
 from contracts.earned_value import earned_value
+from contracts.minor import to_minor
 from contracts.work_order_frames import load_timesheets, load_work_order
 from planner.forecast_runs import known_study_ids
-from planner.frames import Portfolio, load_portfolio
+from planner.frames import DATE, Col, FrameSchema, Portfolio, load_portfolio
 from planner.fx import FxError, load_fx_table
 from planner.payment_tables import PaymentLine, PaymentRun
-from planner.tables import Study
+from planner.tables import Site, Study
+
+PAYMENTS = FrameSchema("approved_payments", (
+    Col("site_id", "string", "", "the site paid"),
+    Col("through", DATE, "date", "the through date of the line's payment run"),
+    Col("currency", "string", "ISO 4217", "the site contract's currency"),
+    Col("amount_minor", "int64", "minor units", "amount paid, in the site's currency"),
+    Col("reporting_amount", "object", "Decimal", "the amount in the reporting currency"),
+    Col("reporting_currency", "string", "ISO 4217", "the run's reporting currency"),
+    Col("reporting_minor", "int64", "minor units", "reporting_amount in minor units"),
+))
 
 
 class BudgetInputError(ValueError):
@@ -44,21 +55,46 @@ class SponsorBudget:
     planned: pd.DataFrame  # planned_units: each driver's share planned by as_of
     evm: pd.DataFrame  # earned_value: per service line and the total row
     cost_months: pd.DataFrame  # actual_cost_months
-    payments: pd.DataFrame  # approved site payments: through, reporting_amount
+    payments: pd.DataFrame  # approved_payments: every approved payment line
 
 
 def approved_payments(session: Session, study_id: str) -> pd.DataFrame:
-    """Every approved payment line's reporting amount with its run's through date."""
+    """Every line of the study's approved payment runs, with its run's through date
+    (:data:`PAYMENTS`, in the order the lines were approved): the one reader of what
+    was paid, for the pass-through AC and the site payments sheet alike (both count a
+    line once its run's through date is ≤ the as-of date)."""
     rows = session.execute(
-        select(PaymentRun.through, PaymentLine.reporting_amount, PaymentRun.reporting_currency)
+        select(Site.site_id, PaymentRun.through, PaymentLine.currency, PaymentLine.amount,
+               PaymentLine.reporting_amount, PaymentLine.reporting_currency)
         .join(PaymentRun, PaymentLine.run_pk == PaymentRun.id)
         .join(Study, PaymentRun.study_pk == Study.id)
-        .where(Study.study_id == study_id).order_by(PaymentLine.id)).all()
+        .join(Site, PaymentLine.site_pk == Site.id)
+        .where(Study.study_id == study_id).order_by(PaymentRun.id, PaymentLine.id)).all()
     frame = pd.DataFrame([tuple(r) for r in rows],
-                         columns=["through", "reporting_amount", "reporting_currency"])
-    frame["through"] = pd.to_datetime(frame["through"]).astype("datetime64[s]")
+                         columns=["site_id", "through", "currency", "amount",
+                                  "reporting_amount", "reporting_currency"])
+    frame["through"] = pd.to_datetime(frame["through"])
+    frame["amount_minor"] = pd.array(
+        [to_minor(Decimal(a), c) for a, c in zip(frame["amount"], frame["currency"],
+                                                 strict=True)], dtype="int64")
     frame["reporting_amount"] = frame["reporting_amount"].map(Decimal).astype(object)
-    return frame
+    frame["reporting_minor"] = pd.array(
+        [to_minor(a, c) for a, c in zip(frame["reporting_amount"],
+                                        frame["reporting_currency"], strict=True)],
+        dtype="int64")
+    return PAYMENTS.conform(frame)
+
+
+def _work_order_currency(work_order: pd.DataFrame, study_id: str, currency: str) -> None:
+    """Refuse a work order stored in another currency than the study's (the study was
+    imported again with another reporting currency): its prices would be read as the
+    study's currency."""
+    other = sorted(set(work_order["currency"].astype(str)) - {currency})
+    if other:
+        raise BudgetInputError(
+            f"{study_id}: the work order is in {', '.join(other)}, but the study's reporting "
+            f"currency is {currency} (the study was imported again with another currency): "
+            f"re-import the work order in {currency} (trialplan import workorders FILE)")
 
 
 def sponsor_budget(session: Session, study_id: str,
@@ -74,6 +110,7 @@ def sponsor_budget(session: Session, study_id: str,
                                "first (trialplan import workorders FILE)")
     cut = as_of or portfolio.latest_event(study_id) or dt.date.today()
     currency = str(portfolio.studies["currency"].iloc[0])
+    _work_order_currency(work_order, study_id, currency)
     timesheets = load_timesheets(session, study_id)
     payments = approved_payments(session, study_id)
     fx = load_fx_table()

@@ -13,8 +13,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from contracts.budget_forecast import monthly_burn
-from contracts.minor import to_minor
-from contracts.payment_runs import approved_lines
+from contracts.budget_units import PAGES_PER_VISIT
 from contracts.review_workbook import ReviewData
 from contracts.site_payments import PaymentsInputError, study_payments
 from contracts.sponsor_budget import SponsorBudget
@@ -28,9 +27,16 @@ SITE_COLUMNS = ["country", "site_id", "currency", "earned_minor", "invoiced_mino
                 "paid_minor", "reporting_paid_minor"]
 
 
+def paid_by_the_cut(budget: SponsorBudget) -> pd.DataFrame:
+    """The approved payment lines whose run's through date is ≤ the as-of date: what the
+    pass-through AC counts, so the Site payments and Pass-throughs sheets show it too."""
+    return budget.payments[budget.payments["through"] <= pd.Timestamp(budget.as_of)]
+
+
 def site_payment_totals(session: Session, budget: SponsorBudget) -> pd.DataFrame:
-    """Per site: earned (with overhead), invoiced (in the contract currency), paid now
-    and its reporting amount; empty when the study has no site contracts."""
+    """Per site: earned (with overhead), invoiced (in the contract currency), paid by the
+    cut (approved runs through the as-of date, :func:`paid_by_the_cut`) and its reporting
+    amount; empty when the study has no site contracts."""
     try:
         payments = study_payments(session, budget.study_id, budget.as_of)
     except PaymentsInputError:
@@ -39,9 +45,7 @@ def site_payment_totals(session: Session, budget: SponsorBudget) -> pd.DataFrame
     earned = rec.items.groupby(["site_id", "currency"], as_index=False)["gross_minor"].sum()
     own = rec.lines[rec.lines["status"] != "wrong_currency"]
     invoiced = own.groupby("site_id", as_index=False)["amount_minor"].sum()
-    paid = approved_lines(session, budget.study_id)
-    paid = paid[paid["service_date"].isna() | (paid["service_date"] <= pd.Timestamp(
-        budget.as_of))].groupby("site_id", as_index=False)[
+    paid = paid_by_the_cut(budget).groupby("site_id", as_index=False)[
         ["amount_minor", "reporting_minor"]].sum()
     out = payments.contracts[["site_id", "country"]].merge(earned, on="site_id", how="left")
     out = out.merge(invoiced.rename(columns={"amount_minor": "invoiced_minor"}),
@@ -57,28 +61,28 @@ def site_payment_totals(session: Session, budget: SponsorBudget) -> pd.DataFrame
 
 
 def pass_through_months(budget: SponsorBudget) -> pd.DataFrame:
-    """Investigator grants paid by month (approved payment runs, study currency)."""
-    frame = budget.payments[budget.payments["through"] <= pd.Timestamp(budget.as_of)]
+    """Investigator grants paid by month (approved payment runs through the as-of date,
+    by their through month; study currency): the pass-through AC by month."""
+    frame = paid_by_the_cut(budget)
     if frame.empty:
         return pd.DataFrame({"month": pd.Series(dtype="datetime64[s]"), "item": [],
                              "amount_minor": pd.Series(dtype="int64")})
-    frame = frame.assign(minor=[to_minor(a, budget.currency)
-                                for a in frame["reporting_amount"]],
-                         month=frame["through"].dt.to_period("M").dt.start_time)
-    sums = frame.groupby("month", as_index=False)["minor"].sum()
+    frame = frame.assign(month=frame["through"].dt.to_period("M").dt.start_time)
+    sums = frame.groupby("month", as_index=False)["reporting_minor"].sum()
     return pd.DataFrame({"month": sums["month"].astype("datetime64[s]"),
                          "item": "investigator grants (approved site payment runs)",
-                         "amount_minor": sums["minor"].astype(np.int64)})
+                         "amount_minor": sums["reporting_minor"].astype(np.int64)})
 
 
 def _forecast(budget: SponsorBudget) -> dict[str, tuple] | None:
-    """Milestone → (p10, p50, p90) dates of a recruitment forecast at the cut."""
+    """Milestone kind (enrolled_50, lpi, csr_final ...) → (p10, p50, p90) dates of a
+    recruitment forecast at the cut."""
     try:
         result = forecast_study(budget.portfolio, budget.study_id, budget.as_of,
                                 FORECAST_SIMS, FORECAST_SEED)
     except RecruitmentDataError:
         return None
-    return {m.name.lower(): (m.p10, m.p50, m.p90) for m in result.milestones}
+    return {m.kind.value: (m.p10, m.p50, m.p90) for m in result.milestones}
 
 
 def _month_ends(first: pd.Timestamp, last: pd.Timestamp) -> pd.DatetimeIndex:
@@ -147,7 +151,8 @@ def review_data(session: Session, budget: SponsorBudget) -> ReviewData:
         ("as of", budget.as_of.isoformat(), "the study's data cut unless --as-of is given"),
         ("currency", budget.currency, "the study's reporting currency; staff costs and site "
          "payments converted at the dated FX table (planner/data/fx_rates.csv)"),
-        ("CRF pages per visit", "8", "crf_pages delivered = subject visits × this"),
+        ("CRF pages per visit", str(PAGES_PER_VISIT),
+         "crf_pages delivered = subject visits × this"),
         ("cost of hours", "timesheet hours × the staff member's cost rate",
          "PM → project management; CRA, CTA → site management; DM → data management; "
          "BIOSTAT → biostatistics; MW → medical writing"),

@@ -14,7 +14,7 @@ import datetime as dt
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import Date, Float, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from planner.tables import MONEY, Base, ExactDecimal, _enum
@@ -47,6 +47,7 @@ class Driver(StrEnum):
 
 UNITS = ExactDecimal(14, 2)  # units of a driver: at most 2 decimals, 12 digits before the point
 CHANGE_ORDER = 64  # length of a change order id
+HOURS = ExactDecimal(5, 2)  # hours of a month: at most 744, at most 2 decimals
 
 
 class WorkOrderLine(Base):
@@ -79,4 +80,4 @@ class Timesheet(Base):
     study_pk: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"),
                                           index=True)
     month: Mapped[dt.date] = mapped_column(Date)  # the month's first day
-    hours: Mapped[float] = mapped_column(Float)
+    hours: Mapped[Decimal] = mapped_column(HOURS)

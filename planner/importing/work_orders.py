@@ -6,7 +6,8 @@ blank) or a change order's restatement of one line from its effective date on.
 The key (study_id, service_line, change_order) holds a blank for originals, so
 rows are matched in pandas, where blank equals blank, as
 :mod:`planner.importing.site_budgets` does for country templates. Units and unit
-prices are exact decimals parsed from the cell's text, never through a float.
+prices (and timesheet hours) are exact decimals parsed from the cell's text, never
+through a float.
 Rules that span rows (one currency per study's work order, a change order needs
 its line's original) look at the file and the store together: an incoming row
 replaces the stored row of its key.
@@ -55,9 +56,12 @@ WORK_ORDER_FIELDS = [
     Field("reason", required=False, blank_ok=True),
 ]
 WORK_ORDER_KEY = ["study_id", "service_line", "change_order"]
+HOURS_MOST = Decimal(int(MONTH_HOURS))
+HOURS_EXPECTED = (f"a number from 0 to {HOURS_MOST} with at most 2 decimals, like 62.5 or "
+                  "7.25 (required)")
 TIMESHEET_FIELDS = [
     Field("staff_id", max_length=ID), Field("study_id", max_length=ID),
-    Field("month", Kind.MONTH), Field("hours", Kind.NUMBER, minimum=0, maximum=MONTH_HOURS),
+    Field("month", Kind.MONTH), Field("hours", blank_ok=True),  # exact below
 ]
 TIMESHEET_KEY = ["staff_id", "study_id", "month"]
 
@@ -233,9 +237,14 @@ def import_work_orders(writer: Writer, raw: RawTable) -> list[ImportIssue]:
 
 
 def import_timesheets(writer: Writer, raw: RawTable) -> list[ImportIssue]:
-    """Hours by staff member, study and month (a later file's hours replace the stored)."""
+    """Hours by staff member, study and month (a later file's hours replace the stored),
+    exact decimals with at most 2 places, parsed from the cell's text."""
     # blank_is_value: the issue quotes the key as the file has it (2026-03, not a timestamp)
     typed, issues = typed_rows(raw, TIMESHEET_FIELDS, TIMESHEET_KEY, blank_is_value=True)
+    hours, more = exact_values(raw, "hours", most=HOURS_MOST, decimals=2, blank_ok=False,
+                               expected=HOURS_EXPECTED)
+    typed["hours"] = hours.map(lambda v: v.quantize(Decimal("0.01")), na_action="ignore")
+    issues += more
     staff = writer.ids(STAFF).set_index("staff_id")["id"]
     studies = study_pks(writer)
     issues += unknown_reference(raw, typed["staff_id"], staff.index, "staff_id",

@@ -30,6 +30,7 @@ HEADER = ("study_id,service_line,driver,units,unit_price,currency,effective_from
           "reason\n")
 TIMESHEET_HEADER = "staff_id,study_id,month,hours\n"
 STUDIES = "a study_id already in the store (import studies first)"
+HOURS = "a number from 0 to 744 with at most 2 decimals, like 62.5 or 7.25 (required)"
 
 
 def _lines(engine) -> list[WorkOrderLine]:  # noqa: ANN001
@@ -119,6 +120,21 @@ def test_a_later_timesheet_replaces_the_hours(store, tmp_path) -> None:  # noqa:
     result = run(store, "timesheets", path)
     assert result.counts["timesheet"] == {"insert": 0, "update": 1, "unchanged": 0}
     assert _hours(store)[1] == (dt.date(2026, 2, 1), 75.5)
+
+
+def test_timesheet_hours_are_stored_exact(store, tmp_path) -> None:  # noqa: ANN001
+    load_base(store)
+    path = write(tmp_path, "timesheets.csv", TIMESHEET_HEADER + "PM-001,ONC-301,2026-03,7.25\n"
+                 + "PM-001,ONC-301,2026-04,0.1\n" + "PM-001,ONC-301,2026-05,743.99\n")
+    assert run(store, "timesheets", path).changed == 3
+    hours = [h for _, h in _hours(store)]
+    assert all(isinstance(h, Decimal) for h in hours)
+    assert [str(h) for h in hours] == ["7.25", "0.10", "743.99"]
+    again = write(tmp_path, "again.csv", TIMESHEET_HEADER + "PM-001,ONC-301,2026-04,0.10\n")
+    assert run(store, "timesheets", again).changed == 0  # 0.10 is 0.1
+    with transaction(store, "tester") as session:
+        frame = load_timesheets(session, "ONC-301")
+    assert sorted(frame["hours"]) == [0.1, 7.25, 743.99] and frame["hours"].dtype == "float64"
 
 
 GOOD = ("ONC-301,project_management,months,36,12500.00,EUR,2026-01-01,,\n"
@@ -279,10 +295,16 @@ BAD_TIMESHEETS = {
                             "column month: value '2026-04-01': expected a month YYYY-MM "
                             "(required)"),
     "more hours than a month has": ("PM-001,ONC-301,2026-05,800",
-                                    "column hours: value '800': expected a number from 0 to 744 "
-                                    "(required)"),
-    "negative hours": ("PM-001,ONC-301,2026-06,-1",
-                       "column hours: value '-1': expected a number from 0 to 744 (required)"),
+                                    f"column hours: value '800': expected {HOURS}"),
+    "negative hours": ("PM-001,ONC-301,2026-06,-1", f"column hours: value '-1': expected {HOURS}"),
+    # would block the budget later (AC rounds hours in hundredths): refused here, exactly
+    "three decimals": ("PM-001,ONC-301,2026-07,7.125",
+                       f"column hours: value '7.125': expected {HOURS}"),
+    "hundredths off by a float": ("PM-001,ONC-301,2026-08,0.1000000001",
+                                  f"column hours: value '0.1000000001': expected {HOURS}"),
+    "not plain decimal text": ("PM-001,ONC-301,2026-09,1e2",
+                               f"column hours: value '1e2': expected {HOURS}"),
+    "blank hours": ("PM-001,ONC-301,2026-10,", f"column hours: value '': expected {HOURS}"),
     "the same month again": ("PM-001,ONC-301,2026-03,12",
                              "column staff_id, study_id, month: value "
                              "'PM-001/ONC-301/2026-03': expected a key that appears only once "

@@ -38,7 +38,7 @@ def upgrade() -> None:
     sa.Column('staff_pk', sa.Integer(), nullable=False),
     sa.Column('study_pk', sa.Integer(), nullable=False),
     sa.Column('month', sa.Date(), nullable=False),
-    sa.Column('hours', sa.Float(), nullable=False),
+    sa.Column('hours', sa.Numeric(precision=5, scale=2).with_variant(sa.String(length=40), 'sqlite'), nullable=False),
     sa.ForeignKeyConstraint(['staff_pk'], ['staff.id'], name=op.f('fk_timesheet_staff_pk_staff'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['study_pk'], ['study.id'], name=op.f('fk_timesheet_study_pk_study'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_timesheet')),
