@@ -18,6 +18,7 @@ from planner.recruitment.history import history_at
 from planner.recruitment.models import Model
 from planner.store import transaction
 from planner.tables import AuditEntry, ForecastRun, Milestone, Study
+from tests.conftest import copy_store
 from tests.trialplan.cli_runner import trialplan
 from trialplan.demo import build_demo
 
@@ -26,11 +27,9 @@ NAMES = ["25%", "50%", "75%", "LPI", "LPLV", "DBL", "CSR"]
 
 
 @pytest.fixture(scope="module")
-def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = f"sqlite:///{Path(tmp_path_factory.mktemp('forecast')) / 'demo.db'}"
-    result = trialplan(url, "demo")
-    assert result.exit_code == 0, result.output
-    yield url
+def demo_url(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A copy of the session's demo store (built once by `trialplan demo`)."""
+    yield copy_store(demo_template, Path(tmp_path_factory.mktemp("forecast")))
 
 
 def forecast_json(url: str, *args: str) -> dict:
