@@ -14,32 +14,23 @@ from contracts.review_workbook import write_review
 from contracts.sponsor_budget import sponsor_budget
 from contracts.sponsor_review import review_data
 from planner.frames import load_portfolio
-from planner.importing.readers import RawTable
-from planner.importing.run import import_tables
+from trialplan.demo.build import import_frame
 from trialplan.demo.work_orders import cra_timesheet_rows, timesheet_rows, work_order_rows
 
 TIMESHEET_SEED = 11
 REVIEWED = ("HLX-CV-302", "CDISCPILOT01")
 
 
-def _import(session: Session, kind: str, frame: pd.DataFrame, actor: str) -> int:
-    if frame.empty:
-        return 0
-    text = frame.astype(object).where(frame.notna(), "").astype(str)
-    return import_tables(session, kind, [RawTable.from_frame(f"demo {kind}", text)],
-                         actor).changed
-
-
 def build_sponsor_budgets(session: Session, actor: str, as_of: dt.date) -> int:
     """Import every study's work order (with change orders) and timesheets; rows changed."""
     p = load_portfolio(session)
     orders = work_order_rows(p.studies, p.sites, p.milestones, p.planned_visits, as_of)
-    changed = _import(session, "workorders", orders, actor)
+    changed = import_frame(session, "workorders", orders, actor)
     sheets = pd.concat([
         timesheet_rows(p.studies, p.staff, p.milestones, as_of,
                        np.random.default_rng(TIMESHEET_SEED)),
         cra_timesheet_rows(p.sites, as_of)], ignore_index=True)
-    return changed + _import(session, "timesheets", sheets, actor)
+    return changed + import_frame(session, "timesheets", sheets, actor)
 
 
 def write_reviews(session: Session, folder: Path) -> list[Path]:

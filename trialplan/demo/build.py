@@ -64,6 +64,14 @@ class DemoSummary:
     changed: int  # rows inserted or updated by this build (0 when the demo was there)
 
 
+def import_frame(session: Session, kind: str, frame: pd.DataFrame, actor: str) -> int:
+    """Import a generated frame as if it were a user's file of ``kind``; rows changed."""
+    if frame.empty:
+        return 0
+    return import_tables(session, kind, [RawTable.from_frame(f"demo {kind}", frame)],
+                         actor).changed
+
+
 def _study_row(spec: StudySpec) -> dict[str, object]:
     return {"study_id": spec.study_id, "sponsor": spec.sponsor, "phase": spec.phase.value,
             "therapeutic_area": spec.therapeutic_area,
@@ -110,9 +118,7 @@ def build_demo(session: Session, actor: str, seed: int = DEMO_SEED,
     for kind, frame in (("studies", data.studies), ("staff", data.staff),
                         ("sites", data.sites), ("milestones", data.milestones),
                         ("leave", data.leave), ("drivers", data.drivers)):
-        result = import_tables(session, kind, [RawTable.from_frame(f"demo {kind}", frame)],
-                               actor)
-        changed += result.changed
+        changed += import_frame(session, kind, frame, actor)
     for study_id, frames in data.sdtm.items():
         tables = [(RawTable.from_frame(f"{name} (demo {study_id})", frame), name.lower())
                   for name, frame in frames.items() if len(frame)]  # no subjects yet: TV only
@@ -120,8 +126,7 @@ def build_demo(session: Session, actor: str, seed: int = DEMO_SEED,
     pilot = [PILOT_DIR / f"{name}.xpt" for name in PILOT_DOMAINS]
     changed += import_files(session, "sdtm", pilot, actor).changed
     baseline = pilot_milestone_rows(PILOT_STUDY_ID).assign(forecast="", actual="")
-    changed += import_tables(session, "milestones",
-                             [RawTable.from_frame("demo pilot baseline", baseline)], actor).changed
+    changed += import_frame(session, "milestones", baseline, actor)
     return _summary(session, [*data.sdtm, PILOT_STUDY_ID], list(data.staff["staff_id"]),
                     changed)
 

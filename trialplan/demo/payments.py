@@ -20,8 +20,7 @@ from contracts.earned import earned_items
 from contracts.site_contracts import site_contracts
 from contracts.site_payments import approve_payment_run, record_reconciliation, study_payments
 from planner.frames import load_portfolio
-from planner.importing.readers import RawTable
-from planner.importing.run import import_tables
+from trialplan.demo.build import import_frame
 from trialplan.demo.site_budgets import fee_rows, terms_rows
 from trialplan.demo.site_invoices import invoice_rows
 
@@ -38,24 +37,12 @@ class StudyReconciliation:
     statuses: dict[str, int]
 
 
-def _text_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Cells as the text a file would hold (dates ISO, blanks empty)."""
-    return frame.astype(object).where(frame.notna(), "").astype(str)
-
-
-def _import(session: Session, kind: str, frame: pd.DataFrame, actor: str) -> int:
-    if frame.empty:
-        return 0
-    raw = RawTable.from_frame(f"demo {kind}", _text_frame(frame))
-    return import_tables(session, kind, [raw], actor).changed
-
-
 def build_site_payments(session: Session, actor: str, as_of: dt.date) -> int:
     """Import every study's fees, terms and last-quarter invoices; rows changed."""
     portfolio = load_portfolio(session)
     sites = portfolio.sites
-    changed = _import(session, "fees", fee_rows(sites, portfolio.planned_visits, as_of), actor)
-    changed += _import(session, "terms", terms_rows(sites), actor)
+    changed = import_frame(session, "fees", fee_rows(sites, portfolio.planned_visits, as_of), actor)
+    changed += import_frame(session, "terms", terms_rows(sites), actor)
     rng = np.random.default_rng(INVOICE_SEED)
     invoices = []
     for study_id in sorted(portfolio.studies["study_id"].astype(str)):
@@ -66,7 +53,8 @@ def build_site_payments(session: Session, actor: str, as_of: dt.date) -> int:
                               budgets.fees, budgets.terms, cut)
         contracts = site_contracts(study.sites, budgets.fees, budgets.terms, study.visits)
         invoices.append(invoice_rows(earned, budgets.fees, contracts, cut, rng))
-    return changed + _import(session, "invoices", pd.concat(invoices, ignore_index=True), actor)
+    invoices_frame = pd.concat(invoices, ignore_index=True)
+    return changed + import_frame(session, "invoices", invoices_frame, actor)
 
 
 def last_quarter_end(day: dt.date) -> dt.date:
@@ -80,8 +68,9 @@ def pay_last_quarter(session: Session, actor: str) -> list[tuple[str, int | None
     """Approve each study's payment run through its last quarter end before its cut
     (a study with nothing left to pay gets no run)."""
     runs = []
-    for study_id in sorted(load_portfolio(session).studies["study_id"].astype(str)):
-        cut = study_payments(session, study_id).as_of
+    portfolio = load_portfolio(session)
+    for study_id in sorted(portfolio.studies["study_id"].astype(str)):
+        cut = portfolio.latest_event(study_id) or dt.date.today()  # study_payments' default
         payments = study_payments(session, study_id, last_quarter_end(cut))
         runs.append((study_id, approve_payment_run(session, payments, actor).run_id))
     return runs
