@@ -2,7 +2,7 @@
 
 Rates come from the study's Poisson-Gamma fit (plug-in α, β) at its data cut:
 a site recruiting now has its posterior Gamma(α+k, β+τ) (its mean taken from
-:func:`planner.workload.rates.expected_site_rates`); a candidate has the prior
+:func:`planner.workload.rates.fitted_site_rates`); a candidate has the prior
 Gamma(α, β) and the forecast's never-enroll share q, so its expected rate is
 (1 − q)·α/β. Candidates are the study's sites not open yet (the forecast's
 planned sites, earliest at their planned activation; identified sites without a
@@ -41,7 +41,7 @@ from planner.recruitment.history import (
 )
 from planner.recruitment.models import Model, fit_model
 from planner.timeline import milestone_forecasts
-from planner.workload.rates import expected_site_rates
+from planner.workload.rates import fitted_site_rates
 
 STARTUP_MONTHS = 4.0  # shortest start-up (DESIGN §3): earliest opening of a site without a date
 DEFAULT_CAPACITY = 2  # start-ups a country can take in a month
@@ -128,7 +128,7 @@ def activation_problem(portfolio: Portfolio, study_id: str, target_date: dt.date
     never = never_enroll_share(evidence, fitted)
     sites = history.sites
     recruiting = sites[(sites["opens"] == 0) & ~sites["closed"]]
-    rates = expected_site_rates(portfolio, study_id, history.cut)  # the same fit at the cut
+    rates = fitted_site_rates(history, fitted)
     open_sites = pd.DataFrame({
         "site_id": recruiting["site_id"].to_numpy(),
         "shape": fitted.alpha + recruiting["count"].to_numpy(float),

@@ -12,8 +12,8 @@ import datetime as dt
 
 from planner.frames import Portfolio
 from planner.recruitment.evidence import evidence_of
-from planner.recruitment.history import history_at
-from planner.recruitment.models import Model, fit_model
+from planner.recruitment.history import RecruitmentHistory, history_at
+from planner.recruitment.models import FittedModel, Model, fit_model
 from planner.recruitment.poisson_gamma import RecruitmentDataError
 
 
@@ -25,6 +25,12 @@ def expected_site_rates(portfolio: Portfolio, study_id: str, as_of: dt.date
         fitted = fit_model(evidence_of(history), Model.PLUG_IN)
     except RecruitmentDataError:
         return {}
+    return fitted_site_rates(history, fitted)
+
+
+def fitted_site_rates(history: RecruitmentHistory, fitted: FittedModel) -> dict[str, float]:
+    """site_id → posterior mean rate (α + k_i)/(β + τ_i) of the history's open sites under
+    an existing fit of that history."""
     sites = history.sites
     open_now = (sites["opens"] == 0) & ~sites["closed"]
     mean = (fitted.alpha + sites["count"]) / (fitted.beta + sites["exposure"])
