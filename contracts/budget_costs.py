@@ -121,11 +121,17 @@ def actual_cost_months(timesheets: pd.DataFrame, payments_reporting: pd.DataFram
     return COST_MONTHS.conform(frame.assign(currency=currency))
 
 
+def costs_by_line(cost_months: pd.DataFrame, currency: str) -> pd.DataFrame:
+    """Actual cost per service line (:data:`ACTUALS`) from ``cost_months``
+    (:func:`actual_cost_months`): the sums of its rows, each rounded once."""
+    lines = cost_months.groupby("service_line", as_index=False).agg(
+        hours=("hours", "sum"), ac_minor=("ac_minor", "sum"))
+    return ACTUALS.conform(lines.assign(currency=currency))
+
+
 def actual_costs(timesheets: pd.DataFrame, payments_reporting: pd.DataFrame,
                  as_of: dt.date, currency: str, fx: Rates) -> pd.DataFrame:
     """Actual cost to ``as_of`` per service line (:data:`ACTUALS`): the sums of
-    :func:`actual_cost_months` (sums of rows rounded once each)."""
-    months = actual_cost_months(timesheets, payments_reporting, as_of, currency, fx)
-    lines = months.groupby("service_line", as_index=False).agg(
-        hours=("hours", "sum"), ac_minor=("ac_minor", "sum"))
-    return ACTUALS.conform(lines.assign(currency=currency))
+    :func:`actual_cost_months` (sums of rows rounded once each, :func:`costs_by_line`)."""
+    return costs_by_line(
+        actual_cost_months(timesheets, payments_reporting, as_of, currency, fx), currency)

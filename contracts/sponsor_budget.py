@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from contracts.budget_costs import actual_cost_months, actual_costs
+from contracts.budget_costs import actual_cost_months, costs_by_line
 from contracts.budget_lines import BudgetError, budget_in_force, change_order_log
 from contracts.budget_units import planned_units, units_delivered, work_visits_to_date
 from contracts.earned_value import earned_value
@@ -118,8 +118,8 @@ def sponsor_budget(session: Session, study_id: str,
         budget = budget_in_force(work_order, cut)
         changes = change_order_log(work_order, cut)
         delivered = units_delivered(portfolio, work_visits_to_date(portfolio, cut), cut)
-        actuals = actual_costs(timesheets, payments, cut, currency, fx)
         cost_months = actual_cost_months(timesheets, payments, cut, currency, fx)
+        actuals = costs_by_line(cost_months, currency)
         planned = planned_units(portfolio, cut)
         evm = earned_value(study_id, budget, delivered, planned, actuals, cut)
     except (BudgetError, FxError) as exc:
