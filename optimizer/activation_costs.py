@@ -57,7 +57,7 @@ from contracts.pricing import scale_by_percent
 from contracts.site_contracts import site_contracts
 from planner.domain import visit_code
 from planner.frames import VISITS, empty_frame
-from planner.fx import FX_FILE, FxError, FxRates, load_fx_table
+from planner.fx import FX_FILE, FxRates, load_fx_table
 from planner.payment_tables import ONE_TIME_CODES, SCREEN_FAILURE_CODE, ItemType
 from planner.recruitment.history import ForecastInputError
 
@@ -69,30 +69,20 @@ COST_COLUMNS = ["site_id", "country", "startup_fee", "monthly_cost", "monitoring
                 "per_patient_cost", "cost_source", "cra_rate_source", "contract_currency"]
 
 
-class FxTable(FxRates):
-    """Units of each currency per US dollar on ``date``; a missing rate is refused as
-    a forecast input error (the command line's exit 2)."""
-
-    def convert(self, amount: Decimal, source: str, target: str) -> Decimal:
-        """``amount`` in ``source`` expressed in ``target`` (not rounded)."""
-        try:
-            return super().convert(amount, source, target)
-        except FxError as exc:
-            raise ForecastInputError(f"{exc}: add one to plan costs in mixed "
-                                     "currencies") from exc
-
-
 @cache
 def _read(path: Path, keep_blank: bool) -> pd.DataFrame:
     """A shipped table as text, read once per process (callers copy before changing it)."""
     return pd.read_csv(path, dtype=str, keep_default_na=not keep_blank)
 
 
-def load_fx(on: dt.date, path: Path = FX_FILE) -> FxTable:
-    """The table's latest rates on or before ``on`` (else its earliest)."""
+def load_fx(on: dt.date, path: Path = FX_FILE) -> FxRates:
+    """The table's latest rates on or before ``on`` (else its earliest). A missing rate
+    raises :class:`planner.fx.FxError` (the command line's exit 2)."""
     table = load_fx_table(path)
-    rates = table.rates_on(on) if table.dates and table.dates[0] <= on else table.earliest()
-    return FxTable(rates.date, rates.per_usd, rates.source)
+    dates = table.dates
+    if not dates:
+        return table.earliest()  # refused: the table holds no rate
+    return table.rates_on(max(on, dates[0]))  # before the first date: the earliest rates
 
 
 def load_cost_defaults(path: Path = COSTS_FILE) -> pd.DataFrame:
@@ -104,7 +94,7 @@ def load_cost_defaults(path: Path = COSTS_FILE) -> pd.DataFrame:
     return table
 
 
-def site_costs(countries: list[str], currency: str, staff: pd.DataFrame, fx: FxTable,
+def site_costs(countries: list[str], currency: str, staff: pd.DataFrame, fx: FxRates,
                defaults: pd.DataFrame | None = None) -> pd.DataFrame:
     """The defaults per country: country, startup_fee, monthly_cost, monitoring_cost (per
     active month), per_patient_cost (Decimal, in ``currency``) and cra_rate_source (staff
@@ -206,7 +196,7 @@ def _contract_items(shares: pd.DataFrame) -> pd.DataFrame:
 
 
 def contract_costs(candidates: pd.DataFrame, book: ContractBook, currency: str,
-                   fx: FxTable) -> pd.DataFrame:
+                   fx: FxRates) -> pd.DataFrame:
     """site_id, startup_fee, per_patient_cost (Decimal, in ``currency``) and
     contract_currency of the candidates (site_id, country) priced by a contract in force
     on ``book.on``; the others are left out (their costs are the defaults)."""
@@ -250,7 +240,7 @@ def contract_costs(candidates: pd.DataFrame, book: ContractBook, currency: str,
 
 
 def candidate_costs(candidates: pd.DataFrame, currency: str, staff: pd.DataFrame,
-                    fx: FxTable, book: ContractBook | None = None,
+                    fx: FxRates, book: ContractBook | None = None,
                     defaults: pd.DataFrame | None = None) -> pd.DataFrame:
     """Each candidate (site_id, country) with startup_fee, monthly_cost, monitoring_cost,
     per_patient_cost (Decimal, in ``currency``), cost_source (contract or default: where

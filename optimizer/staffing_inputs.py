@@ -22,11 +22,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from optimizer.activation_costs import FxTable, load_fx
+from optimizer.activation_costs import load_fx
 from optimizer.staffing import StaffCost, StaffingProblem
 from planner.countries import DEFAULT_HOURS_MONTH
 from planner.domain import Role
 from planner.frames import Portfolio
+from planner.fx import FxRates
 from planner.recruitment.history import ForecastInputError
 from planner.workload.capacity import base_capacity, staff_capacity
 from planner.workload.drivers import DEFAULT_DRIVERS
@@ -45,7 +46,7 @@ MAX_STUDIES = 3
 CHURN_PENALTY = 0.0  # per hour of change; > 0 makes the demo ~15x slower (docs)
 
 
-def named_staff(portfolio: Portfolio, fx: FxTable,
+def named_staff(portfolio: Portfolio, fx: FxRates,
                 utilization_target: float = DEFAULT_DRIVERS.utilization_target
                 ) -> pd.DataFrame:
     """staff_id, role, capacity, rate (planning currency), cost_rate, currency."""
@@ -93,7 +94,7 @@ def default_options(staff: pd.DataFrame, paid_hours: pd.Series,
     return pd.DataFrame(hires), pd.DataFrame(contractors)
 
 
-def staffing_inputs(portfolio: Portfolio, months: int, fx: FxTable | None = None,
+def staffing_inputs(portfolio: Portfolio, months: int, fx: FxRates | None = None,
                     max_studies: int | None = MAX_STUDIES, staff_cost: StaffCost = "used",
                     churn_penalty: float = CHURN_PENALTY, max_churn: float | None = None
                     ) -> StaffingProblem:

@@ -15,6 +15,7 @@ import typer
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
+from planner.fx import FxError
 from planner.importing.issues import ImportRejected
 from planner.recruitment.poisson_gamma import RecruitmentDataError
 from planner.store import SchemaOutOfDate, database_url, make_engine, require_current_schema
@@ -38,6 +39,9 @@ def edge(command: Callable[..., Any]) -> Callable[..., Any]:
             fail(f"import refused, nothing was changed:\n{rejected.report()}")
         except (SchemaOutOfDate, RecruitmentDataError) as exc:
             fail(str(exc))
+        except FxError as exc:  # a rate the dated exchange-rate table lacks or refuses
+            fail(f"{exc}: add or correct the rate in the exchange-rate table to work in "
+                 "mixed currencies")
         except (DataError, IntegrityError) as exc:  # a limit the importers did not check
             fail(f"the database refused the data, nothing was changed: {exc.orig}")
         except OperationalError as exc:
