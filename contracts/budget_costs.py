@@ -32,6 +32,7 @@ from planner.money import minor_units
 ROLE_LINES = {"PM": "project_management", "CRA": "site_management", "CTA": "site_management",
               "DM": "data_management", "BIOSTAT": "biostatistics", "MW": "medical_writing"}
 PASS_THROUGH = "pass_through"
+PAYMENT_RUNS = "payment runs"  # the source of the pass-through rows
 
 COST_MONTHS = FrameSchema("actual_cost_months", (
     Col("service_line", "string", "", "the line the cost goes to"),
@@ -99,7 +100,7 @@ def _payment_costs(payments: pd.DataFrame, as_of: dt.date, currency: str) -> pd.
     return pd.DataFrame({
         "service_line": PASS_THROUGH,
         "month": pd.to_datetime(paid["through"]).dt.to_period("M").dt.to_timestamp().to_numpy(),
-        "source": "payment runs", "hours": 0.0,
+        "source": PAYMENT_RUNS, "hours": 0.0,
         "ac_minor": np.array([to_minor(Decimal(a), currency) for a in paid["reporting_amount"]],
                              dtype=np.int64)})
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from contracts.budget_costs import PAYMENT_RUNS
 from contracts.budget_forecast import monthly_burn
 from contracts.budget_units import PAGES_PER_VISIT
 from contracts.review_workbook import ReviewData
@@ -29,7 +30,7 @@ SITE_COLUMNS = ["country", "site_id", "currency", "earned_minor", "invoiced_mino
 
 def paid_by_the_cut(budget: SponsorBudget) -> pd.DataFrame:
     """The approved payment lines whose run's through date is ≤ the as-of date: what the
-    pass-through AC counts, so the Site payments and Pass-throughs sheets show it too."""
+    pass-through AC counts, so the Site payments sheet shows it too."""
     return budget.payments[budget.payments["through"] <= pd.Timestamp(budget.as_of)]
 
 
@@ -62,16 +63,16 @@ def site_payment_totals(session: Session, budget: SponsorBudget) -> pd.DataFrame
 
 def pass_through_months(budget: SponsorBudget) -> pd.DataFrame:
     """Investigator grants paid by month (approved payment runs through the as-of date,
-    by their through month; study currency): the pass-through AC by month."""
-    frame = paid_by_the_cut(budget)
-    if frame.empty:
+    by their through month; study currency): the pass-through AC by month, read from
+    the budget's cost rows of source "payment runs"."""
+    costs = budget.cost_months
+    paid = costs[costs["source"] == PAYMENT_RUNS]
+    if paid.empty:
         return pd.DataFrame({"month": pd.Series(dtype="datetime64[s]"), "item": [],
                              "amount_minor": pd.Series(dtype="int64")})
-    frame = frame.assign(month=frame["through"].dt.to_period("M").dt.start_time)
-    sums = frame.groupby("month", as_index=False)["reporting_minor"].sum()
-    return pd.DataFrame({"month": sums["month"].astype("datetime64[s]"),
+    return pd.DataFrame({"month": paid["month"].astype("datetime64[s]").to_numpy(),
                          "item": "investigator grants (approved site payment runs)",
-                         "amount_minor": sums["reporting_minor"].astype(np.int64)})
+                         "amount_minor": paid["ac_minor"].astype(np.int64).to_numpy()})
 
 
 def _forecast(budget: SponsorBudget) -> dict[str, tuple] | None:
