@@ -23,6 +23,7 @@ from contracts.payment_keys import ITEM, RELEASE, stale_lines
 from contracts.schemas import PAYMENT_LINES
 from planner import payment_freeze  # noqa: F401  (registers the freeze on every session)
 from planner.audit import ACTOR_KEY
+from planner.frames import DATE
 from planner.fx import FX_DECIMALS
 from planner.payment_tables import ItemType, PaymentLine, PaymentRun
 from planner.tables import Site, Study
@@ -58,16 +59,23 @@ def _frame(rows: list[tuple]) -> pd.DataFrame:
     return PAYMENT_LINES.conform(out)
 
 
-def approved_lines(session: Session, study_id: str) -> pd.DataFrame:
+def approved_lines(session: Session, study_id: str, *, through: bool = False
+                   ) -> pd.DataFrame:
     """Every line of the study's approved runs (``PAYMENT_LINES``, oldest first): the
-    ``paid`` input of :func:`contracts.payments.payment_run_lines`."""
-    statement = (select(Study.study_id, Site.site_id, *COLUMNS)
+    ``paid`` input of :func:`contracts.payments.payment_run_lines`. ``through``: with a
+    last column ``through`` (date), the through date of the line's run."""
+    statement = (select(Study.study_id, Site.site_id, *COLUMNS, PaymentRun.through)
                  .join(PaymentRun, PaymentLine.run_pk == PaymentRun.id)
                  .join(Study, PaymentRun.study_pk == Study.id)
                  .join(Site, PaymentLine.site_pk == Site.id)
                  .where(Study.study_id == study_id)
                  .order_by(PaymentRun.id, PaymentLine.id))
-    return _frame([tuple(r) for r in session.execute(statement)])
+    rows = [tuple(r) for r in session.execute(statement)]
+    lines = _frame([r[:-1] for r in rows])
+    if through:
+        lines["through"] = pd.to_datetime(pd.Series([r[-1] for r in rows], dtype=object)
+                                          ).astype(DATE)
+    return lines
 
 
 def run_lines(session: Session, run_id: int) -> pd.DataFrame:

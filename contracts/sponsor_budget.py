@@ -8,23 +8,20 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
 
 import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contracts.budget_costs import actual_cost_months, costs_by_line
 from contracts.budget_lines import BudgetError, budget_in_force, change_order_log
 from contracts.budget_units import planned_units, units_delivered, work_visits_to_date
 from contracts.earned_value import earned_value
-from contracts.minor import to_minor
+from contracts.minor import from_minor
+from contracts.payment_runs import approved_lines
 from contracts.work_order_frames import load_timesheets, load_work_order
 from planner.forecast_runs import known_study_ids
 from planner.frames import DATE, Col, FrameSchema, Portfolio, load_portfolio
 from planner.fx import FxError, load_fx_table
-from planner.payment_tables import PaymentLine, PaymentRun
-from planner.tables import Site, Study
 
 PAYMENTS = FrameSchema("approved_payments", (
     Col("site_id", "string", "", "the site paid"),
@@ -60,29 +57,16 @@ class SponsorBudget:
 
 def approved_payments(session: Session, study_id: str) -> pd.DataFrame:
     """Every line of the study's approved payment runs, with its run's through date
-    (:data:`PAYMENTS`, in the order the lines were approved): the one reader of what
-    was paid, for the pass-through AC and the site payments sheet alike (both count a
-    line once its run's through date is ≤ the as-of date)."""
-    rows = session.execute(
-        select(Site.site_id, PaymentRun.through, PaymentLine.currency, PaymentLine.amount,
-               PaymentLine.reporting_amount, PaymentLine.reporting_currency)
-        .join(PaymentRun, PaymentLine.run_pk == PaymentRun.id)
-        .join(Study, PaymentRun.study_pk == Study.id)
-        .join(Site, PaymentLine.site_pk == Site.id)
-        .where(Study.study_id == study_id).order_by(PaymentRun.id, PaymentLine.id)).all()
-    frame = pd.DataFrame([tuple(r) for r in rows],
-                         columns=["site_id", "through", "currency", "amount",
-                                  "reporting_amount", "reporting_currency"])
-    frame["through"] = pd.to_datetime(frame["through"])
-    frame["amount_minor"] = pd.array(
-        [to_minor(Decimal(a), c) for a, c in zip(frame["amount"], frame["currency"],
-                                                 strict=True)], dtype="int64")
-    frame["reporting_amount"] = frame["reporting_amount"].map(Decimal).astype(object)
-    frame["reporting_minor"] = pd.array(
-        [to_minor(a, c) for a, c in zip(frame["reporting_amount"],
-                                        frame["reporting_currency"], strict=True)],
-        dtype="int64")
-    return PAYMENTS.conform(frame)
+    (:data:`PAYMENTS`, in the order the lines were approved; from
+    :func:`contracts.payment_runs.approved_lines`): the one reader of what was paid, for
+    the pass-through AC and the site payments sheet alike (both count a line once its
+    run's through date is ≤ the as-of date)."""
+    lines = approved_lines(session, study_id, through=True)
+    reporting_amount = pd.Series(
+        [from_minor(m, c) for m, c in zip(lines["reporting_minor"],
+                                          lines["reporting_currency"], strict=True)],
+        index=lines.index, dtype=object)
+    return PAYMENTS.conform(lines.assign(reporting_amount=reporting_amount))
 
 
 def _work_order_currency(work_order: pd.DataFrame, study_id: str, currency: str) -> None:
