@@ -47,8 +47,8 @@ def lp_guided_start(problem: AssignmentProblem, built: BuiltModel, start: pd.Dat
     if relaxed is None:
         return GuidedStart(start, -math.inf)
     pairs = problem.pairs.reset_index(drop=True)
-    x = [relaxed.values.get(id(built.model.x[a, j]), 0.0)
-         for a, j in zip(pairs["agent"], pairs["job"], strict=True)]
+    # model.x is indexed by the pairs in order (as assignment._pair_variables reads it)
+    x = [relaxed.values.get(id(var), 0.0) for var in built.model.x.values()]
     rounded = pairs.assign(x=x).sort_values(["job", "x"], ascending=[True, False],
                                              kind="stable")
     rounded = repair_start(problem, rounded.drop_duplicates("job")[["job", "agent"]])
