@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -106,6 +107,16 @@ def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
     return CompiledModel(highs, columns, maximize, time.perf_counter() - started)
 
 
+def _sign(compiled: CompiledModel) -> float:
+    """HiGHS's objective × this is the model's own sense (the compiler minimizes)."""
+    return -1.0 if compiled.maximize else 1.0
+
+
+def _by_variable(compiled: CompiledModel, column_values: Sequence[float]) -> dict[int, float]:
+    """id(Pyomo variable) → its value, from HiGHS's column values."""
+    return {id(v): column_values[i] for i, v in enumerate(compiled.columns)}
+
+
 def solve_compiled(compiled: CompiledModel, time_limit: float, rel_gap: float,
                    threads: int | None = None,
                    start: dict[int, float] | None = None) -> HighsOutcome:
@@ -125,7 +136,7 @@ def solve_compiled(compiled: CompiledModel, time_limit: float, rel_gap: float,
     status = highs.getModelStatus()
     info = highs.getInfo()
     feasible = info.primal_solution_status == 2  # kSolutionStatusFeasible
-    sign = -1.0 if compiled.maximize else 1.0
+    sign = _sign(compiled)
     if status == highspy.HighsModelStatus.kOptimal:
         outcome: Outcome = "optimal"
     elif status in (highspy.HighsModelStatus.kInfeasible,
@@ -137,8 +148,7 @@ def solve_compiled(compiled: CompiledModel, time_limit: float, rel_gap: float,
         outcome = "stopped"
     values = {}
     if feasible:
-        column_values = highs.getSolution().col_value
-        values = {id(v): column_values[i] for i, v in enumerate(compiled.columns)}
+        values = _by_variable(compiled, highs.getSolution().col_value)
     return HighsOutcome(outcome, values, sign * info.objective_function_value,
                         sign * info.mip_dual_bound, seconds,
                         highs.modelStatusToString(status))
@@ -161,10 +171,10 @@ def relaxation(compiled: CompiledModel, time_limit: float) -> Relaxation | None:
         highs.run()
         solved = highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
         value = list(highs.getSolution().col_value) if solved else []  # one copy
-        objective = (-1.0 if compiled.maximize else 1.0) * highs.getInfo().objective_function_value
+        objective = _sign(compiled) * highs.getInfo().objective_function_value
     finally:
         highs.setOptionValue("solve_relaxation", False)
         highs.clearSolver()  # the MIP starts afresh (not from the LP's status)
     if not solved:
         return None
-    return Relaxation({id(v): value[i] for i, v in enumerate(compiled.columns)}, objective)
+    return Relaxation(_by_variable(compiled, value), objective)
