@@ -42,7 +42,9 @@ from contracts.budget_units import (
     planned_shares,
     study_start,
 )
+from planner.domain import MilestoneKind
 from planner.frames import DATE, Col, FrameSchema, Portfolio
+from planner.workload.monitoring import milestone_date
 
 END_MILESTONE = {"months": "csr_final", "deliverables": "csr_final",
                  "subjects_randomized": "lpi", "monitoring_visits": "lplv", "crf_pages": "lplv"}
@@ -66,21 +68,25 @@ def _month_end(ordinal: int) -> dt.date:
     return (_stamp(ordinal) + pd.offsets.MonthEnd(0)).date()
 
 
-def _ends(portfolio: Portfolio, study_id: str, drivers: list[str], as_of: dt.date,
-          bands: pd.DataFrame | None, quantile: str | None) -> list[int | None]:
-    """Month ordinal of each driver's forecast end (None: the cut's month)."""
-    dates = milestone_dates(portfolio, study_id)
+def _point_dates(portfolio: Portfolio, study_id: str
+                 ) -> tuple[dict[str, pd.Timestamp | None], set[str]]:
+    """The milestones the forecast ends at (and lpi): each one's point date (actual, else
+    forecast, else baseline; None: none) and those reached (an actual date)."""
+    kinds = [MilestoneKind(k) for k in {*END_MILESTONE.values(), "lpi"}]
+    points = {k.value: milestone_date(portfolio, study_id, k) for k in kinds}
+    reached = {k.value for k in kinds
+               if milestone_date(portfolio, study_id, k, ("actual",)) is not None}
+    return {k: None if d is None else pd.Timestamp(d) for k, d in points.items()}, reached
+
+
+def _ends(drivers: list[str], points: dict[str, pd.Timestamp | None], reached: set[str],
+          waiting: pd.Timestamp | None, bands: pd.DataFrame | None,
+          quantile: str | None) -> list[int | None]:
+    """Month ordinal of each driver's forecast end (None: the cut's month); ``points`` and
+    ``reached``: :func:`_point_dates`; ``waiting``: the last planned activation of a site
+    not activated by the cut (None: none)."""
     band = (None if bands is None or quantile is None
             else bands.set_index(bands["milestone"].astype(str)))
-
-    def point(kind: str) -> pd.Timestamp | None:
-        for column in ("actual", "forecast", "baseline"):
-            if kind in dates.index and pd.notna(dates.at[kind, column]):
-                return pd.Timestamp(dates.at[kind, column])
-        return None
-
-    def reached(kind: str) -> bool:
-        return kind in dates.index and pd.notna(dates.at[kind, "actual"])
 
     def banded(kind: str, column: str) -> pd.Timestamp | None:
         """The band's date (None: no band row, or its date is missing: None/NaT)."""
@@ -89,28 +95,24 @@ def _ends(portfolio: Portfolio, study_id: str, drivers: list[str], as_of: dt.dat
         return pd.Timestamp(band.at[kind, column])
 
     def end(kind: str) -> pd.Timestamp | None:
-        date = point(kind)
-        if band is None or reached(kind):
+        date = points[kind]
+        if band is None or kind in reached:
             return date
         own = banded(kind, str(quantile))
         if own is not None:
             return own
         lpi, lpi_p50 = banded("lpi", str(quantile)), banded("lpi", "p50")
-        if (date is not None and kind in FOLLOWS_LPI and not reached("lpi")
+        if (date is not None and kind in FOLLOWS_LPI and "lpi" not in reached
                 and lpi is not None and lpi_p50 is not None):
             return date + (lpi - lpi_p50)
         return date  # no band (or only part of one) for this milestone: the point date
 
-    sites = portfolio.sites[portfolio.sites["study_id"] == study_id]
-    waiting = sites.loc[sites["actual_activation"].isna()
-                        | (sites["actual_activation"] > pd.Timestamp(as_of)),
-                        "planned_activation"].dropna()
     out = []
     for driver in drivers:
         if driver in END_MILESTONE:
             date = end(END_MILESTONE[driver])
-        elif driver == "sites_activated" and len(waiting):
-            date = pd.Timestamp(waiting.max())
+        elif driver == "sites_activated" and waiting is not None:
+            date = waiting
         else:
             date = None
         out.append(None if date is None or pd.isna(date) else month_ordinal(date))
@@ -148,17 +150,21 @@ def monthly_burn(portfolio: Portfolio, study_id: str, budget: pd.DataFrame,
     drivers = [str(d) for d in figures["driver"].fillna("fixed")]
     left = [int(r.etc_minor) if remaining == "etc" else int(r.bac_minor - r.ev_minor)
             for r in figures.itertuples()]
-    point = _ends(portfolio, study_id, drivers, as_of, None, None)
-    quantiles = {q: _ends(portfolio, study_id, drivers, as_of, bands, q)
+    points, reached = _point_dates(portfolio, study_id)
+    sites = portfolio.sites[portfolio.sites["study_id"] == study_id]
+    waiting = sites.loc[sites["actual_activation"].isna()
+                        | (sites["actual_activation"] > pd.Timestamp(as_of)),
+                        "planned_activation"].dropna()
+    last_waiting = pd.Timestamp(waiting.max()) if len(waiting) else None
+    point = _ends(drivers, points, reached, last_waiting, None, None)
+    quantiles = {q: _ends(drivers, points, reached, last_waiting, bands, q)
                  for q in ("p10", "p90")} if bands is not None else {}
     costs = cost_months.assign(_m=[month_ordinal(pd.Timestamp(m)) for m in cost_months["month"]])
-    starts = [s for s in (study_start(portfolio, study_id),
-                          milestone_dates(portfolio, study_id)["baseline"].min()) if pd.notna(s)]
+    baseline = milestone_dates(portfolio, study_id)["baseline"]
+    starts = [s for s in (study_start(portfolio, study_id), baseline.min()) if pd.notna(s)]
     edges = [month_ordinal(pd.Timestamp(s)) for s in starts] + list(costs["_m"])
     ends = [e for e in point + [e for v in quantiles.values() for e in v] if e is not None]
-    sites = portfolio.sites
-    for last in (milestone_dates(portfolio, study_id)["baseline"].max(),
-                 sites.loc[sites["study_id"] == study_id, "planned_activation"].max()):
+    for last in (baseline.max(), sites["planned_activation"].max()):
         if pd.notna(last):
             ends.append(month_ordinal(pd.Timestamp(last)))
     months = np.arange(min(edges + [first_forecast]), max(ends + [first_forecast]) + 1)

@@ -35,8 +35,9 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
+from planner.domain import MilestoneKind
 from planner.frames import Col, FrameSchema, Portfolio
-from planner.workload.monitoring import WORKLOAD_COLUMNS, monitoring_workload
+from planner.workload.monitoring import WORKLOAD_COLUMNS, milestone_date, monitoring_workload
 
 PAGES_PER_VISIT = 8  # CRF pages per subject visit (crf_pages driver; the Assumptions sheet)
 MONITORING_VISIT_TYPES = ("IMV", "remote IMV")
@@ -87,33 +88,28 @@ def months_elapsed(start: pd.Timestamp | None, as_of: dt.date) -> int:
 
 
 def milestone_dates(portfolio: Portfolio, study_id: str) -> pd.DataFrame:
-    """The study's milestones indexed by kind: baseline, forecast, actual (NaT when absent)."""
+    """The study's milestones indexed by kind: baseline, forecast, actual (NaT when absent);
+    one milestone's date: ``planner.workload.monitoring.milestone_date``."""
     frame = portfolio.milestones
     own = frame[frame["study_id"] == study_id]
     return own.set_index(own["milestone"].astype(str))[["baseline", "forecast", "actual"]]
 
 
-def _date(dates: pd.DataFrame, kind: str, *columns: str) -> pd.Timestamp | None:
-    for column in columns:
-        if kind in dates.index and pd.notna(dates.at[kind, column]):
-            return pd.Timestamp(dates.at[kind, column])
-    return None
-
-
 def study_start(portfolio: Portfolio, study_id: str) -> pd.Timestamp | None:
     """contract_signed's actual date, else its baseline, else the first site activation."""
-    start = _date(milestone_dates(portfolio, study_id), "contract_signed", "actual", "baseline")
-    if start is None:
-        sites = portfolio.sites
-        first = sites.loc[sites["study_id"] == study_id, "actual_activation"].min()
-        start = None if pd.isna(first) else pd.Timestamp(first)
-    return start
+    signed = milestone_date(portfolio, study_id, MilestoneKind.CONTRACT_SIGNED,
+                            ("actual", "baseline"))
+    if signed is not None:
+        return pd.Timestamp(signed)
+    sites = portfolio.sites
+    first = sites.loc[sites["study_id"] == study_id, "actual_activation"].min()
+    return None if pd.isna(first) else pd.Timestamp(first)
 
 
 def baseline_start(portfolio: Portfolio, study_id: str) -> pd.Timestamp | None:
     """contract_signed's baseline, else the study start."""
-    return (_date(milestone_dates(portfolio, study_id), "contract_signed", "baseline")
-            or study_start(portfolio, study_id))
+    signed = milestone_date(portfolio, study_id, MilestoneKind.CONTRACT_SIGNED, ("baseline",))
+    return pd.Timestamp(signed) if signed is not None else study_start(portfolio, study_id)
 
 
 def work_visits_to_date(portfolio: Portfolio, as_of: dt.date) -> pd.DataFrame:
