@@ -8,40 +8,26 @@ JPY has none and EUR two. Every helper returns issues as values, one per row.
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 
 from planner.domain import visit_code
-from planner.importing.fields import ISSUES_PER_COLUMN
+from planner.importing.fields import DECIMAL_LIMIT, DECIMAL_PLACES, DECIMAL_TEXT, flag
 from planner.importing.issues import ImportIssue
 from planner.importing.readers import RawTable
 from planner.money import minor_units
 from planner.payment_tables import ONE_TIME_CODES, SCREEN_FAILURE_CODE, ItemType
 
-STORE_PLACES = 2  # MONEY is NUMERIC(18, 2): three-decimal currencies lose their third digit
-AMOUNT_LIMIT = Decimal(10) ** 16  # NUMERIC(18, 2) holds 16 digits before the point
-_PLAIN_DECIMAL = re.compile(r"[+-]?\d+(\.\d+)?")
+STORE_PLACES = DECIMAL_PLACES  # MONEY is NUMERIC(18, 2): three-decimal currencies lose
+# their third digit
 ITEM_TYPES = tuple(t.value for t in ItemType)
 CODE_EXPECTED = {
     ItemType.VISIT.value: "a visit number (VISITNUM) such as 1, 2 or 3.5 for a visit fee",
     ItemType.ONE_TIME.value: "one of " + ", ".join(ONE_TIME_CODES) + " for a one_time fee",
     ItemType.SCREEN_FAILURE.value: f"{SCREEN_FAILURE_CODE} for the screen_failure fee",
 }
-
-
-def flag(raw: RawTable, bad: pd.Series | np.ndarray, column: str, values: pd.Series,
-         expected: str | pd.Series) -> list[ImportIssue]:
-    """One issue per flagged row, quoting ``values``; ``expected`` may differ row by row."""
-    issues = []
-    for pos in np.flatnonzero(np.asarray(bad, dtype=bool))[:ISSUES_PER_COLUMN]:
-        value = values.iloc[pos]
-        shown = "" if value is None or (not isinstance(value, str) and pd.isna(value)) else value
-        issues.append(ImportIssue(raw.source, int(raw.rows.iloc[pos]), column, str(shown),
-                                  expected if isinstance(expected, str) else expected.iloc[pos]))
-    return issues
 
 
 def cells(raw: RawTable, column: str) -> pd.Series:
@@ -53,7 +39,7 @@ def cells(raw: RawTable, column: str) -> pd.Series:
 
 def exact_decimal(text: str) -> Decimal | None:
     """Plain decimal text (1250, 1250.5, -3) as a Decimal; None for anything else."""
-    return Decimal(text) if isinstance(text, str) and _PLAIN_DECIMAL.fullmatch(text) else None
+    return Decimal(text) if isinstance(text, str) and DECIMAL_TEXT.fullmatch(text) else None
 
 
 def places(value: Decimal) -> int:
@@ -92,7 +78,7 @@ def amounts(raw: RawTable, currencies: pd.Series, column: str = "amount",
     values = text.map(exact_decimal)
     allowed = currencies.map(amount_places, na_action=None).astype("int64")
     written = values.map(lambda v: -1 if v is None else places(v))
-    good = values.map(lambda v: v is not None and Decimal(0) <= v < AMOUNT_LIMIT).astype(bool)
+    good = values.map(lambda v: v is not None and Decimal(0) <= v < DECIMAL_LIMIT).astype(bool)
     good &= written <= allowed
     if column in raw.frame:
         expected = currencies.map(lambda c: amount_expectation(c, note), na_action=None)
@@ -142,25 +128,27 @@ def canonical_codes(raw: RawTable, typed: pd.DataFrame) -> list[ImportIssue]:
 
 
 def resolve_sites(raw: RawTable, typed: pd.DataFrame, sites: pd.DataFrame,
-                  blank: str | None) -> list[ImportIssue]:
+                  blank: str | None, *, country_blank: bool = False) -> list[ImportIssue]:
     """Set ``site_pk`` (NA for a blank site_id) from the store's ``sites`` (id, study_pk,
     site_id, country_code) and report a site_id that is not one of the row's study's sites;
-    ``blank`` says what a blank site_id means (None: the column is required). When the
-    rows have a country, a site's must be the same."""
+    ``blank`` says what a blank site_id means (None: the column is required; "": blank is
+    allowed, nothing more to say). When the rows have a country, a site's must be the same
+    (``country_blank``: the country may be left blank instead)."""
     given = typed["site_id"].notna() & typed["study_pk"].notna()
     own = typed[["study_pk", "site_id"]].merge(
         sites[["id", "study_pk", "site_id", "country_code"]], on=["study_pk", "site_id"],
         how="left")
     found = own["id"].notna().to_numpy()
+    or_blank = "" if blank is None else ", or blank" + (f" for {blank}" if blank else "")
     expected = "a site_id of " + typed["study_id"].astype(str) + " in the store (import sites " \
-        "first)" + ("" if blank is None else f", or blank for {blank}")
+        "first)" + or_blank
     issues = flag(raw, given.to_numpy(bool) & ~found, "site_id", cells(raw, "site_id"),
                   expected)
     if "country" in typed:
         wrong = (given.to_numpy(bool) & found & typed["country"].notna().to_numpy(bool)
                  & (typed["country"].to_numpy(object) != own["country_code"].to_numpy(object)))
         issues += flag(raw, wrong, "country", cells(raw, "country"),
-                       own["country_code"].astype(str) + ", the country of site "
-                       + typed["site_id"].astype(str))
+                       ("blank or " if country_blank else "") + own["country_code"].astype(str)
+                       + ", the country of site " + typed["site_id"].astype(str))
     typed["site_pk"] = own["id"].astype("Int64").set_axis(typed.index)
     return issues

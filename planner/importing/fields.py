@@ -25,7 +25,7 @@ ISSUES_PER_COLUMN = 1000  # beyond this a column's issues are summarised, not li
 INT_MAX = 2_147_483_647  # a 32-bit INTEGER column
 DECIMAL_PLACES = 2  # NUMERIC(18, 2)
 DECIMAL_LIMIT = Decimal(10) ** 16  # NUMERIC(18, 2) holds 16 digits before the point
-_DECIMAL_TEXT = re.compile(r"[+-]?\d+(\.\d+)?")
+DECIMAL_TEXT = re.compile(r"[+-]?\d+(\.\d+)?")  # plain decimal text: 1250, 1250.5, -3
 
 
 class Kind(StrEnum):
@@ -80,9 +80,22 @@ class Field:
         return text
 
 
+def flag(raw: RawTable, bad: pd.Series | np.ndarray, column: str, values: pd.Series,
+         expected: str | pd.Series) -> list[ImportIssue]:
+    """One issue per flagged row (at most ISSUES_PER_COLUMN), quoting ``values``;
+    ``expected`` may differ row by row."""
+    issues = []
+    for pos in np.flatnonzero(np.asarray(bad, dtype=bool))[:ISSUES_PER_COLUMN]:
+        value = values.iloc[pos]
+        shown = "" if value is None or (not isinstance(value, str) and pd.isna(value)) else value
+        issues.append(ImportIssue(raw.source, int(raw.rows.iloc[pos]), column, str(shown),
+                                  expected if isinstance(expected, str) else expected.iloc[pos]))
+    return issues
+
+
 def _parse_decimal(text: str) -> Decimal | None:
     """Plain decimal text with at most two decimals, normalised to two (85.5 -> 85.50)."""
-    if not _DECIMAL_TEXT.fullmatch(text):
+    if not DECIMAL_TEXT.fullmatch(text):
         return None
     value = Decimal(text)
     if value.as_tuple().exponent < -DECIMAL_PLACES or abs(value) >= DECIMAL_LIMIT:

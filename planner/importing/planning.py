@@ -9,16 +9,10 @@ constraint, for which two NULLs differ.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
-from planner.importing.fields import (
-    ISSUES_PER_COLUMN,
-    Field,
-    Kind,
-    duplicate_key_issues,
-    parse_fields,
-)
+from planner.importing.contract_cells import resolve_sites
+from planner.importing.fields import Field, Kind, duplicate_key_issues, flag, parse_fields
 from planner.importing.issues import ImportIssue
 from planner.importing.readers import RawTable
 from planner.importing.sync import SOURCE, EntitySpec, Writer, existing_rows
@@ -56,20 +50,6 @@ DRIVER = EntitySpec(DriverOverride.__table__, ("study_pk", "country_code", "site
                     ("value",), ("study_id", "country", "site_id", "driver"))
 
 
-def _issue(raw: RawTable, position: int, column: str, value: object,
-           expected: str) -> ImportIssue:
-    shown = "" if value is None or (not isinstance(value, str) and pd.isna(value)) else value
-    return ImportIssue(raw.source, int(raw.rows.iloc[position]), column, str(shown), expected)
-
-
-def _issues(raw: RawTable, bad: pd.Series, column: str, values: pd.Series,
-            expected: str | pd.Series) -> list[ImportIssue]:
-    """One issue per flagged row; ``expected`` may differ row by row."""
-    return [_issue(raw, i, column, values.iloc[i],
-                   expected if isinstance(expected, str) else expected.iloc[i])
-            for i in np.flatnonzero(bad.to_numpy(bool))[:ISSUES_PER_COLUMN]]
-
-
 def _cells(raw: RawTable, typed: pd.DataFrame, column: str) -> pd.Series:
     """The file's own text of a column for messages (the parsed values when the file
     lacks the column: parsing has reported that already)."""
@@ -85,7 +65,7 @@ def import_leave(writer: Writer, raw: RawTable) -> list[ImportIssue]:
                                 "(import staff first)")
     full = typed["staff_id"].map(staff.set_index("staff_id")["capacity_hours_month"])
     too_many = typed["hours"].notna() & full.notna() & (typed["hours"] > full)
-    issues += _issues(raw, too_many.fillna(False), "hours", _cells(raw, typed, "hours"),
+    issues += flag(raw, too_many.fillna(False), "hours", _cells(raw, typed, "hours"),
                       "hours from 0 to the staff member's capacity_hours_month ("
                       + full.map(lambda h: f"{h:g}", na_action="ignore").fillna("")
                       + ", a full-time month)")
@@ -100,7 +80,7 @@ def import_leave(writer: Writer, raw: RawTable) -> list[ImportIssue]:
 def _driver_issues(raw: RawTable, typed: pd.DataFrame) -> list[ImportIssue]:
     """Unknown names, values out of the driver's range, study-only drivers given lower."""
     known = typed["driver"].map(driver_name)
-    issues = _issues(raw, typed["driver"].notna() & known.isna(), "driver", typed["driver"],
+    issues = flag(raw, typed["driver"].notna() & known.isna(), "driver", typed["driver"],
                      f"a driver name: {DRIVER_NAMES_TEXT}")
     ranges = known.map(DRIVER_RANGES)
     in_range = pd.Series([r is None or pd.isna(v) or r.holds(float(v))
@@ -108,29 +88,12 @@ def _driver_issues(raw: RawTable, typed: pd.DataFrame) -> list[ImportIssue]:
                                           strict=True)], index=typed.index)
     expected = pd.Series(["" if pd.isna(r) else f"{r.expectation()} for {n}"
                           for r, n in zip(ranges, known, strict=True)], index=typed.index)
-    issues += _issues(raw, ~in_range, "value", _cells(raw, typed, "value"), expected)
+    issues += flag(raw, ~in_range, "value", _cells(raw, typed, "value"), expected)
     lower = known.isin(list(STUDY_ONLY)) & (typed["country"].notna() | typed["site_id"].notna())
-    issues += _issues(raw, lower, "driver", typed["driver"],
+    issues += flag(raw, lower, "driver", typed["driver"],
                       "a driver that may differ by country or site (utilization_target is "
                       "a whole study's: leave country and site_id blank)")
     typed["driver"] = known
-    return issues
-
-
-def _site_issues(raw: RawTable, typed: pd.DataFrame, sites: pd.DataFrame) -> list[ImportIssue]:
-    """A site must belong to the row's study; a country given with it must be its own."""
-    given = typed["site_id"].notna() & typed["study_pk"].notna()
-    own = typed.merge(sites, on=["study_pk", "site_id"], how="left")
-    missing = given & own["id"].isna().to_numpy()
-    issues = _issues(raw, missing, "site_id", typed["site_id"],
-                     "a site_id of " + typed["study_id"].astype(str) + " in the store "
-                     "(import sites first), or blank")
-    wrong = (given & own["id"].notna().to_numpy() & typed["country"].notna()
-             & (typed["country"].to_numpy() != own["country_code"].to_numpy()))
-    issues += _issues(raw, wrong, "country", _cells(raw, typed, "country"),
-                      "blank or " + own["country_code"].astype(str) + ", the country of site "
-                      + typed["site_id"].astype(str))
-    typed["site_pk"] = own["id"].to_numpy()
     return issues
 
 
@@ -144,7 +107,8 @@ def import_drivers(writer: Writer, raw: RawTable) -> list[ImportIssue]:
     issues += unknown_reference(raw, typed["study_id"], studies.index, "study_id",
                                 "a study_id already in the store (import studies first)")
     typed["study_pk"] = typed["study_id"].map(studies).astype("Int64")
-    issues += _site_issues(raw, typed, existing_rows(writer.session, SITE))
+    issues += resolve_sites(raw, typed, existing_rows(writer.session, SITE), "",
+                            country_blank=True)
     if issues:
         return issues
     typed[SOURCE] = sources(raw)
