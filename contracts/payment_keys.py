@@ -83,6 +83,14 @@ def settled(items: pd.DataFrame, paid: pd.DataFrame) -> pd.DataFrame:
                          "settled": ints(found["settled"])})
 
 
+def withheld_by_site(*frames: pd.DataFrame) -> pd.DataFrame:
+    """Σ holdback_minor over ``frames`` (payment lines) per site and currency (SITE), as
+    ``value``: what was withheld less what was released (release lines hold −released)."""
+    withheld = pd.concat([frame[SITE].astype(str).assign(value=ints(frame["holdback_minor"]))
+                          for frame in frames], ignore_index=True)
+    return withheld.groupby(SITE, as_index=False)["value"].sum()
+
+
 def site_terms(frame: pd.DataFrame, contracts: pd.DataFrame) -> pd.DataFrame:
     """payment_frequency, terms_days and closeout of each row's site; refuses unknown ones."""
     terms = contracts[["study_id", "site_id", "payment_frequency", "terms_days", "closeout"]]
@@ -110,9 +118,7 @@ def stale_lines(lines: pd.DataFrame, paid: pd.DataFrame) -> pd.DataFrame:
     before = settled(items, paid)["settled"].to_numpy()
     stale = np.zeros(len(lines), dtype=bool)
     stale[np.flatnonzero(is_item)] = before != ints(items["already_paid_minor"])
-    withheld = pd.concat([frame[SITE].astype(str).assign(value=ints(frame["holdback_minor"]))
-                          for frame in (paid, items)], ignore_index=True)
-    expected = withheld.groupby(SITE)["value"].sum().to_dict()
+    expected = withheld_by_site(paid, items).set_index(SITE)["value"].to_dict()
     releases = lines.loc[~is_item, SITE].astype(str).itertuples(index=False, name=None)
     due = np.array([int(expected.get(site, 0)) for site in releases], dtype=np.int64)
     stale[np.flatnonzero(~is_item)] = due != ints(lines.loc[~is_item, "amount_minor"])

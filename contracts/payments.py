@@ -37,7 +37,6 @@ from contracts.payment_keys import (
     KEY,
     RELEASE,
     SHOWN,
-    SITE,
     PaymentsError,
     due_items,
     ints,
@@ -45,6 +44,7 @@ from contracts.payment_keys import (
     settled,
     site_terms,
     stale_lines,
+    withheld_by_site,
 )
 from contracts.payment_summary import SUMMARY_COLUMNS, payment_summary, reporting_total
 from contracts.schemas import PAYMENT_LINES
@@ -83,10 +83,7 @@ def _releases(lines: pd.DataFrame, paid: pd.DataFrame, contracts: pd.DataFrame,
               through: dt.date) -> pd.DataFrame:
     """One holdback release per site closed out by ``through``: Σ withheld (approved runs
     and these lines) − Σ already released (release lines hold −released)."""
-    withheld = pd.concat([
-        frame[SITE].astype(str).assign(value=ints(frame["holdback_minor"]))
-        for frame in (paid, lines)], ignore_index=True)
-    release = withheld.groupby(SITE, as_index=False)["value"].sum()
+    release = withheld_by_site(paid, lines)
     terms = site_terms(release, contracts)
     keep = mask(terms["closeout"] <= pd.Timestamp(through)) & (release["value"] != 0).to_numpy()
     release, closeout = release.loc[keep], terms.loc[keep, "closeout"]

@@ -62,12 +62,19 @@ def with_fee(candidates: pd.DataFrame, fees: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def exact_or_none(value: object) -> Decimal | None:
+    """A terms number (a percent, a ratio) as an exact ``Decimal``; None when blank (None,
+    NaN, NA). A float goes through its shortest text, never its binary expansion."""
+    if value is None or (not isinstance(value, Decimal) and pd.isna(value)):
+        return None
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
 def percent(value: object) -> Decimal:
     """A terms percentage (26 = 26 %) as an exact ``Decimal``; blank (None, NaN, NA) is
     0 %. A float goes through its shortest text, never its binary expansion."""
-    if value is None or (not isinstance(value, Decimal) and pd.isna(value)):
-        return Decimal(0)
-    return value if isinstance(value, Decimal) else Decimal(str(value))
+    exact = exact_or_none(value)
+    return Decimal(0) if exact is None else exact
 
 
 def scale_by_percent(minor: np.ndarray, percents: Sequence[object] | pd.Series,

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from contracts.minor import ratio
-from contracts.pricing import date_text, site_positions, with_fee
+from contracts.pricing import date_text, exact_or_none, site_positions, with_fee
 from contracts.visit_fees import screen_failure_mask
 from planner.payment_tables import SCREEN_FAILURE_CODE, ItemType
 
@@ -33,12 +33,6 @@ def randomizations_needed(rank: np.ndarray, sf_ratio: Decimal | None) -> np.ndar
     if numerator <= 0:
         return np.full(len(k), NEVER, dtype=np.int64)
     return (k * denominator + numerator - 1) // numerator
-
-
-def _ratio(value: object) -> Decimal | None:
-    if value is None or (not isinstance(value, Decimal) and pd.isna(value)):
-        return None
-    return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
 def _nth_randomization(subjects: pd.DataFrame, as_of: dt.date) -> pd.Series:
@@ -81,7 +75,7 @@ def screen_failure_items(subjects: pd.DataFrame, contracts: pd.DataFrame, fees: 
         ["study_id", "site_id", "service_date", "subject_id"], ignore_index=True)
     rank = (items.groupby(["study_id", "site_id"], sort=False).cumcount() + 1).to_numpy()
     terms = contracts.loc[items["position"]]
-    sf_ratio = [_ratio(v) for v in terms["sf_ratio"]]
+    sf_ratio = [exact_or_none(v) for v in terms["sf_ratio"]]
     need = np.zeros(len(items), dtype=np.int64)
     for value in set(sf_ratio):
         rows = np.array([r == value if value is not None else r is None for r in sf_ratio],
