@@ -53,7 +53,7 @@ from planner.money import minor_units
 QUARTER_END_MONTHS = (3, 6, 9, 12)
 QUARTERLY = "quarterly"
 __all__ = ["ITEM", "KEY", "RELEASE", "SUMMARY_COLUMNS", "PaymentsError", "RateSource",
-           "convert_minor", "deferred_lines", "payment_lines", "payment_run_lines",
+           "convert_minor", "payment_lines", "payment_run_lines",
            "payment_summary", "quarterly_waits", "reporting_total", "stale_lines"]
 
 
@@ -175,10 +175,3 @@ def payment_lines(earned: pd.DataFrame, contracts: pd.DataFrame, paid: pd.DataFr
                   through: dt.date, reporting_currency: str, fx: RateSource) -> pd.DataFrame:
     """The lines paid now of :func:`payment_run_lines` (``PAYMENT_LINES``)."""
     return payment_run_lines(earned, contracts, paid, through, reporting_currency, fx)[0]
-
-
-def deferred_lines(earned: pd.DataFrame, contracts: pd.DataFrame, paid: pd.DataFrame,
-                   through: dt.date) -> pd.DataFrame:
-    """The lines quarterly sites would be paid, waiting for a quarter-end run (no FX);
-    :func:`payment_run_lines` gives them with the lines paid now, computed once."""
-    return _deferred_frame(_all_lines(earned, contracts, paid, through))

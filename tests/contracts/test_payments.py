@@ -17,7 +17,6 @@ from contracts.payment_export import read_lines_csv, write_csv, write_run, write
 from contracts.payments import (
     PaymentsError,
     convert_minor,
-    deferred_lines,
     payment_lines,
     payment_run_lines,
     payment_summary,
@@ -136,8 +135,6 @@ def test_quarterly_site_waits_and_is_reported() -> None:
     now, waiting = payment_run_lines(earned(FIRST), contracts(), NOTHING_PAID, THROUGH, "EUR",
                                      FX)  # both from one computation of the lines
     pd.testing.assert_frame_equal(now, first_run())
-    pd.testing.assert_frame_equal(
-        waiting, deferred_lines(earned(FIRST), contracts(), NOTHING_PAID, THROUGH))
     assert amounts(waiting.assign(reporting_minor=0)) == [
         ("102", "item", "1", 24000, 2400, 0, 21600, 0)]
     summary = payment_summary(first_run(), contracts(), THROUGH, waiting)
@@ -165,10 +162,9 @@ def test_quarterly_site_waits_and_is_reported() -> None:
 
 def test_second_run_for_the_same_period_pays_nothing_twice() -> None:
     first = first_run()
-    again = payment_lines(earned(FIRST), contracts(), first, THROUGH, "EUR", FX)
+    again, waiting = payment_run_lines(earned(FIRST), contracts(), first, THROUGH, "EUR", FX)
     assert again.empty
     assert list(again.columns) == PAYMENT_LINES.names
-    waiting = deferred_lines(earned(FIRST), contracts(), first, THROUGH)
     summary = payment_summary(again, contracts(), THROUGH, waiting, "EUR")
     assert list(summary["row"]) == ["site", "total"]  # only the quarterly site, waiting
     assert list(summary["paid_now"]) == [Decimal("0.00")] * 2
@@ -246,7 +242,7 @@ def test_refuses_items_it_cannot_pay() -> None:
 
 def test_no_float_anywhere() -> None:
     lines = first_run()
-    waiting = deferred_lines(earned(FIRST), contracts(), NOTHING_PAID, THROUGH)
+    waiting = payment_run_lines(earned(FIRST), contracts(), NOTHING_PAID, THROUGH, "EUR", FX)[1]
     for column in ("gross_minor", "holdback_minor", "already_paid_minor", "amount_minor",
                    "reporting_minor"):
         assert lines[column].dtype == np.int64
@@ -313,7 +309,7 @@ def test_csv_round_trip_is_exact(tmp_path) -> None:
 
 def test_xlsx_cells_equal_the_decimal_amounts(tmp_path) -> None:
     lines = first_run()
-    waiting = deferred_lines(earned(FIRST), contracts(), NOTHING_PAID, THROUGH)
+    waiting = payment_run_lines(earned(FIRST), contracts(), NOTHING_PAID, THROUGH, "EUR", FX)[1]
     summary = payment_summary(lines, contracts(), THROUGH, waiting)
     path = write_xlsx(lines, summary, tmp_path / "run.xlsx", [("study_id", "S1")])
     book = load_workbook(path)
