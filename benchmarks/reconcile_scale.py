@@ -324,8 +324,8 @@ def main() -> int:
             try:
                 from contracts.earned import earned_items
                 start = time.perf_counter()
-                computed = earned_items(study.sites, study.subjects, study.visits,
-                                        study.planned_visits, study.fees, study.terms,
+                computed = earned_items(study.contracts, study.subjects, study.visits,
+                                        study.planned_visits, study.fees,
                                         dt.date(2017, 12, 31))
                 earned_seconds = time.perf_counter() - start
                 if int(computed["gross_minor"].sum()) != int(study.earned["gross_minor"].sum()):

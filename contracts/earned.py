@@ -21,11 +21,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from contracts.minor import from_minor
 from contracts.pricing import date_text, gross_and_holdback, site_positions, with_fee
 from contracts.schemas import EARNED
 from contracts.screen_failures import screen_failure_items
-from contracts.site_contracts import site_contracts
 from contracts.visit_fees import visit_items
 from planner.payment_tables import ON_ACTIVATION_CODES, ON_CLOSEOUT_CODES, ItemType
 
@@ -55,15 +53,17 @@ def _one_time_items(contracts: pd.DataFrame, fees: pd.DataFrame,
     return with_fee(pd.concat(parts, ignore_index=True), fees)
 
 
-def earned_items(sites: pd.DataFrame, subjects: pd.DataFrame, visits: pd.DataFrame,
-                 planned_visits: pd.DataFrame, fees: pd.DataFrame, terms: pd.DataFrame,
+def earned_items(contracts: pd.DataFrame, subjects: pd.DataFrame, visits: pd.DataFrame,
+                 planned_visits: pd.DataFrame, fees: pd.DataFrame,
                  as_of: dt.date) -> pd.DataFrame:
     """Every item the sites have earned (or hold) by ``as_of``, as an ``EARNED`` frame.
 
-    Rows are ordered by study, site, subject (site-level items last), service date
-    and item, so two runs on the same data compare equal.
+    ``contracts`` is :func:`contracts.site_contracts.site_contracts` of the sites, built
+    once by the caller (it needs it too). Rows are ordered by study, site, subject
+    (site-level items last), service date and item, so two runs on the same data
+    compare equal.
     """
-    contracts = site_contracts(sites, fees, terms, visits).reset_index(drop=True)
+    contracts = contracts.reset_index(drop=True)
     parts = [visit_items(visits, subjects, planned_visits, contracts, fees, as_of),
              screen_failure_items(subjects, contracts, fees, as_of),
              _one_time_items(contracts, fees, as_of)]
@@ -83,22 +83,3 @@ def earned_items(sites: pd.DataFrame, subjects: pd.DataFrame, visits: pd.DataFra
             for c in reversed(ORDER)]
     order = np.lexsort([np.where(k < 0, np.iinfo(np.int64).max, k) for k in keys])
     return EARNED.conform(items.iloc[order])
-
-
-def earned_totals(earned: pd.DataFrame) -> pd.DataFrame:
-    """Per study and site, in the site's currency: Σ gross and Σ holdback of the items
-    earned (held screen failures and invoice-only rows are not), as exact ``Decimal``."""
-    is_earned = (earned["status"] == "earned").to_numpy()
-    frame = pd.DataFrame({
-        "study_id": earned["study_id"], "site_id": earned["site_id"],
-        "currency": earned["currency"],
-        "earned": np.where(is_earned, earned["gross_minor"].to_numpy(dtype="int64"), 0),
-        "holdback": np.where(is_earned, earned["holdback_minor"].to_numpy(dtype="int64"), 0),
-    })
-    sums = frame.groupby(["study_id", "site_id", "currency"], as_index=False,
-                         observed=True)[["earned", "holdback"]].sum()
-    for column in ("earned", "holdback"):
-        sums[column] = pd.Series([from_minor(int(m), c) for m, c in
-                                  zip(sums[column], sums["currency"], strict=True)],
-                                 index=sums.index, dtype=object)
-    return sums.reset_index(drop=True)

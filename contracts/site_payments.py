@@ -77,9 +77,14 @@ def _only_site(frame: pd.DataFrame, site_id: str | None) -> pd.DataFrame:
 
 
 def study_payments(session: Session, study_id: str, as_of: dt.date | None = None,
-                   site_id: str | None = None, tolerance_days: int = 7) -> StudyPayments:
-    """Everything a reconciliation or payment run of ``study_id`` needs, computed."""
-    portfolio = load_portfolio(session, study_id)
+                   site_id: str | None = None, tolerance_days: int = 7,
+                   portfolio: Portfolio | None = None) -> StudyPayments:
+    """Everything a reconciliation or payment run of ``study_id`` needs, computed.
+
+    ``portfolio``: the study's frames when the caller has them already (loaded from
+    the store otherwise)."""
+    if portfolio is None:
+        portfolio = load_portfolio(session, study_id)
     if portfolio.studies.empty:
         known = ", ".join(known_study_ids(session)) or "none"
         raise PaymentsInputError(f"study {study_id!r} is not in the store (studies: {known})")
@@ -91,8 +96,8 @@ def study_payments(session: Session, study_id: str, as_of: dt.date | None = None
                                  "terms first (trialplan import fees FILE, terms FILE)")
     cut = as_of or portfolio.latest_event(study_id) or dt.date.today()
     contracts = site_contracts(portfolio.sites, budgets.fees, budgets.terms, portfolio.visits)
-    earned = earned_items(portfolio.sites, portfolio.subjects, portfolio.visits,
-                          portfolio.planned_visits, budgets.fees, budgets.terms, cut)
+    earned = earned_items(contracts, portfolio.subjects, portfolio.visits,
+                          portfolio.planned_visits, budgets.fees, cut)
     contracts, earned, lines = (_only_site(f, site_id)
                                 for f in (contracts, earned, budgets.invoice_lines))
     later = lines["invoice_date"] > pd.Timestamp(cut)

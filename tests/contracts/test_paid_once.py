@@ -83,7 +83,7 @@ def run(sv: pd.DataFrame, tv: pd.DataFrame, fee_grid: pd.DataFrame, invoices: pd
         holdback: str = "0") -> tuple[Reconciliation, pd.DataFrame]:
     """Earned to ``through``, the invoices dated by then reconciled, the run's lines."""
     contracts = site_contracts(SITE, fee_grid, terms(holdback), sv)
-    earned = earned_items(SITE, SUBJECT, sv, tv, fee_grid, terms(holdback), through)
+    earned = earned_items(contracts, SUBJECT, sv, tv, fee_grid, through)
     invoices = invoices[invoices["invoice_date"] <= pd.Timestamp(through)]
     rec = reconcile(earned, invoices.reset_index(drop=True), fee_grid, contracts)
     rec.check_totals()
@@ -213,13 +213,37 @@ def test_of_two_lines_for_one_visit_the_earlier_line_is_matched() -> None:
     assert rec.items.loc[rec.items["item_code"] == "1", "invoice_id"].tolist() == ["EARLY"]
 
 
-def test_the_run_lines_are_computed_once_for_now_and_later() -> None:
+def test_a_quarterly_site_waits_for_the_quarter_end_run() -> None:
+    # visit 1 is 100.00 with 10 % holdback: 90.00 paid, 10.00 withheld. Site A is paid
+    # quarterly (the DE terms), site B monthly (its own terms row). Through 04-30, not a
+    # quarter end: B's visit of 04-02 is paid now, 90.00 EUR = 90.00 reporting at rate 1;
+    # A's visit of 03-05 waits, 90.00 due (no FX columns). Through 06-30, with that run
+    # approved: A's 90.00 is paid, B nothing more.
+    sites = SITES.conform(pd.concat([SITE, SITE.assign(site_id="B")], ignore_index=True))
+    subjects = SUBJECTS.conform(pd.concat([SUBJECT, SUBJECT.assign(site_id="B",
+                                                                    subject_id="P2")],
+                                          ignore_index=True))
+    sv = VISITS.conform(pd.concat([visits((1.0, 1, "2025-03-05")),
+                                   visits((1.0, 1, "2025-04-02")).assign(site_id="B",
+                                                                         subject_id="P2")],
+                                  ignore_index=True))
     grid = fees(("visit", "1", 10000, None))
-    contracts = site_contracts(SITE, grid, terms(), visits((1.0, 1, "2025-03-05")))
-    earned = earned_items(SITE, SUBJECT, visits((1.0, 1, "2025-03-05")), planned(1), grid,
-                          terms(), D(2025, 4, 30))
-    now, waiting = payment_run_lines(earned, contracts, NOTHING_PAID, D(2025, 4, 30), "EUR",
-                                     FX)
-    pd.testing.assert_frame_equal(now, payment_lines(earned, contracts, NOTHING_PAID,
-                                                     D(2025, 4, 30), "EUR", FX))
-    assert list(now["amount_minor"]) == [10000] and waiting.empty
+    quarterly = terms("10").assign(payment_frequency="quarterly")
+    own = terms("10").assign(site_id="B")
+    contracts = site_contracts(sites, grid, TERMS.conform(pd.concat([quarterly, own],
+                                                                     ignore_index=True)), sv)
+    shown = ["site_id", "subject_id", "gross_minor", "holdback_minor", "already_paid_minor",
+             "amount_minor"]
+
+    def pay(through: dt.date, paid: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        earned = earned_items(contracts, subjects, sv, planned(1), grid, through)
+        return payment_run_lines(earned, contracts, paid, through, "EUR", FX)
+
+    now, waiting = pay(D(2025, 4, 30), NOTHING_PAID)
+    assert now[[*shown, "reporting_minor"]].values.tolist() == [["B", "P2", 10000, 1000, 0,
+                                                                 9000, 9000]]
+    assert waiting[shown].values.tolist() == [["A", "P1", 10000, 1000, 0, 9000]]
+    assert "reporting_minor" not in waiting
+    later, waiting = pay(D(2025, 6, 30), now)
+    assert later[shown].values.tolist() == [["A", "P1", 10000, 1000, 0, 9000]]
+    assert waiting.empty

@@ -19,6 +19,7 @@ from contracts.budgets import load_site_budgets
 from contracts.earned import earned_items
 from contracts.site_contracts import site_contracts
 from contracts.site_payments import approve_payment_run, record_reconciliation, study_payments
+from planner.forecast_runs import known_study_ids
 from planner.frames import load_portfolio
 from trialplan.demo.build import import_frame
 from trialplan.demo.site_budgets import fee_rows, terms_rows
@@ -46,15 +47,24 @@ def build_site_payments(session: Session, actor: str, as_of: dt.date) -> int:
     rng = np.random.default_rng(INVOICE_SEED)
     invoices = []
     for study_id in sorted(portfolio.studies["study_id"].astype(str)):
-        study = load_portfolio(session, study_id)
+        study = {name: _of_study(getattr(portfolio, name), study_id)
+                 for name in ("sites", "subjects", "visits", "planned_visits")}
         budgets = load_site_budgets(session, study_id)
-        cut = min(as_of, study.latest_event(study_id) or as_of)
-        earned = earned_items(study.sites, study.subjects, study.visits, study.planned_visits,
-                              budgets.fees, budgets.terms, cut)
-        contracts = site_contracts(study.sites, budgets.fees, budgets.terms, study.visits)
+        cut = min(as_of, portfolio.latest_event(study_id) or as_of)
+        contracts = site_contracts(study["sites"], budgets.fees, budgets.terms, study["visits"])
+        earned = earned_items(contracts, study["subjects"], study["visits"],
+                              study["planned_visits"], budgets.fees, cut)
         invoices.append(invoice_rows(earned, budgets.fees, contracts, cut, rng))
     invoices_frame = pd.concat(invoices, ignore_index=True)
     return changed + import_frame(session, "invoices", invoices_frame, actor)
+
+
+def _of_study(frame: pd.DataFrame, study_id: str) -> pd.DataFrame:
+    """One study's rows of a portfolio frame, as ``load_portfolio(session, study_id)``
+    gives them (a fresh index; categoricals keep only the study's values)."""
+    rows = frame[(frame["study_id"] == study_id).to_numpy(bool)].reset_index(drop=True)
+    categorical = [c for c in rows.columns if isinstance(rows[c].dtype, pd.CategoricalDtype)]
+    return rows.assign(**{c: rows[c].cat.remove_unused_categories() for c in categorical})
 
 
 def last_quarter_end(day: dt.date) -> dt.date:
@@ -68,10 +78,10 @@ def pay_last_quarter(session: Session, actor: str) -> list[tuple[str, int | None
     """Approve each study's payment run through its last quarter end before its cut
     (a study with nothing left to pay gets no run)."""
     runs = []
-    portfolio = load_portfolio(session)
-    for study_id in sorted(portfolio.studies["study_id"].astype(str)):
-        cut = portfolio.latest_event(study_id) or dt.date.today()  # study_payments' default
-        payments = study_payments(session, study_id, last_quarter_end(cut))
+    for study_id in known_study_ids(session):
+        study = load_portfolio(session, study_id)
+        cut = study.latest_event(study_id) or dt.date.today()  # study_payments' default
+        payments = study_payments(session, study_id, last_quarter_end(cut), portfolio=study)
         runs.append((study_id, approve_payment_run(session, payments, actor).run_id))
     return runs
 
