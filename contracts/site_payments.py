@@ -113,23 +113,25 @@ def study_payments(session: Session, study_id: str, as_of: dt.date | None = None
                          int(later.sum()))
 
 
-def record_reconciliation(session: Session, payments: StudyPayments, actor: str) -> int:
-    """Store the reconciliation (the same inputs as the latest run: that run again)."""
+def record_reconciliation(session: Session, payments: StudyPayments,
+                          actor: str) -> tuple[int, dict[str, Any]]:
+    """Store the reconciliation (the same inputs as the latest run: that run again);
+    returns the run's id and the reconciliation's JSON document."""
     study = session.scalars(select(Study).where(Study.study_id == payments.study_id)).one()
     digest = payments.inputs_sha256()
+    document = reconciliation_json(payments.reconciliation, payments.study_id)
     latest = session.scalars(select(ReconciliationRun).where(
         ReconciliationRun.study_pk == study.id).order_by(ReconciliationRun.id.desc())
         .limit(1)).one_or_none()
     if latest is not None and latest.inputs_sha256 == digest:
-        return latest.id
-    document = reconciliation_json(payments.reconciliation, payments.study_id)
+        return latest.id, document
     run = ReconciliationRun(study_pk=study.id, at=dt.datetime.now(dt.UTC), actor=actor,
                             as_of=payments.as_of, inputs_sha256=digest,
                             site_id=payments.site_id, tolerance_days=payments.tolerance_days,
                             totals=document["totals"], result=document)
     session.add(run)
     session.flush()
-    return run.id
+    return run.id, document
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import typer
 
 from contracts.minor import from_minor
 from contracts.payment_export import write_run
-from contracts.reconcile import reconciliation_json
 from contracts.site_payments import (
     PaymentsInputError,
     approve_payment_run,
@@ -49,8 +48,7 @@ def reconcile(
             payments = study_payments(session, study, cut, site, tolerance)
         except PaymentsInputError as exc:
             fail(str(exc))
-        run = record_reconciliation(session, payments, settings.actor())
-    document = reconciliation_json(payments.reconciliation, study)
+        run, document = record_reconciliation(session, payments, settings.actor())
     if as_json:
         typer.echo(json.dumps(document, indent=2))
         return

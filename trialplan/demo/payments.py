@@ -89,9 +89,9 @@ def pay_last_quarter(session: Session, actor: str) -> list[tuple[str, int | None
 def reconcile_every_study(session: Session, actor: str) -> list[StudyReconciliation]:
     """Reconcile each study's invoices as of its data cut and store the runs."""
     out = []
-    for study_id in sorted(load_portfolio(session).studies["study_id"].astype(str)):
+    for study_id in known_study_ids(session):
         payments = study_payments(session, study_id)
-        run_id = record_reconciliation(session, payments, actor)
+        run_id, _ = record_reconciliation(session, payments, actor)
         lines, items = payments.reconciliation.lines, payments.reconciliation.items
         out.append(StudyReconciliation(
             study_id, run_id, len(lines), int((lines["status"] != "matched").sum()),
