@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from contracts.payment_export import read_lines_csv
+from planner.forecast_runs import known_study_ids
 from planner.payment_freeze import FrozenRunError
 from planner.payment_tables import PaymentLine, PaymentRun, ReconciliationRun
 from planner.store import transaction
@@ -34,8 +35,9 @@ def demo_copy(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="module")
 def every_reconciliation(demo_copy: str) -> dict[str, dict]:
-    studies = ["AUR-ONC-301", "HLX-CV-302", "NRV-NEU-201", "MRD-VAC-303", "HLX-MET-101",
-               "KST-IMM-202", "CDISCPILOT01"]
+    with transaction(create_engine(demo_copy), "tester") as session:
+        studies = known_study_ids(session)
+    assert STUDY in studies and len(studies) > 1  # every study of the demo, not one
     out = {}
     for study in studies:
         result = trialplan(demo_copy, "reconcile", study, "--json")
