@@ -114,37 +114,37 @@ class InvoiceLine(Base):
     amount: Mapped[Decimal] = mapped_column(MONEY)
 
 
-class ReconciliationRun(Base):
+class StudyRunColumns:
+    """What a stored reconciliation or payment run records: the study, who ran it and
+    when, its inputs' hash and its totals; each run adds its own columns."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_pk: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"),
+                                          index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(100))
+    # sort_order: the tables' columns keep the order migration 0005 created
+    inputs_sha256: Mapped[str] = mapped_column(String(64), sort_order=2)
+    totals: Mapped[dict[str, Any]] = mapped_column(JSON, sort_order=4)
+
+
+class ReconciliationRun(StudyRunColumns, Base):
     """One reconciliation of a study's invoices with what its sites earned: its inputs'
     hash, options, totals by class and the classified lines and items."""
 
     __tablename__ = "reconciliation_run"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    study_pk: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"),
-                                          index=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    actor: Mapped[str] = mapped_column(String(100))
-    as_of: Mapped[dt.date] = mapped_column(Date)
-    inputs_sha256: Mapped[str] = mapped_column(String(64))
-    site_id: Mapped[str | None] = mapped_column(String(CODE))  # None: every site
-    tolerance_days: Mapped[int] = mapped_column(Integer)
-    totals: Mapped[dict[str, Any]] = mapped_column(JSON)
-    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    as_of: Mapped[dt.date] = mapped_column(Date, sort_order=1)
+    site_id: Mapped[str | None] = mapped_column(String(CODE), sort_order=3)  # None: every site
+    tolerance_days: Mapped[int] = mapped_column(Integer, sort_order=3)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, sort_order=5)
 
 
-class PaymentRun(Base):
+class PaymentRun(StudyRunColumns, Base):
     """An approved payment run of a study through a date; frozen once stored."""
 
     __tablename__ = "payment_run"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    study_pk: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"),
-                                          index=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    actor: Mapped[str] = mapped_column(String(100))
-    through: Mapped[dt.date] = mapped_column(Date)
-    reporting_currency: Mapped[str] = mapped_column(String(3))
-    inputs_sha256: Mapped[str] = mapped_column(String(64))
-    totals: Mapped[dict[str, Any]] = mapped_column(JSON)
+    through: Mapped[dt.date] = mapped_column(Date, sort_order=1)
+    reporting_currency: Mapped[str] = mapped_column(String(3), sort_order=1)
 
 
 class PaymentLine(Base):
