@@ -19,11 +19,9 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-from planner.budget_tables import Driver, ServiceLine
+from planner.budget_tables import DRIVERS, SERVICE_LINES
 from planner.frames import DATE, Col, FrameSchema
 
-SERVICE_LINES = tuple(line.value for line in ServiceLine)  # in the order the sheets list them
-DRIVERS = tuple(driver.value for driver in Driver)
 TOTAL = "total"  # the service_line of a total row
 
 BUDGET_LINES = FrameSchema("budget_lines", (

@@ -45,6 +45,9 @@ class Driver(StrEnum):
     FIXED = "fixed"  # a lump sum
 
 
+SERVICE_LINES = tuple(line.value for line in ServiceLine)  # in the order the sheets list them
+DRIVERS = tuple(driver.value for driver in Driver)
+
 UNITS = ExactDecimal(14, 2)  # units of a driver: at most 2 decimals, 12 digits before the point
 CHANGE_ORDER = 64  # length of a change order id
 HOURS = ExactDecimal(5, 2)  # hours of a month: at most 744, at most 2 decimals

@@ -20,26 +20,29 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from planner.budget_tables import CHANGE_ORDER, Driver, ServiceLine, Timesheet, WorkOrderLine
+from planner.budget_tables import (
+    CHANGE_ORDER,
+    DRIVERS,
+    SERVICE_LINES,
+    Timesheet,
+    WorkOrderLine,
+)
 from planner.importing.contract_cells import amounts, cells, exact_values, flag
-from planner.importing.fields import Field, Kind, duplicate_key_issues, parse_fields
+from planner.importing.fields import Field, Kind
 from planner.importing.issues import ImportIssue
 from planner.importing.planning import MONTH_HOURS
 from planner.importing.readers import RawTable
-from planner.importing.sync import SOURCE, EntitySpec, Writer, existing_rows
+from planner.importing.sync import EntitySpec, Writer, existing_rows
 from planner.importing.tabular import (
     ID,
     STAFF,
     STUDY,
     only_given,
-    sources,
     study_pks,
     typed_rows,
     unknown_reference,
 )
 
-SERVICE_LINES = tuple(s.value for s in ServiceLine)
-DRIVERS = tuple(d.value for d in Driver)
 UNITS_MOST = Decimal("999999999999.99")  # UNITS is NUMERIC(14, 2)
 UNITS_EXPECTED = ("a number of units >= 0 with at most 2 decimals, like 36 or 1250.5 "
                   "(required)")
@@ -215,8 +218,7 @@ def _change_order_issues(raw: RawTable, typed: pd.DataFrame,
 
 def import_work_orders(writer: Writer, raw: RawTable) -> list[ImportIssue]:
     """Work order lines and change orders of studies already in the store."""
-    typed, issues = parse_fields(raw, WORK_ORDER_FIELDS)
-    issues += duplicate_key_issues(raw, typed, WORK_ORDER_KEY, blank_is_value=True)
+    typed, issues = typed_rows(raw, WORK_ORDER_FIELDS, WORK_ORDER_KEY, blank_is_value=True)
     units, more = exact_values(raw, "units", most=UNITS_MOST, decimals=2, blank_ok=False,
                                expected=UNITS_EXPECTED)
     typed["units"] = units.map(lambda v: v.quantize(Decimal("0.01")), na_action="ignore")
@@ -231,7 +233,6 @@ def import_work_orders(writer: Writer, raw: RawTable) -> list[ImportIssue]:
     issues += _change_order_issues(raw, typed, kept)
     if issues:
         return issues
-    typed[SOURCE] = sources(raw)
     writer.sync(only_given(WORK_ORDER, raw, WORK_ORDER_FIELDS), typed)
     return []
 
