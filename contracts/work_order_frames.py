@@ -48,10 +48,6 @@ def _rows(session: Session, statement: Select, names: list[str]) -> pd.DataFrame
                                      columns=names)
 
 
-def _plain(value: object) -> object:
-    return getattr(value, "value", value)  # StrEnum members as their plain text
-
-
 def load_work_order(session: Session, study_id: str) -> pd.DataFrame:
     """The study's work order lines and change orders (:data:`WORK_ORDER`), by service line
     in the order of :class:`ServiceLine`, each line's original first, then by date."""
@@ -64,8 +60,6 @@ def load_work_order(session: Session, study_id: str) -> pd.DataFrame:
     frame = _rows(session, statement, ["study_id", "service_line", "driver", "units",
                                        "unit_price", "currency", "effective_from",
                                        "change_order", "reason"])
-    for column in ("service_line", "driver"):
-        frame[column] = frame[column].map(_plain)
     frame["unit_price_minor"] = pd.Series(
         [to_minor(p, c) for p, c in zip(frame["unit_price"], frame["currency"], strict=True)],
         index=frame.index, dtype="int64")
@@ -86,5 +80,4 @@ def load_timesheets(session: Session, study_id: str) -> pd.DataFrame:
                  .where(Study.study_id == study_id)
                  .order_by(Timesheet.month, Staff.staff_id))
     frame = _rows(session, statement, TIMESHEETS.names)
-    frame["role"] = frame["role"].map(_plain)
     return TIMESHEETS.conform(frame)
