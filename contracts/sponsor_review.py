@@ -39,7 +39,8 @@ def site_payment_totals(session: Session, budget: SponsorBudget) -> pd.DataFrame
     cut (approved runs through the as-of date, :func:`paid_by_the_cut`) and its reporting
     amount; empty when the study has no site contracts."""
     try:
-        payments = study_payments(session, budget.study_id, budget.as_of)
+        payments = study_payments(session, budget.study_id, budget.as_of,
+                                  portfolio=budget.portfolio)
     except PaymentsInputError:
         return pd.DataFrame(columns=SITE_COLUMNS)
     rec = payments.reconciliation
