@@ -69,6 +69,7 @@ from planner.importing.readers import RawTable
 from planner.importing.run import import_sdtm_tables, import_tables
 from planner.store import make_engine, transaction, upgrade
 from trialplan.demo.budgets import build_sponsor_budgets
+from trialplan.demo.build import study_row
 from trialplan.demo.catalogue import DAYS_PER_MONTH, StudySpec
 from trialplan.demo.enrollment import simulate
 from trialplan.demo.milestones import milestone_rows
@@ -134,13 +135,7 @@ def build_store(url: str, sites: int, months: int, seed: int) -> dict[str, objec
     site_frame = site_rows(drawn, history.subjects, AS_OF, history.lpi)
     staff, weights = draw_staff(site_frame, rng)
     site_frame["cra_id"] = assign_cras(site_frame, staff, weights)
-    study = pd.DataFrame([{
-        "study_id": spec.study_id, "sponsor": spec.sponsor, "phase": spec.phase.value,
-        "therapeutic_area": spec.therapeutic_area,
-        "target_randomized": spec.target_randomized, "currency": spec.currency,
-        "treatment_weeks": spec.treatment_weeks, "title": spec.title,
-        "planned_sf_rate": spec.sf_rate, "dropout_rate": spec.dropout_rate,
-        "followup_weeks": spec.followup_weeks}])
+    study = pd.DataFrame([study_row(spec)])
     sdtm = domains(history, spec.study_id)
     with transaction(engine, ACTOR) as session:
         for kind, frame in (("studies", study), ("staff", staff), ("sites", site_frame),

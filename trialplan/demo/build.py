@@ -72,7 +72,7 @@ def import_frame(session: Session, kind: str, frame: pd.DataFrame, actor: str) -
                          actor).changed
 
 
-def _study_row(spec: StudySpec) -> dict[str, object]:
+def study_row(spec: StudySpec) -> dict[str, object]:
     return {"study_id": spec.study_id, "sponsor": spec.sponsor, "phase": spec.phase.value,
             "therapeutic_area": spec.therapeutic_area,
             "target_randomized": spec.target_randomized, "currency": spec.currency,
@@ -100,7 +100,7 @@ def generate(seed: int = DEMO_SEED, as_of: dt.date = DEMO_AS_OF) -> DemoData:
     sites = pd.concat(site_frames, ignore_index=True)
     staff, weights = draw_staff(sites, streams[-1])
     sites["cra_id"] = assign_cras(sites, staff, weights)
-    return DemoData(pd.DataFrame([_study_row(s) for s in STUDIES]), staff, sites,
+    return DemoData(pd.DataFrame([study_row(s) for s in STUDIES]), staff, sites,
                     pd.concat(milestone_frames, ignore_index=True), leave_rows(staff, as_of),
                     driver_rows(sites), sdtm)
 
