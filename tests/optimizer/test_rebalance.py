@@ -235,9 +235,17 @@ def test_the_lp_guided_start_and_bound_keep_the_optimum(monkeypatch) -> None:  #
     from optimizer.highs_bridge import relaxation, solve_compiled
     from tests.optimizer.test_assignment_golden import small_problem
 
+    solved = []  # the relaxations lp_guided_start solved (None: not within its limit)
+
+    def counted(compiled, time_limit: float):  # noqa: ANN001, ANN202
+        solved.append(relaxation(compiled, time_limit))
+        return solved[-1]
+
     plain = rebalance(case(), RebalanceOptions(time_limit=30))
     monkeypatch.setattr(lp_guided, "MIN_PAIRS", 0)
+    monkeypatch.setattr(lp_guided, "relaxation", counted)
     guided = rebalance(case(), RebalanceOptions(time_limit=30))
+    assert solved and all(r is not None for r in solved)  # the LP path ran
     assert guided.result.status == "optimal"
     assert guided.result.objective == pytest.approx(plain.result.objective)
     built = build_for_highs(small_problem())  # its LP relaxation is fractional
