@@ -164,7 +164,7 @@ BUDGET_LOADS = ("load_portfolio", "load_work_order", "load_timesheets", "approve
                 "load_fx_table")
 BUDGET_PARTS = {name: "sponsor_budget: load (portfolio, work order, timesheets, payments, FX)"
                 for name in BUDGET_LOADS}
-REVIEW_PARTS = {"_forecast": "review_data: recruitment forecast (forecast_study, 2,000 sims)",
+REVIEW_PARTS = {"milestone_bands": "review_data: recruitment forecast (forecast_study, 2,000 sims)",
                 "site_payment_totals": "review_data: site payments (study_payments: "
                                        "earned items + reconciliation; approved_lines)",
                 "monthly_burn": "review_data: monthly burn (forecast to complete)",

@@ -6,8 +6,6 @@ the recruitment forecast for their figures and puts them in a ``ReviewData``.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
@@ -16,14 +14,15 @@ from contracts.budget_costs import PAYMENT_RUNS
 from contracts.budget_forecast import monthly_burn
 from contracts.budget_units import PAGES_PER_VISIT
 from contracts.review_workbook import ReviewData
-from contracts.site_payments import PaymentsInputError, study_payments
+from contracts.site_payments import PaymentsInputError, StudyPayments, study_payments
 from contracts.sponsor_budget import SponsorBudget
-from planner.recruitment.poisson_gamma import RecruitmentDataError
-from planner.study_forecast import forecast_study
+from planner.recruitment_curve import (
+    FORECAST_SEED,
+    FORECAST_SIMS,
+    milestone_bands,
+    recruitment_curve,
+)
 
-FORECAST_SIMS = 2_000
-FORECAST_SEED = 0
-SHARES = {"enrolled_25": 0.25, "enrolled_50": 0.5, "enrolled_75": 0.75, "lpi": 1.0}
 SITE_COLUMNS = ["country", "site_id", "currency", "earned_minor", "invoiced_minor",
                 "paid_minor", "reporting_paid_minor"]
 
@@ -35,20 +34,26 @@ def paid_by_the_cut(budget: SponsorBudget) -> pd.DataFrame:
 
 
 def site_payment_totals(session: Session, budget: SponsorBudget) -> pd.DataFrame:
-    """Per site: earned (with overhead), invoiced (in the contract currency), paid by the
-    cut (approved runs through the as-of date, :func:`paid_by_the_cut`) and its reporting
-    amount; empty when the study has no site contracts."""
+    """Per site (:func:`site_totals`) for the budget's study and cut, paid by the cut
+    (approved runs through the as-of date, :func:`paid_by_the_cut`); empty when the study
+    has no site contracts."""
     try:
         payments = study_payments(session, budget.study_id, budget.as_of,
                                   portfolio=budget.portfolio)
     except PaymentsInputError:
         return pd.DataFrame(columns=SITE_COLUMNS)
+    return site_totals(payments, paid_by_the_cut(budget))
+
+
+def site_totals(payments: StudyPayments, paid: pd.DataFrame) -> pd.DataFrame:
+    """Per site: earned (with overhead), invoiced (in the contract currency), ``paid``
+    (approved payment lines: site_id, amount_minor, reporting_minor) and its reporting
+    amount, one row per site with a contract (:data:`SITE_COLUMNS`)."""
     rec = payments.reconciliation
     earned = rec.items.groupby(["site_id", "currency"], as_index=False)["gross_minor"].sum()
     own = rec.lines[rec.lines["status"] != "wrong_currency"]
     invoiced = own.groupby("site_id", as_index=False)["amount_minor"].sum()
-    paid = paid_by_the_cut(budget).groupby("site_id", as_index=False)[
-        ["amount_minor", "reporting_minor"]].sum()
+    paid = paid.groupby("site_id", as_index=False)[["amount_minor", "reporting_minor"]].sum()
     out = payments.contracts[["site_id", "country"]].merge(earned, on="site_id", how="left")
     out = out.merge(invoiced.rename(columns={"amount_minor": "invoiced_minor"}),
                     on="site_id", how="left")
@@ -76,73 +81,9 @@ def pass_through_months(budget: SponsorBudget) -> pd.DataFrame:
                          "amount_minor": paid["ac_minor"].astype(np.int64).to_numpy()})
 
 
-def _forecast(budget: SponsorBudget) -> dict[str, tuple] | None:
-    """Milestone kind (enrolled_50, lpi, csr_final ...) → (p10, p50, p90) dates of a
-    recruitment forecast at the cut."""
-    try:
-        result = forecast_study(budget.portfolio, budget.study_id, budget.as_of,
-                                FORECAST_SIMS, FORECAST_SEED)
-    except RecruitmentDataError:
-        return None
-    return {m.kind.value: (m.p10, m.p50, m.p90) for m in result.milestones}
-
-
-def _month_ends(first: pd.Timestamp, last: pd.Timestamp) -> pd.DatetimeIndex:
-    return pd.date_range(first.to_period("M").to_timestamp(how="end").normalize(),
-                         last.to_period("M").to_timestamp(how="end").normalize(), freq="ME")
-
-
-def recruitment_curve(budget: SponsorBudget, forecast: dict[str, tuple] | None
-                      ) -> pd.DataFrame:
-    """Cumulative randomized by month: actual to the cut, the baseline plan (linear from
-    fpi to lpi baselines), and the forecast fan linear between its milestone dates."""
-    portfolio, cut = budget.portfolio, pd.Timestamp(budget.as_of)
-    target = int(portfolio.studies["target_randomized"].iloc[0])
-    randomized = portfolio.subjects["randomized"].dropna().sort_values()
-    base = portfolio.milestones.set_index("milestone")["baseline"]
-    starts = [d for d in (base.get("fpi"), randomized.min() if len(randomized) else None)
-              if d is not None and pd.notna(d)]
-    if not starts:
-        return pd.DataFrame(columns=["month", "actual", "planned", "p10", "p50", "p90"])
-    ends = [d for d in (base.get("lpi"), cut) if d is not None and pd.notna(d)]
-    if forecast:
-        ends += [d for dates in forecast.values() for d in dates if d is not None]
-    months = _month_ends(min(starts), max(pd.Timestamp(d) for d in ends))
-    actual = np.searchsorted(randomized.to_numpy(), months.to_numpy(), side="right")
-    out = pd.DataFrame({"month": months.astype("datetime64[s]"),
-                        "actual": pd.array(np.where(months <= cut, actual, 0), dtype="Int64")})
-    out.loc[months > cut, "actual"] = pd.NA
-    fpi, lpi = base.get("fpi"), base.get("lpi")
-    if pd.notna(fpi) and pd.notna(lpi) and lpi > fpi:
-        share = ((months - fpi) / (lpi - fpi)).to_numpy(float).clip(0, 1)
-        out["planned"] = pd.array(np.round(share * target), dtype="Int64")
-    else:
-        out["planned"] = pd.array([pd.NA] * len(out), dtype="Int64")
-    for position, name in enumerate(("p10", "p50", "p90")):
-        out[name] = _fan(months, cut, int(actual[months <= cut][-1]) if (months <= cut).any()
-                         else 0, target, forecast, position)
-    return out
-
-
-def _fan(months: pd.DatetimeIndex, cut: pd.Timestamp, now: int, target: int,
-         forecast: dict[str, tuple] | None, position: int) -> pd.arrays.IntegerArray:
-    if not forecast:
-        return pd.array([pd.NA] * len(months), dtype="Int64")
-    points = [(cut, now)] + sorted(
-        (pd.Timestamp(forecast[k][position]), math.ceil(share * target))
-        for k, share in SHARES.items()
-        if k in forecast and forecast[k][position] is not None
-        and math.ceil(share * target) > now and pd.Timestamp(forecast[k][position]) > cut)
-    days = np.array([(p[0] - cut).days for p in points], dtype=float)
-    counts = np.array([p[1] for p in points], dtype=float)
-    offsets = np.array([(m - cut).days for m in months], dtype=float)
-    values = np.round(np.interp(offsets, days, counts))
-    return pd.array(np.where(months > cut, values, np.nan), dtype="Int64")
-
-
 def review_data(session: Session, budget: SponsorBudget) -> ReviewData:
     """The workbook's content for ``budget`` (forecast bands from a fresh forecast)."""
-    forecast = _forecast(budget)
+    forecast = milestone_bands(budget.portfolio, budget.study_id, budget.as_of)
     bands = None if not forecast else pd.DataFrame(
         [(k, *v) for k, v in forecast.items() if k in ("lpi", "lplv", "csr_final")],
         columns=["milestone", "p10", "p50", "p90"])
@@ -168,4 +109,5 @@ def review_data(session: Session, budget: SponsorBudget) -> ReviewData:
         planned=budget.planned, change_orders=budget.change_orders, burn=burn,
         site_payments=site_payment_totals(session, budget),
         pass_throughs=pass_through_months(budget),
-        recruitment=recruitment_curve(budget, forecast), assumptions=assumptions)
+        recruitment=recruitment_curve(budget.portfolio, budget.as_of, forecast),
+        assumptions=assumptions)

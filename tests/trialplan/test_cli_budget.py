@@ -22,12 +22,11 @@ from contracts.budget_lines import BudgetError
 from contracts.review_sheets import LINE_HEADERS
 from contracts.sponsor_budget import sponsor_budget
 from contracts.sponsor_review import (
-    _fan,
-    _forecast,
     pass_through_months,
     review_data,
     site_payment_totals,
 )
+from planner.recruitment_curve import _fan, milestone_bands
 from planner.store import make_engine
 from tests.conftest import copy_store
 from tests.contracts.libreoffice import recalculate, to_pdf, to_png
@@ -317,7 +316,7 @@ def test_site_payments_and_pass_throughs_are_the_pass_through_ac(demo_copy: str,
 def test_the_review_shows_the_forecast_and_the_assumptions(demo_copy: str) -> None:
     with Session(make_engine(demo_copy)) as session:
         budget = sponsor_budget(session, STUDY)
-        forecast = _forecast(budget)
+        forecast = milestone_bands(budget.portfolio, budget.study_id, budget.as_of)
         data = review_data(session, budget)
     assert forecast is not None
     assert {"enrolled_25", "enrolled_50", "enrolled_75", "lpi", "lplv", "csr_final"} <= set(
