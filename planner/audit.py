@@ -41,9 +41,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
+REDACTED = "(redacted)"
+
+
+def _shown(obj: Base, key: str, value: Any) -> Any:
+    """A column's value as the audit log keeps it: secrets (a table's
+    ``__audit_redacted__`` columns, such as password hashes) are never copied."""
+    return REDACTED if key in getattr(obj, "__audit_redacted__", ()) else _plain(value)
+
+
 def _columns(obj: Base) -> dict[str, Any]:
     mapper = inspect(obj).mapper
-    return {attr.key: _plain(getattr(obj, attr.key)) for attr in mapper.column_attrs}
+    return {attr.key: _shown(obj, attr.key, getattr(obj, attr.key))
+            for attr in mapper.column_attrs}
 
 
 def _key(obj: Base) -> dict[str, Any]:
@@ -58,7 +68,7 @@ def _before(obj: Base) -> dict[str, Any]:
     before = {}
     for attr in state.mapper.column_attrs:
         history = state.attrs[attr.key].history
-        before[attr.key] = _plain(history.deleted[0] if history.deleted
+        before[attr.key] = _shown(obj, attr.key, history.deleted[0] if history.deleted
                                   else getattr(obj, attr.key))
     return before
 

@@ -43,6 +43,14 @@ class Role(StrEnum):
     MEDICAL_WRITER = "MW"
 
 
+class AppRole(StrEnum):
+    """What a user of the web app may see and do (docs/DASHBOARDS.md)."""
+
+    PM = "pm"  # every page; applies CRA rebalancing proposals
+    FINANCE = "finance"  # portfolio, budget, recruitment, payments; approves payment runs
+    VIEWER = "viewer"  # portfolio, budget, recruitment: read only
+
+
 class Phase(StrEnum):
     """Clinical development phase of a study."""
 

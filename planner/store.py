@@ -23,6 +23,7 @@ from planner import audit as _audit  # noqa: F401  (registers the ORM audit hook
 from planner import budget_tables as _budget_tables  # noqa: F401  (tables in Base.metadata)
 from planner import payment_freeze as _payment_freeze  # noqa: F401  (approved payment runs are frozen)
 from planner import payment_tables as _payment_tables  # noqa: F401  (tables in Base.metadata)
+from planner import user_tables as _user_tables  # noqa: F401  (tables in Base.metadata)
 from planner.countries import ensure_countries
 
 DATABASE_URL_ENV = "TRIALPLAN_DATABASE_URL"

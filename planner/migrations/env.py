@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from planner import budget_tables, payment_tables  # noqa: F401  (their tables join Base.metadata)
+from planner import budget_tables, payment_tables, user_tables  # noqa: F401  (their tables join Base.metadata)
 from planner.tables import Base
 
 engine = context.config.attributes["engine"]
