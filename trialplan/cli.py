@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from optimizer.highs_bridge import quiet_highs
 from optimizer.rebalance import RebalanceOptions
 from optimizer.rebalance_inputs import inputs_from_workload
+from optimizer.rebalance_proposals import propose
 from planner.forecast_runs import forecast_every_study
 from planner.frames import load_portfolio
 from planner.importing.run import KINDS, ImportResult, import_files
@@ -37,7 +38,8 @@ from trialplan.edge import date_option, edge, fail, ready_engine
 from trialplan.forecast_cli import forecast
 from trialplan.forecast_view import day_text
 from trialplan.payments_cli import pay, reconcile
-from trialplan.rebalance_cli import propose, rebalance
+from trialplan.rebalance_cli import rebalance
+from trialplan.serve_cli import serve, users_app
 from trialplan.staffing_cli import staffing
 from trialplan.workload_cli import workload
 
@@ -118,7 +120,8 @@ def demo() -> None:
                    "(trialplan workload shows the grid)")
         run, plan = propose(session, portfolio, inputs_from_workload(portfolio, work),
                             RebalanceOptions(max_moves=DEMO_MAX_MOVES,
-                                             time_limit=DEMO_TIME_LIMIT), 12)
+                                             time_limit=DEMO_TIME_LIMIT), 12,
+                            settings.actor())
     use = pd.DataFrame(plan["utilization"])
     typer.echo(f"rebalance proposal {run.id} (at most {DEMO_MAX_MOVES} moves, not applied): "
                f"{len(plan['moves'])} site moves take the CRA-months over capacity from "
@@ -185,6 +188,8 @@ app.command()(edge(pay))
 app.command()(edge(budget))
 app.command("change-order")(edge(change_order))
 app.add_typer(export_app, name="export")
+app.add_typer(users_app, name="users")
+app.command()(serve)
 
 
 def _show_progress() -> None:

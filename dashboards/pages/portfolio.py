@@ -1,0 +1,73 @@
+"""Portfolio page: every study's status; filters by sponsor, therapeutic area, country."""
+
+from __future__ import annotations
+
+import pandas as pd
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from dashboards.formatting import day, money, ratio
+from dashboards.pages.common import message, table
+from dashboards.state.portfolio import PortfolioState
+
+COLUMNS = ["study", "sponsor", "area", "stage", "randomized", "planned", "target",
+           "vs plan", "LPI", "LPI slip (days)", "CPI", "SPI", "BAC", "EAC", "VAC",
+           "next milestone", "countries", "open"]
+
+
+def portfolio_rows(shown: pd.DataFrame) -> pd.DataFrame:
+    """The status rows as the table shows them (text, links to the study's pages)."""
+    rows = []
+    for r in shown.itertuples():
+        study = str(r.study_id)
+        lpi = "" if pd.isna(r.lpi) else day(r.lpi) + (" (actual)" if r.lpi_reached
+                                                      else " (P50)")
+        planned = None if pd.isna(r.planned) else int(r.planned)
+        rows.append({
+            "study": study, "sponsor": r.sponsor, "area": r.therapeutic_area,
+            "stage": r.stage, "randomized": int(r.randomized), "planned": planned,
+            "target": None if pd.isna(r.target) else int(r.target),
+            "vs plan": None if planned is None else int(r.randomized) - planned,
+            "LPI": lpi, "LPI slip (days)": None if pd.isna(r.lpi_slip_days)
+            else int(r.lpi_slip_days),
+            "CPI": ratio(r.cpi), "SPI": ratio(r.spi),
+            "BAC": money(r.bac_minor, r.currency), "EAC": money(r.eac_minor, r.currency),
+            "VAC": money(r.vac_minor, r.currency),
+            "next milestone": "" if pd.isna(r.next_milestone) else
+            f"{r.next_milestone} {day(r.next_milestone_date)}",
+            "countries": ", ".join(r.countries),
+            "open": " · ".join(f'<a href="./{page}?study={study}">{page}</a>'
+                               for page in ("budget", "recruitment", "payments")),
+        })
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+class PortfolioView(Viewer):
+    state = param.ClassSelector(class_=PortfolioState)
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        state = self.state
+        filters = pn.Row(*(pn.widgets.Select.from_param(state.param[name], name=label,
+                                                        width=220)
+                           for name, label in (("sponsor", "Sponsor"),
+                                               ("therapeutic_area", "Therapeutic area"),
+                                               ("country", "Country"))))
+        return pn.Column(filters, pn.bind(self._body, state.param.shown),
+                         sizing_mode="stretch_width")
+
+    def _body(self, shown: pd.DataFrame | None) -> pn.viewable.Viewable:
+        if self.state.error:
+            return message(self.state.error, "danger")
+        if shown is None or shown.empty:
+            return message("No study matches these filters." if len(self.state.rows)
+                           else "No study in the store yet: import studies first "
+                                "(trialplan import studies FILE) or run trialplan demo.")
+        rows = portfolio_rows(shown)
+        summary = pn.pane.Markdown(
+            f"**{len(shown)} studies** · {int(shown['randomized'].sum()):,} randomized of "
+            f"{int(shown['target'].fillna(0).sum()):,} targeted · "
+            f"{int((shown['lpi_slip_days'].fillna(0) > 0).sum())} with LPI later than "
+            "baseline")
+        return pn.Column(summary, table(rows, "portfolio-table", formatters={
+            "open": {"type": "html"}}, frozen_columns=["study"]))

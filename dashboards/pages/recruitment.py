@@ -1,0 +1,138 @@
+"""Recruitment page: cumulative randomized (actual, baseline plan, forecast fan), the LPI
+distribution, randomized by site and by country, and a what-if that redraws the forecast."""
+
+from __future__ import annotations
+
+import asyncio
+
+import holoviews as hv
+import hvplot.pandas  # noqa: F401  (registers .hvplot)
+import pandas as pd
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from dashboards.access import Action, NotAllowed, may
+from dashboards.formatting import day
+from dashboards.pages.common import message, table
+from dashboards.state.recruitment import RecruitmentState
+from planner.recruitment_picture import RecruitmentPicture
+
+
+def curve_chart(picture: RecruitmentPicture, what_if: RecruitmentPicture | None) -> hv.Overlay:
+    curve = picture.curve.astype({c: "float" for c in ("actual", "planned", "p10", "p50",
+                                                        "p90")})
+    layers = []
+    fan = curve.dropna(subset=["p10", "p90"])
+    if len(fan):
+        layers.append(fan.hvplot.area(x="month", y="p90", y2="p10", alpha=0.25,
+                                      color="#1f77b4", label="forecast P10–P90"))
+    layers.append(curve.hvplot.line(x="month", y=["actual", "planned", "p50"],
+                                    legend="top_left", xlabel="", ylabel="randomized"))
+    if what_if is not None:
+        extra = what_if.curve.astype({"p50": "float"}).rename(columns={"p50": "what-if P50"})
+        layers.append(extra.hvplot.line(x="month", y="what-if P50", line_dash="dashed",
+                                        color="#d62728"))
+    return hv.Overlay(layers).opts(height=360, responsive=True, title=(
+        f"{picture.study_id}: cumulative randomized, target {picture.target}"))
+
+
+def lpi_chart(picture: RecruitmentPicture) -> hv.Element:
+    lpi = picture.lpi.assign(month=picture.lpi["month"].dt.strftime("%Y-%m"))
+    return lpi.hvplot.bar(x="month", y="probability", rot=60, height=260, responsive=True,
+                          title="LPI month (share of simulations)", xlabel="", ylabel="")
+
+
+def site_chart(picture: RecruitmentPicture) -> hv.Element:
+    sites = picture.sites.assign(site=picture.sites["country"].astype(str) + " " +
+                                 picture.sites["site_id"].astype(str))
+    return sites.hvplot.bar(x="site", y="randomized", height=260, responsive=True,
+                            title="Randomized by site", xlabel="", xaxis=None)
+
+
+def country_chart(picture: RecruitmentPicture) -> hv.Element:
+    columns = ["randomized"] + (["at_lpi_p50"] if "at_lpi_p50" in picture.countries else [])
+    return picture.countries.hvplot.bar(x="country", y=columns, height=260, responsive=True,
+                                        title="Randomized by country (now, and at LPI P50)",
+                                        xlabel="", ylabel="")
+
+
+def milestone_rows(picture: RecruitmentPicture) -> pd.DataFrame:
+    if picture.forecast is None:
+        return pd.DataFrame(columns=["milestone", "P10", "P50", "P90", "reached"])
+    return pd.DataFrame([{"milestone": m.name, "P10": day(m.p10), "P50": day(m.p50),
+                          "P90": day(m.p90), "reached": "yes" if m.reached else ""}
+                         for m in picture.forecast.milestones])
+
+
+class RecruitmentView(Viewer):
+    state = param.ClassSelector(class_=RecruitmentState)
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        state = self.state
+        self._run = pn.widgets.Button(name="Run what-if", button_type="primary",
+                                      width=140, disabled=not may(state.role,
+                                                                  Action.RECRUITMENT_WHAT_IF))
+        self._run.on_click(self._what_if)
+        self._spinner = pn.indicators.LoadingSpinner(value=False, width=30, height=30)
+        what_if = pn.Row(
+            pn.widgets.Select.from_param(state.param.what_if_country, name="Add sites in",
+                                         width=120),
+            pn.widgets.IntInput.from_param(state.param.what_if_sites, name="Sites", width=90),
+            pn.widgets.Select.from_param(state.param.what_if_month, name="Opening",
+                                         width=120),
+            pn.Column(pn.Spacer(height=18), pn.Row(self._run, self._spinner)))
+        return pn.Column(
+            pn.Row(pn.widgets.Select.from_param(state.param.study, name="Study", width=220)),
+            pn.bind(self._body, state.param.picture, state.param.what_if, state.param.error),
+            pn.pane.Markdown("#### What-if: more sites"), what_if,
+            pn.bind(self._what_if_result, state.param.what_if), sizing_mode="stretch_width")
+
+    async def _what_if(self, _event: object) -> None:
+        self._run.disabled, self._spinner.value = True, True
+        try:
+            await asyncio.to_thread(self.state.run_what_if)
+        except NotAllowed as refused:
+            self.state.error = str(refused)
+        finally:
+            self._run.disabled, self._spinner.value = False, False
+
+    def _what_if_result(self, what_if: RecruitmentPicture | None) -> pn.viewable.Viewable:
+        picture = self.state.picture
+        if what_if is None or picture is None or picture.forecast is None:
+            return pn.pane.Markdown("")
+        extra = what_if.extra[0]
+        before = picture.forecast.milestone("LPI").p50
+        after = what_if.forecast.milestone("LPI").p50
+        return pn.pane.Markdown(
+            f'<div data-figure="what-if">With {extra.count} more sites in {extra.country} '
+            f"opening in {self.state.what_if_month}: LPI P50 <b>{day(after)}</b> "
+            f"(now {day(before)})</div>")
+
+    def _body(self, picture: RecruitmentPicture | None, what_if: RecruitmentPicture | None,
+              error: str) -> pn.viewable.Viewable:
+        if picture is None:
+            return message(error or "No recruitment to show.")
+        parts: list[pn.viewable.Viewable] = []
+        if error:
+            parts.append(message(error, "danger"))
+        if picture.note:
+            parts.append(message(f"No forecast: {picture.note}", "info"))
+        randomized = int(picture.sites["randomized"].sum())
+        lpi = picture.forecast.milestone("LPI") if picture.forecast else None
+        parts.append(pn.pane.HTML(
+            f'<div data-figure="randomized">{randomized} randomized of {picture.target} '
+            f"as of {picture.as_of}</div>" + (
+                f'<div data-figure="lpi">LPI P50 {day(lpi.p50)} (P10 {day(lpi.p10)}, '
+                f"P90 {day(lpi.p90)})</div>" if lpi else "")))
+        parts.append(pn.pane.HoloViews(curve_chart(picture, what_if),
+                                       sizing_mode="stretch_width"))
+        if len(picture.lpi):
+            parts.append(pn.pane.HoloViews(lpi_chart(picture), sizing_mode="stretch_width"))
+        parts.append(pn.Row(pn.pane.HoloViews(country_chart(picture),
+                                              sizing_mode="stretch_width"),
+                            pn.pane.HoloViews(site_chart(picture),
+                                              sizing_mode="stretch_width"),
+                            sizing_mode="stretch_width"))
+        parts.append(table(milestone_rows(picture), "milestones", pagination=None))
+        return pn.Column(*parts, sizing_mode="stretch_width")

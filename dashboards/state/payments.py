@@ -1,0 +1,91 @@
+"""The payments page's state: a study's site payments as of a date, the reconciliation
+exceptions filtered by status, the payment run preview and its approval (finance only,
+audited)."""
+
+from __future__ import annotations
+
+import param
+
+from contracts.payments_picture import EXCEPTION_STATUSES, PaymentsPicture, payments_picture
+from contracts.site_payments import PaymentRunView, approve_payment_run, study_payments
+from dashboards.access import Action, require
+from dashboards.state.base import PageState
+from dashboards.state.choices import iso, study_as_of_choices, study_ids
+
+ALL = "all"
+
+
+class PaymentsState(PageState):
+    study = param.Selector(default=None, objects=[], allow_None=True)
+    as_of = param.Selector(default=None, objects=[], allow_None=True,
+                           doc="ISO date: earned up to it, and the run's through date")
+    status = param.Selector(default=ALL, objects=[ALL, *EXCEPTION_STATUSES],
+                            doc="show only the exceptions of this status")
+    picture = param.ClassSelector(class_=PaymentsPicture, default=None, allow_None=True)
+    exceptions = param.DataFrame(default=None, doc="the picture's exceptions, filtered")
+    approved = param.ClassSelector(class_=PaymentRunView, default=None, allow_None=True,
+                                   doc="the run approved from this page, once it is")
+
+    def __init__(self, reader, user, role, **params) -> None:  # noqa: ANN001
+        super().__init__(reader, user, role)
+        studies = study_ids(reader)
+        self.param.study.objects = studies
+        study = params.get("study")
+        with param.parameterized.discard_events(self):
+            self.study = study if study in studies else (studies[0] if studies else None)
+            if params.get("status") in self.param.status.objects:
+                self.status = params["status"]
+        self._dates(params.get("as_of"))
+        self._compute()
+
+    def _dates(self, wanted: object = None) -> None:
+        choices = study_as_of_choices(self.reader, self.study) if self.study else []
+        self.param.as_of.objects = choices
+        with param.parameterized.discard_events(self):
+            self.as_of = wanted if wanted in choices else (choices[-1] if choices else None)
+
+    @param.depends("study", watch=True)
+    def _study_changed(self) -> None:
+        self._dates()
+        self._compute()
+
+    @param.depends("as_of", watch=True)
+    def _compute(self) -> None:
+        self.approved = None
+        if self.study is None:
+            self.picture, self.error = None, "No study in the store yet: import studies first."
+        else:
+            study, as_of = self.study, self.as_of
+            self.picture = self.attempt(lambda: self.reader.read(
+                ("payments_picture", study, as_of),
+                lambda s: payments_picture(s, study, iso(as_of) if as_of else None)))
+        self._filter()
+
+    @param.depends("status", watch=True)
+    def _filter(self) -> None:
+        if self.picture is None:
+            self.exceptions = None
+            return
+        rows = self.picture.exceptions
+        self.exceptions = rows if self.status == ALL else \
+            rows[rows["status"] == self.status].reset_index(drop=True)
+
+    def approve(self) -> PaymentRunView | None:
+        """Store and freeze the payment run through ``as_of`` as the logged-in user
+        (finance only); the page then shows the figures after it."""
+        require(self.role, Action.APPROVE_PAYMENT_RUN)
+        if self.study is None or self.as_of is None:
+            self.error = "Choose a study and a date first."
+            return None
+        study, through = self.study, iso(self.as_of)
+
+        def store() -> PaymentRunView:
+            with self.reader.write(self.user) as session:
+                return approve_payment_run(session, study_payments(session, study, through),
+                                           self.user)
+
+        run = self.attempt(store)
+        if run is not None:
+            self._compute()
+            self.approved = run
+        return run
