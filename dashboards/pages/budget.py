@@ -30,7 +30,7 @@ def burn_chart(picture: BudgetPicture) -> hv.Overlay:
     band = data.dropna(subset=["P10", "P90"]).hvplot.area(
         x="month", y="P90", y2="P10", alpha=0.25, color="#999999", label="forecast P10–P90")
     lines = data.hvplot.line(x="month", y=list(SERIES.values()), ylabel=currency,
-                             xlabel="", legend="top_left")
+                             xlabel="", legend="top_left", yformatter="%.0f")
     return (band * lines).opts(height=380, responsive=True, title="Cumulative cost, "
                                f"{picture.budget.study_id} as of {picture.budget.as_of}")
 
@@ -40,15 +40,26 @@ def service_lines(evm: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in evm.itertuples():
         currency = str(r.currency)
-        rows.append({"service line": r.service_line, "BAC": money(r.bac_minor, currency),
+        flags = [flag for flag, on in (
+            ("EAC > BAC", r.eac_minor > r.bac_minor),
+            ("CPI < 0.95", r.cpi is not None and float(r.cpi) < CPI_WARNING)) if on]
+        rows.append({"service line": r.service_line, "flags": ", ".join(flags),
+                     "BAC": money(r.bac_minor, currency),
                      "PV": money(r.pv_minor, currency), "EV": money(r.ev_minor, currency),
                      "AC": money(r.ac_minor, currency), "CPI": ratio(r.cpi),
                      "SPI": ratio(r.spi), "EAC": money(r.eac_minor, currency),
-                     "ETC": money(r.etc_minor, currency), "VAC": money(r.vac_minor, currency),
-                     "over budget": "EAC > BAC" if r.eac_minor > r.bac_minor else "",
-                     "cost index": "CPI < 0.95" if r.cpi is not None and
-                     float(r.cpi) < CPI_WARNING else ""})
+                     "ETC": money(r.etc_minor, currency), "VAC": money(r.vac_minor, currency)})
     return pd.DataFrame(rows)
+
+
+def flagged(rows: pd.DataFrame) -> object:
+    """The service-line table with EAC > BAC and CPI < 0.95 in red, as in the workbook."""
+    def paint(row: pd.Series) -> list[str]:
+        red = "color: #c00000; font-weight: 600"
+        return [red if (column == "EAC" and "EAC > BAC" in row["flags"]) or
+                (column == "CPI" and "CPI < 0.95" in row["flags"]) or
+                (column == "flags" and row["flags"]) else "" for column in row.index]
+    return rows.style.apply(paint, axis=1)
 
 
 class BudgetView(Viewer):
@@ -56,9 +67,9 @@ class BudgetView(Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         state = self.state
-        controls = pn.Row(pn.widgets.Select.from_param(state.param.study, name="Study",
+        controls = pn.Row(pn.widgets.Select.from_param(state.param.study, label="Study",
                                                        width=220),
-                          pn.widgets.Select.from_param(state.param.as_of, name="As of",
+                          pn.widgets.Select.from_param(state.param.as_of, label="As of",
                                                        width=160))
         return pn.Column(controls, pn.bind(self._body, state.param.picture,
                                            state.param.error), sizing_mode="stretch_width")
@@ -76,7 +87,7 @@ class BudgetView(Viewer):
         note = [] if picture.bands else [message(
             "No recruitment forecast at this date (the study cannot be forecast then): the "
             "forecast has no band.", "info")]
-        lines = table(service_lines(evm), "service-lines", pagination=None)
+        lines = table(flagged(service_lines(evm)), "service-lines", pagination=None)
         return pn.Column(headline, *note, pn.pane.HoloViews(burn_chart(picture),
                                                              sizing_mode="stretch_width"),
                          lines, sizing_mode="stretch_width")

@@ -17,7 +17,7 @@ def table(frame: pd.DataFrame, name: str, **options: object) -> pn.widgets.Tabul
     """A read-only, paginated table with a stable CSS name for tests and links."""
     settings = {"disabled": True, "show_index": False, "pagination": "local",
                 "page_size": TABLE_PAGE_SIZE, "sizing_mode": "stretch_width",
-                "layout": "fit_data_table", "css_classes": [name], "name": name}
+                "layout": "fit_data_table", "css_classes": [name]}
     settings.update(options)
     return pn.widgets.Tabulator(frame, **settings)
 

@@ -49,19 +49,19 @@ class PaymentsView(Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         state = self.state
-        self._approve = pn.widgets.Button(name="Approve this payment run",
+        self._approve = pn.widgets.Button(label="Approve this payment run",
                                           button_type="success", width=240,
                                           visible=may(state.role, Action.APPROVE_PAYMENT_RUN))
         self._approve.on_click(self._store)
         self._status = pn.pane.Markdown("")
-        controls = pn.Row(pn.widgets.Select.from_param(state.param.study, name="Study",
+        controls = pn.Row(pn.widgets.Select.from_param(state.param.study, label="Study",
                                                        width=220),
-                          pn.widgets.Select.from_param(state.param.as_of, name="As of",
+                          pn.widgets.Select.from_param(state.param.as_of, label="As of",
                                                        width=160))
         return pn.Column(
             controls, pn.bind(self._sites, state.param.picture, state.param.error),
             pn.pane.Markdown("#### Reconciliation exceptions"),
-            pn.widgets.Select.from_param(state.param.status, name="Status", width=180),
+            pn.widgets.Select.from_param(state.param.status, label="Status", width=180),
             pn.bind(self._exceptions, state.param.exceptions),
             pn.pane.Markdown("#### Payment run"),
             pn.bind(self._run, state.param.picture, state.param.approved),
@@ -73,6 +73,7 @@ class PaymentsView(Viewer):
         rows = site_rows(picture.sites)
         chart = rows.hvplot.bar(x="site", y=["invoiced % of earned", "paid % of earned"],
                                 height=260, responsive=True, xaxis=None, ylabel="% of earned",
+                                legend="top_right",
                                 title="Invoiced and paid as a share of earned, by site")
         return pn.Column(pn.pane.HoloViews(chart, sizing_mode="stretch_width"),
                          table(rows, "site-payments", page_size=15),

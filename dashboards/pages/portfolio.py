@@ -11,9 +11,8 @@ from dashboards.formatting import day, money, ratio
 from dashboards.pages.common import message, table
 from dashboards.state.portfolio import PortfolioState
 
-COLUMNS = ["study", "sponsor", "area", "stage", "randomized", "planned", "target",
-           "vs plan", "LPI", "LPI slip (days)", "CPI", "SPI", "BAC", "EAC", "VAC",
-           "next milestone", "countries", "open"]
+COLUMNS = ["study", "sponsor", "stage", "randomized / plan / target", "vs plan", "LPI",
+           "slip (days)", "CPI", "SPI", "EAC", "EAC − BAC", "next milestone", "open"]
 
 
 def portfolio_rows(shown: pd.DataFrame) -> pd.DataFrame:
@@ -24,19 +23,20 @@ def portfolio_rows(shown: pd.DataFrame) -> pd.DataFrame:
         lpi = "" if pd.isna(r.lpi) else day(r.lpi) + (" (actual)" if r.lpi_reached
                                                       else " (P50)")
         planned = None if pd.isna(r.planned) else int(r.planned)
+        target = "–" if pd.isna(r.target) else str(int(r.target))
+        over = None if pd.isna(r.vac_minor) else -int(r.vac_minor)
         rows.append({
-            "study": study, "sponsor": r.sponsor, "area": r.therapeutic_area,
-            "stage": r.stage, "randomized": int(r.randomized), "planned": planned,
-            "target": None if pd.isna(r.target) else int(r.target),
+            "study": study, "sponsor": r.sponsor, "stage": r.stage,
+            "randomized / plan / target":
+                f"{int(r.randomized)} / {'–' if planned is None else planned} / {target}",
             "vs plan": None if planned is None else int(r.randomized) - planned,
-            "LPI": lpi, "LPI slip (days)": None if pd.isna(r.lpi_slip_days)
+            "LPI": lpi, "slip (days)": None if pd.isna(r.lpi_slip_days)
             else int(r.lpi_slip_days),
-            "CPI": ratio(r.cpi), "SPI": ratio(r.spi),
-            "BAC": money(r.bac_minor, r.currency), "EAC": money(r.eac_minor, r.currency),
-            "VAC": money(r.vac_minor, r.currency),
+            "CPI": ratio(r.cpi), "SPI": ratio(r.spi), "EAC": money(r.eac_minor, r.currency),
+            "EAC − BAC": money(over, r.currency) if over is not None else
+            (r.budget_note or ""),
             "next milestone": "" if pd.isna(r.next_milestone) else
             f"{r.next_milestone} {day(r.next_milestone_date)}",
-            "countries": ", ".join(r.countries),
             "open": " · ".join(f'<a href="./{page}?study={study}">{page}</a>'
                                for page in ("budget", "recruitment", "payments")),
         })
@@ -48,7 +48,7 @@ class PortfolioView(Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         state = self.state
-        filters = pn.Row(*(pn.widgets.Select.from_param(state.param[name], name=label,
+        filters = pn.Row(*(pn.widgets.Select.from_param(state.param[name], label=label,
                                                         width=220)
                            for name, label in (("sponsor", "Sponsor"),
                                                ("therapeutic_area", "Therapeutic area"),

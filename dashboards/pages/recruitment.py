@@ -51,10 +51,14 @@ def site_chart(picture: RecruitmentPicture) -> hv.Element:
 
 
 def country_chart(picture: RecruitmentPicture) -> hv.Element:
-    columns = ["randomized"] + (["at_lpi_p50"] if "at_lpi_p50" in picture.countries else [])
-    return picture.countries.hvplot.bar(x="country", y=columns, height=260, responsive=True,
-                                        title="Randomized by country (now, and at LPI P50)",
-                                        xlabel="", ylabel="")
+    if "at_lpi_p50" not in picture.countries:
+        return picture.countries.hvplot.bar(x="country", y="randomized", height=260,
+                                            responsive=True, title="Randomized by country",
+                                            xlabel="", ylabel="")
+    counts = picture.countries.rename(columns={"randomized": "now", "at_lpi_p50": "at LPI P50"})
+    return counts.hvplot.bar(x="country", y=["now", "at LPI P50"], height=260, responsive=True,
+                             title="Randomized by country, now and at LPI (P50)", xlabel="",
+                             ylabel="", legend="top_left").opts(xrotation=0)
 
 
 def milestone_rows(picture: RecruitmentPicture) -> pd.DataFrame:
@@ -70,20 +74,20 @@ class RecruitmentView(Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         state = self.state
-        self._run = pn.widgets.Button(name="Run what-if", button_type="primary",
+        self._run = pn.widgets.Button(label="Run what-if", button_type="primary",
                                       width=140, disabled=not may(state.role,
                                                                   Action.RECRUITMENT_WHAT_IF))
         self._run.on_click(self._what_if)
         self._spinner = pn.indicators.LoadingSpinner(value=False, width=30, height=30)
         what_if = pn.Row(
-            pn.widgets.Select.from_param(state.param.what_if_country, name="Add sites in",
+            pn.widgets.Select.from_param(state.param.what_if_country, label="Add sites in",
                                          width=120),
-            pn.widgets.IntInput.from_param(state.param.what_if_sites, name="Sites", width=90),
-            pn.widgets.Select.from_param(state.param.what_if_month, name="Opening",
+            pn.widgets.IntInput.from_param(state.param.what_if_sites, label="Sites", width=90),
+            pn.widgets.Select.from_param(state.param.what_if_month, label="Opening",
                                          width=120),
             pn.Column(pn.Spacer(height=18), pn.Row(self._run, self._spinner)))
         return pn.Column(
-            pn.Row(pn.widgets.Select.from_param(state.param.study, name="Study", width=220)),
+            pn.Row(pn.widgets.Select.from_param(state.param.study, label="Study", width=220)),
             pn.bind(self._body, state.param.picture, state.param.what_if, state.param.error),
             pn.pane.Markdown("#### What-if: more sites"), what_if,
             pn.bind(self._what_if_result, state.param.what_if), sizing_mode="stretch_width")
@@ -134,5 +138,6 @@ class RecruitmentView(Viewer):
                             pn.pane.HoloViews(site_chart(picture),
                                               sizing_mode="stretch_width"),
                             sizing_mode="stretch_width"))
-        parts.append(table(milestone_rows(picture), "milestones", pagination=None))
+        if picture.forecast is not None:
+            parts.append(table(milestone_rows(picture), "milestones", pagination=None))
         return pn.Column(*parts, sizing_mode="stretch_width")

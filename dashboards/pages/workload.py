@@ -57,9 +57,9 @@ class WorkloadView(Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         state = self.state
         pm = may(state.role, Action.PROPOSE_REBALANCE)
-        self._propose = pn.widgets.Button(name="Rebalance", button_type="primary", width=140,
+        self._propose = pn.widgets.Button(label="Rebalance", button_type="primary", width=140,
                                           disabled=not pm)
-        self._apply = pn.widgets.Button(name="Approve and apply the moves",
+        self._apply = pn.widgets.Button(label="Approve and apply the moves",
                                         button_type="success", width=240, visible=False)
         self._progress = pn.indicators.Progress(active=False, visible=False, width=200,
                                                 bar_color="primary")
@@ -67,8 +67,8 @@ class WorkloadView(Viewer):
         self._propose.on_click(self._solve)
         self._apply.on_click(self._make_moves)
         controls = pn.Row(
-            pn.widgets.IntInput.from_param(state.param.max_moves, name="Max moves", width=110),
-            pn.widgets.FloatInput.from_param(state.param.time_limit, name="Time limit (s)",
+            pn.widgets.IntInput.from_param(state.param.max_moves, label="Max moves", width=110),
+            pn.widgets.FloatInput.from_param(state.param.time_limit, label="Time limit (s)",
                                              width=110),
             pn.Column(pn.Spacer(height=18), pn.Row(self._propose, self._progress)))
         return pn.Column(
