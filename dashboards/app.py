@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import panel as pn
 
+from dashboards import queries
 from dashboards.access import TITLES, Page, may_open, pages_for, refusal
 from dashboards.auth import user_role
 from dashboards.pages.budget import BudgetView
@@ -106,6 +107,7 @@ def build_page(reader: StoreReader, page: Page, user: str | None = None
                                    **{k: v for k, v in _typed(state, bad).items()
                                       if k in ("max_moves", "time_limit")}))
     template.main.append(kind.view(state=state))
+    queries.warm(reader)  # after a change to the store, the other pages get ready
     return template
 
 

@@ -34,10 +34,12 @@ def ratio(value: Decimal | None) -> str:
 
 
 def day(value: object) -> str:
+    """A date, datetime or timestamp as YYYY-MM-DD; blank when missing."""
     if value is None or pd.isna(value):
         return ""
-    return pd.Timestamp(value).date().isoformat() if not isinstance(value, dt.date) \
-        else value.isoformat()
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value.isoformat()
+    return pd.Timestamp(value).date().isoformat()
 
 
 def major(minor: pd.Series, currency: str) -> pd.Series:

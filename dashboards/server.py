@@ -9,6 +9,7 @@ import panel as pn
 from sqlalchemy import Engine
 from tornado.web import RedirectHandler
 
+from dashboards import queries
 from dashboards.app import APP_TITLE, routes
 from dashboards.auth import StoreAuthProvider
 from dashboards.source import StoreReader
@@ -30,6 +31,7 @@ def serve(engine: Engine, port: int = 5006, address: str = "127.0.0.1",
     it as, besides the address itself and localhost."""
     pn.extension("tabulator", sizing_mode="stretch_width", notifications=False)
     reader = StoreReader(engine)
+    queries.warm(reader)  # the first pages opened find their figures computed
     allowed = {f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}",
                *(origins or [])}
     return pn.serve(

@@ -12,9 +12,12 @@ action, audited as the logged-in user.
 
 from __future__ import annotations
 
+import logging
+import queue
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -27,6 +30,8 @@ from planner.tables import AuditEntry, ForecastRun, ImportBatch, RebalanceRun, S
 from planner.user_tables import AppUser
 
 T = TypeVar("T")
+log = logging.getLogger("trialplan.dashboards")
+Job = tuple[Hashable, Callable[[Session], Any]]
 VERSIONED = (ImportBatch, AuditEntry, ForecastRun, RebalanceRun, StaffingRun, PaymentRun,
              ReconciliationRun, AppUser)
 READER_ACTOR = "dashboards (read only)"
@@ -48,18 +53,49 @@ class StoreReader:
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self.computed = 0  # computations run (not answered from the cache), for tests
+        # one background worker: prefetching never takes more than one core from the pages;
+        # a daemon thread, so a stopping server does not wait for guesses
+        self._jobs: queue.SimpleQueue[tuple[Future, Callable[[], Any]] | None] = \
+            queue.SimpleQueue()
+        self._queued: set[Hashable] = set()
+        self._running: dict[Hashable, Future] = {}  # keys being computed, by any thread
+        self._worker = threading.Thread(target=self._work, name="dashboards-prefetch",
+                                        daemon=True)
+        self._worker.start()
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, work = job
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(work())
+                except BaseException as exc:  # noqa: BLE001 - handed to the future
+                    future.set_exception(exc)
 
     def read(self, key: Hashable, compute: Callable[[Session], T]) -> T:
         """``compute(session)``'s result for ``key``, from the cache when the store has not
-        changed since it was computed. Nothing ``compute`` writes is kept."""
-        with transaction(self.engine, READER_ACTOR, commit=False) as session:
-            version = store_version(session)
+        changed since it was computed; when another thread (the prefetcher, another
+        user's page) is computing it already, its result. Nothing ``compute`` writes is
+        kept."""
+        while True:
+            with transaction(self.engine, READER_ACTOR, commit=False) as session:
+                version = store_version(session)
+                with self._lock:
+                    hit = self._cache.get(key)
+                    if hit is not None and hit[0] == version:
+                        self._cache.move_to_end(key)
+                        return hit[1]
+                    running = self._running.get(key)
+                    if running is None:
+                        running = self._running[key] = Future()
+                        break
+            running.exception()  # wait for the other computation, then look again
+        try:
+            value = self._compute(compute)
+        finally:
             with self._lock:
-                hit = self._cache.get(key)
-                if hit is not None and hit[0] == version:
-                    self._cache.move_to_end(key)
-                    return hit[1]
-            value = compute(session)
+                del self._running[key]
+            running.set_result(None)
         with self._lock:
             self.computed += 1
             self._cache[key] = (version, value)
@@ -67,6 +103,58 @@ class StoreReader:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return value
+
+    def _compute(self, compute: Callable[[Session], T]) -> T:
+        with transaction(self.engine, READER_ACTOR, commit=False) as session:
+            return compute(session)
+
+    def cached(self, key: Hashable) -> bool:
+        """Whether ``key`` has a result computed at the store's current version."""
+        with transaction(self.engine, READER_ACTOR, commit=False) as session:
+            version = store_version(session)
+        with self._lock:
+            hit = self._cache.get(key)
+        return hit is not None and hit[0] == version
+
+    def prefetch(self, jobs: Sequence[Job]) -> list[Future]:
+        """Compute ``jobs`` (key, compute) in the background, in order, each unless already
+        cached or queued: what a user is likely to ask next is ready when asked. A job
+        that fails is logged and left to fail again, with its message, when asked."""
+        futures = []
+        for key, compute in jobs:
+            with self._lock:
+                if key in self._queued:
+                    continue
+                self._queued.add(key)
+            futures.append(self.in_background(
+                lambda key=key, compute=compute: self._prefetch_one(key, compute)))
+        return futures
+
+    def in_background(self, work: Callable[[], Any]) -> Future:
+        """Run ``work`` on the prefetch worker, after what is queued already."""
+        future: Future = Future()
+        self._jobs.put((future, work))
+        return future
+
+    def _prefetch_one(self, key: Hashable, compute: Callable[[Session], Any]) -> None:
+        try:
+            self.read(key, compute)
+        except Exception:  # noqa: BLE001 - the page computes it again and shows why
+            log.info("prefetch of %s failed; the page will show why", key, exc_info=True)
+        finally:
+            with self._lock:
+                self._queued.discard(key)
+
+    def close(self) -> None:
+        """Stop the prefetch worker after the job it is running (queued jobs are dropped)."""
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job[0].cancel()
+        self._jobs.put(None)
 
     @contextmanager
     def write(self, actor: str) -> Iterator[Session]:

@@ -14,7 +14,13 @@ from sqlalchemy.orm import Session
 
 from planner.frames import load_portfolio
 from planner.recruitment.poisson_gamma import RecruitmentDataError
-from planner.study_forecast import StudyForecast, forecast_document, forecast_study
+from planner.study_forecast import (
+    PLAN_SEED,
+    PLAN_SIMS,
+    StudyForecast,
+    forecast_document,
+    forecast_study,
+)
 from planner.tables import ForecastRun, Milestone, Site, Study, Subject, SubjectVisit
 
 ACTIVATION_PLAN_MODEL = "activation_plan"
@@ -81,7 +87,8 @@ def latest_runs(session: Session, study_id: str, limit: int = 10) -> list[Foreca
         .order_by(ForecastRun.id.desc()).limit(limit)))
 
 
-def forecast_every_study(session: Session, actor: str, sims: int = 10_000, seed: int = 0
+def forecast_every_study(session: Session, actor: str, sims: int = PLAN_SIMS,
+                         seed: int = PLAN_SEED
                          ) -> list[tuple[str, StudyForecast | None, str]]:
     """Forecast and record every study; a study that cannot be forecast (target reached,
     nothing randomized yet) gets the reason instead. (study id, forecast, note) rows."""

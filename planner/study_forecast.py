@@ -34,6 +34,9 @@ from planner.recruitment.history import (
 from planner.recruitment.models import Model
 from planner.timeline import NAMES, MilestoneForecast, milestone_forecasts, quantile_dates
 
+PLAN_SIMS = 10_000  # simulations of the forecast of record (CLI, demo, dashboards)
+PLAN_SEED = 0
+
 
 @dataclass(frozen=True)
 class StudyForecast:
@@ -69,7 +72,7 @@ def inputs_hash(history: RecruitmentHistory, sims: int, seed: int, model: Model 
 
 
 def forecast_study(portfolio: Portfolio, study_id: str, cut: dt.date | None = None,
-                   sims: int = 10_000, seed: int = 0, model: Model | None = None,
+                   sims: int = PLAN_SIMS, seed: int = PLAN_SEED, model: Model | None = None,
                    extra: Sequence[ExtraSites] = (),
                    activation: Activation = "recorded") -> StudyForecast:
     """Forecast ``study_id`` at ``cut`` (default: the data cut) with ``sims`` simulations."""

@@ -17,7 +17,7 @@ from planner.recruitment.history import ForecastInputError, date_after, history_
 from planner.recruitment.models import Model
 from planner.recruitment.whatif import MAX_EXTRA_SITES, sites_needed
 from planner.store import transaction as store_transaction
-from planner.study_forecast import forecast_document, forecast_study, months_until
+from planner.study_forecast import PLAN_SIMS, forecast_document, forecast_study, months_until
 from trialplan import settings
 from trialplan.edge import date_option, fail, ready_engine
 from trialplan.forecast_view import forecast_text, sites_needed_document, sites_needed_text
@@ -57,7 +57,7 @@ def forecast(
     cut: Annotated[str | None, typer.Option(help="forecast as of this date YYYY-MM-DD "
                                             "(a back-test; default the data cut)")] = None,
     sims: Annotated[int, typer.Option(min=100, max=MAX_SIMS,
-                                      help="Monte Carlo simulations")] = 10_000,
+                                      help="Monte Carlo simulations")] = PLAN_SIMS,
     seed: Annotated[int, typer.Option(min=0, max=MAX_SEED,
                                       help="random seed (same seed, same forecast)")] = 0,
     model: Annotated[str, typer.Option(help=f"one of {', '.join(MODELS)}")] = "auto",

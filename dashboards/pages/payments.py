@@ -50,7 +50,7 @@ class PaymentsView(Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         state = self.state
         self._approve = pn.widgets.Button(label="Approve this payment run",
-                                          button_type="success", width=240,
+                                          color="success", width=240,
                                           visible=may(state.role, Action.APPROVE_PAYMENT_RUN))
         self._approve.on_click(self._store)
         self._status = pn.pane.Markdown("")

@@ -19,9 +19,18 @@ from dashboards.state.recruitment import RecruitmentState
 from planner.recruitment_picture import RecruitmentPicture
 
 
+def joined(curve: pd.DataFrame) -> pd.DataFrame:
+    """The curve for drawing: the fan starts from the last actual month, so the forecast
+    continues the actual line instead of starting a month later."""
+    drawn = curve.astype({c: "float" for c in ("actual", "planned", "p10", "p50", "p90")})
+    known = drawn.index[drawn["actual"].notna()]
+    if len(known) and drawn["p50"].notna().any():
+        drawn.loc[known[-1], ["p10", "p50", "p90"]] = drawn.loc[known[-1], "actual"]
+    return drawn
+
+
 def curve_chart(picture: RecruitmentPicture, what_if: RecruitmentPicture | None) -> hv.Overlay:
-    curve = picture.curve.astype({c: "float" for c in ("actual", "planned", "p10", "p50",
-                                                        "p90")})
+    curve = joined(picture.curve)
     layers = []
     fan = curve.dropna(subset=["p10", "p90"])
     if len(fan):
@@ -30,17 +39,23 @@ def curve_chart(picture: RecruitmentPicture, what_if: RecruitmentPicture | None)
     layers.append(curve.hvplot.line(x="month", y=["actual", "planned", "p50"],
                                     legend="top_left", xlabel="", ylabel="randomized"))
     if what_if is not None:
-        extra = what_if.curve.astype({"p50": "float"}).rename(columns={"p50": "what-if P50"})
+        extra = joined(what_if.curve).rename(columns={"p50": "what-if P50"})
         layers.append(extra.hvplot.line(x="month", y="what-if P50", line_dash="dashed",
-                                        color="#d62728"))
+                                        color="#d62728", label="what-if P50"))
     return hv.Overlay(layers).opts(height=360, responsive=True, title=(
         f"{picture.study_id}: cumulative randomized, target {picture.target}"))
 
 
+LPI_SHOWN = 0.995  # the LPI chart stops once this share of simulations has reached LPI
+
+
 def lpi_chart(picture: RecruitmentPicture) -> hv.Element:
-    lpi = picture.lpi.assign(month=picture.lpi["month"].dt.strftime("%Y-%m"))
+    lpi = picture.lpi
+    last = int((lpi["cumulative"] < LPI_SHOWN).sum())  # rows before the month reaching it
+    lpi = lpi.iloc[:last + 1]
+    lpi = lpi.assign(month=lpi["month"].dt.strftime("%Y-%m"))
     return lpi.hvplot.bar(x="month", y="probability", rot=60, height=260, responsive=True,
-                          title="LPI month (share of simulations)", xlabel="", ylabel="")
+                          title="LPI month (share of simulations, to 99.5 %)", xlabel="", ylabel="")
 
 
 def site_chart(picture: RecruitmentPicture) -> hv.Element:
@@ -74,7 +89,7 @@ class RecruitmentView(Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         state = self.state
-        self._run = pn.widgets.Button(label="Run what-if", button_type="primary",
+        self._run = pn.widgets.Button(label="Run what-if", color="primary",
                                       width=140, disabled=not may(state.role,
                                                                   Action.RECRUITMENT_WHAT_IF))
         self._run.on_click(self._what_if)

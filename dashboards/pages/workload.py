@@ -46,7 +46,7 @@ def moves_table(document: dict) -> pd.DataFrame:
 
 def before_after(document: dict) -> pd.DataFrame:
     use = pd.DataFrame(document["utilization"], columns=["staff_id", "month", "before",
-                                                         "after"])
+                                                         "after"]).dropna()
     return pd.concat([use.assign(utilization=use["before"], when="before"),
                       use.assign(utilization=use["after"], when="after")])
 
@@ -57,10 +57,10 @@ class WorkloadView(Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         state = self.state
         pm = may(state.role, Action.PROPOSE_REBALANCE)
-        self._propose = pn.widgets.Button(label="Rebalance", button_type="primary", width=140,
+        self._propose = pn.widgets.Button(label="Rebalance", color="primary", width=140,
                                           disabled=not pm)
         self._apply = pn.widgets.Button(label="Approve and apply the moves",
-                                        button_type="success", width=240, visible=False)
+                                        color="success", width=240, visible=False)
         self._progress = pn.indicators.Progress(active=False, visible=False, width=200,
                                                 bar_color="primary")
         self._status = pn.pane.Markdown("")
@@ -72,8 +72,8 @@ class WorkloadView(Viewer):
                                              width=110),
             pn.Column(pn.Spacer(height=18), pn.Row(self._propose, self._progress)))
         return pn.Column(
-            pn.bind(self._grid, state.param.workload, state.param.error), controls,
-            self._status, pn.bind(self._proposal, state.param.proposal), self._apply,
+            controls, self._status, pn.bind(self._proposal, state.param.proposal), self._apply,
+            pn.bind(self._grid, state.param.workload, state.param.error),
             sizing_mode="stretch_width")
 
     def _grid(self, workload: object, error: str) -> pn.viewable.Viewable:
@@ -81,9 +81,12 @@ class WorkloadView(Viewer):
             return message(error or "No workload to show.")
         use = self.state.utilization()
         over = over_capacity(use)
+        unassigned = self.state.unassigned_hours()
         parts = [pn.pane.HTML(
             f'<div data-figure="over">{over["CRA"].nunique()} CRAs over capacity in '
-            f"{len(over)} CRA-months (utilization of capacity × FTE × target)</div>"),
+            f"{len(over)} CRA-months (utilization of capacity × FTE × target)</div>"
+            + (f"<div>Sites without a CRA: {unassigned:,.0f} monitoring hours in these "
+               "months (a rebalance assigns them)</div>" if unassigned else "")),
             pn.pane.HoloViews(heatmap(use, "CRA utilization by month"),
                               sizing_mode="stretch_width")]
         if error:

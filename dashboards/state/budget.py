@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import param
 
-from contracts.budget_picture import BudgetPicture, budget_picture
+from contracts.budget_picture import BudgetPicture
+from dashboards import queries
 from dashboards.state.base import PageState
-from dashboards.state.choices import iso, study_as_of_choices, study_ids
+from dashboards.state.choices import study_as_of_choices, study_ids
 
 
 class BudgetState(PageState):
@@ -42,6 +43,6 @@ class BudgetState(PageState):
             self.picture, self.error = None, "No study in the store yet: import studies first."
             return
         study, as_of = self.study, self.as_of
-        self.picture = self.attempt(lambda: self.reader.read(
-            ("budget_picture", study, as_of),
-            lambda s: budget_picture(s, study, iso(as_of) if as_of else None)))
+        self.picture = self.attempt(lambda: self.reader.read(*queries.budget(study, as_of)))
+        self.reader.prefetch([queries.budget(study, other) for other in
+                              queries.near(self.param.as_of.objects, as_of)])

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import param
 
-from contracts.payments_picture import EXCEPTION_STATUSES, PaymentsPicture, payments_picture
+from contracts.payments_picture import EXCEPTION_STATUSES, PaymentsPicture
 from contracts.site_payments import PaymentRunView, approve_payment_run, study_payments
+from dashboards import queries
 from dashboards.access import Action, require
 from dashboards.state.base import PageState
 from dashboards.state.choices import iso, study_as_of_choices, study_ids
@@ -56,9 +57,9 @@ class PaymentsState(PageState):
             self.picture, self.error = None, "No study in the store yet: import studies first."
         else:
             study, as_of = self.study, self.as_of
-            self.picture = self.attempt(lambda: self.reader.read(
-                ("payments_picture", study, as_of),
-                lambda s: payments_picture(s, study, iso(as_of) if as_of else None)))
+            self.picture = self.attempt(lambda: self.reader.read(*queries.payments(study, as_of)))
+            self.reader.prefetch([queries.payments(study, other) for other in
+                                  queries.near(self.param.as_of.objects, as_of)])
         self._filter()
 
     @param.depends("status", watch=True)

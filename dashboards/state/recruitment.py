@@ -6,21 +6,16 @@ from __future__ import annotations
 import pandas as pd
 import param
 
+from dashboards import queries
 from dashboards.access import Action, require
 from dashboards.state.base import PageState
 from dashboards.state.choices import study_ids
-from planner.frames import load_portfolio
 from planner.recruitment.forecast import ExtraSites
 from planner.recruitment.whatif import MAX_EXTRA_SITES
-from planner.recruitment_picture import RecruitmentPicture, recruitment_picture
+from planner.recruitment_picture import RecruitmentPicture
 from planner.study_forecast import months_until
 
 WHAT_IF_MONTHS = 24  # the what-if offers the next two years' months
-
-
-def _picture(reader, study: str, extra: tuple[ExtraSites, ...]) -> RecruitmentPicture:  # noqa: ANN001
-    return reader.read(("recruitment_picture", study, extra), lambda s: recruitment_picture(
-        load_portfolio(s, study), study, None, extra))
 
 
 class RecruitmentState(PageState):
@@ -50,7 +45,7 @@ class RecruitmentState(PageState):
             self.picture, self.error = None, "No study in the store yet: import studies first."
             return
         study = self.study
-        self.picture = self.attempt(lambda: _picture(self.reader, study, ()))
+        self.picture = self.attempt(lambda: self.reader.read(*queries.recruitment(study)))
         picture = self.picture
         if picture is None:
             return
@@ -74,5 +69,5 @@ class RecruitmentState(PageState):
         study = self.study
         extra = (ExtraSites(self.what_if_country, int(self.what_if_sites),
                             months_until(picture.as_of, self.what_if_month)),)
-        self.what_if = self.attempt(lambda: _picture(self.reader, study, extra))
+        self.what_if = self.attempt(lambda: self.reader.read(*queries.recruitment(study, extra)))
         return self.what_if

@@ -9,23 +9,17 @@ from typing import Any
 import pandas as pd
 import param
 
+from dashboards import queries
 from dashboards.access import Action, require
 from dashboards.state.base import PageState
 from optimizer.rebalance import RebalanceOptions
 from optimizer.rebalance_inputs import inputs_from_workload
 from optimizer.rebalance_proposals import apply_moves, propose, stored_proposal
 from planner.frames import load_portfolio
-from planner.recruitment.history import ForecastInputError
-from planner.workload.portfolio import PortfolioWorkload, portfolio_workload
+from planner.workload.portfolio import PortfolioWorkload
 
-MONTHS = 12
-
-
-def workload_of(session) -> PortfolioWorkload:  # noqa: ANN001
-    portfolio = load_portfolio(session)
-    if portfolio.as_of is None:
-        raise ForecastInputError("nothing recorded yet: no data cut to plan from")
-    return portfolio_workload(portfolio, portfolio.as_of, MONTHS)
+MONTHS = queries.WORKLOAD_MONTHS
+UNASSIGNED = "unassigned"  # cra_utilization's row of the sites without a CRA
 
 
 class WorkloadState(PageState):
@@ -43,15 +37,23 @@ class WorkloadState(PageState):
         self.refresh()
 
     def refresh(self) -> None:
-        self.workload = self.attempt(lambda: self.reader.read(("workload",), workload_of))
+        self.workload = self.attempt(lambda: self.reader.read(*queries.workload()))
 
     def utilization(self) -> pd.DataFrame:
-        """staff_id, month (text), hours, capacity, utilization (1.0 = full)."""
+        """Per CRA: staff_id, month (text), hours, capacity, utilization (1.0 = full)."""
         if self.workload is None:
             return pd.DataFrame(columns=["staff_id", "month", "hours", "capacity",
                                          "utilization"])
         table = self.workload.utilization
-        return table.assign(month=table["month"].astype(str))
+        table = table[table["staff_id"] != UNASSIGNED]
+        return table.assign(month=table["month"].astype(str)).reset_index(drop=True)
+
+    def unassigned_hours(self) -> float:
+        """Monitoring hours in the window at sites without a CRA (no capacity to compare)."""
+        if self.workload is None:
+            return 0.0
+        table = self.workload.utilization
+        return float(table.loc[table["staff_id"] == UNASSIGNED, "hours"].sum())
 
     def propose(self) -> dict[str, Any] | None:
         """Solve and store a rebalance proposal with the page's options (PM only)."""
@@ -61,7 +63,7 @@ class WorkloadState(PageState):
         def solve() -> dict[str, Any]:
             with self.reader.write(self.user) as session:
                 portfolio = load_portfolio(session)
-                inputs = inputs_from_workload(portfolio, workload_of(session))
+                inputs = inputs_from_workload(portfolio, queries.workload_of(session))
                 run, document = propose(session, portfolio, inputs, options, MONTHS,
                                         self.user)
                 return {"run": run.id, "applied": False} | document

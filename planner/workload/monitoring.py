@@ -85,6 +85,12 @@ def _month_index(months: pd.PeriodIndex, dates: pd.Series) -> np.ndarray:
     return positions.fillna(-10**6).to_numpy(dtype=np.int64)
 
 
+def _month_at(months: pd.PeriodIndex, when: object) -> int:
+    """:func:`_month_index` of one date, without building a Series (it runs per site)."""
+    stamp = pd.Timestamp(when)
+    return stamp.year * 12 + stamp.month - 1 - 1970 * 12 - months[0].ordinal
+
+
 def subjects_on_study(portfolio: Portfolio, study_id: str, months: pd.PeriodIndex,
                       as_of: dt.date, rates: Mapping[str, float], lpi: dt.date | None
                       ) -> pd.DataFrame:
@@ -105,9 +111,9 @@ def subjects_on_study(portfolio: Portfolio, study_id: str, months: pd.PeriodInde
         if first <= last and site in row_of:
             on[row_of[site], first:last + 1] += 1.0
     if lpi is not None and rates:
-        stop = min(int(_month_index(months, pd.Series([pd.Timestamp(lpi)]))[0]),
+        stop = min(_month_at(months, lpi),
                    len(months) - 1)
-        begin = int(_month_index(months, pd.Series([pd.Timestamp(as_of)]))[0]) + 1
+        begin = _month_at(months, as_of) + 1
         stay = max(int(round(duration_weeks / WEEKS_PER_MONTH)), 1)
         arrivals = np.zeros(len(months))
         arrivals[max(begin, 0):stop + 1] = 1.0
@@ -160,7 +166,7 @@ def _until_last_visit(portfolio: Portfolio, study_id: str, months: pd.PeriodInde
     out = on.copy()
     for site in sites["site_id"].astype(str):
         if site in out.index and pd.notna(last.get(site)):
-            after = int(_month_index(months, pd.Series([last[site]]))[0]) + 1
+            after = _month_at(months, last[site]) + 1
             out.iloc[out.index.get_loc(site), max(after, 0):] = 0.0
     return out
 
@@ -209,8 +215,7 @@ def _close_out_month(subjects: np.ndarray, start: int, lpi: dt.date | None,
     """Month of the close-out visit when it falls inside the horizon: ``close_out_weeks``
     after the later of the site's last month with subjects on study and the study's LPI
     month (a site keeps recruiting until LPI)."""
-    lpi_at = (int(_month_index(months, pd.Series([pd.Timestamp(lpi)]))[0])
-              if lpi is not None else len(months))
+    lpi_at = _month_at(months, lpi) if lpi is not None else len(months)
     if closed or start >= len(months) or lpi_at >= len(months):
         return None
     busy = np.flatnonzero(subjects > 1e-9)

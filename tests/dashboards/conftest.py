@@ -42,8 +42,10 @@ def shared_engine(demo_template: Path, tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture(scope="module")
-def shared_reader(shared_engine: Engine) -> StoreReader:
-    return StoreReader(shared_engine)
+def shared_reader(shared_engine: Engine) -> Iterator[StoreReader]:
+    reader = StoreReader(shared_engine)
+    yield reader
+    reader.close()
 
 
 @pytest.fixture
@@ -52,6 +54,13 @@ def own_engine(demo_url: str) -> Iterator[Engine]:
     engine = with_users(demo_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def own_reader(own_engine: Engine) -> Iterator[StoreReader]:
+    reader = StoreReader(own_engine)
+    yield reader
+    reader.close()
 
 
 def free_port() -> int:

@@ -91,6 +91,11 @@ def test_the_reader_caches_until_the_store_changes(shared_engine) -> None:  # no
     with reader.write("tests") as session:  # any audited change moves the version
         add_user(session, "cache-test", "viewer", "cache-password")
     assert reader.read(("k",), compute) == 3
+    assert reader.computed == 3
+    # a prefetched key is computed once, in the background, and then read from the cache
+    reader.prefetch([(("later",), compute)])[0].result(timeout=30)
+    assert reader.cached(("later",)) and reader.read(("later",), compute) == 4
+    reader.close()
 
 
 def test_a_page_the_role_may_not_open_is_refused_on_the_server(shared_reader) -> None:  # noqa: ANN001

@@ -24,7 +24,7 @@ from planner.frames import load_portfolio
 from planner.payment_tables import PaymentRun
 from planner.recruitment.forecast import ExtraSites
 from planner.recruitment_picture import recruitment_picture
-from planner.study_forecast import months_until
+from planner.study_forecast import PLAN_SEED, PLAN_SIMS, months_until
 from planner.tables import RebalanceRun
 from planner.workload.portfolio import portfolio_workload
 from tests.dashboards.conftest import ARTIFACTS, USERS, free_port
@@ -69,9 +69,16 @@ def open_page(page: Page, app_url: str, path: str, ready: str) -> None:
 
 
 def shot(page: Page, name: str) -> None:
+    """The whole page: the template scrolls inside its own container, so the window is
+    made as tall as the content for the picture, then put back."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_timeout(400)  # let the charts draw
+    size = page.viewport_size
+    height = page.evaluate("Math.max(...[...document.querySelectorAll('*')]"
+                           ".map(e => e.scrollHeight))")
+    page.set_viewport_size({"width": size["width"], "height": min(max(height, 600), 4000)})
+    page.wait_for_timeout(500)  # let the charts draw at the new size
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size(size)
 
 
 def figure(page: Page, name: str) -> str:
@@ -107,6 +114,10 @@ def test_pm_uses_every_page(watched, app_url: str, shared_engine) -> None:  # no
     # recruitment: a what-if redraws the forecast, with the LPI the computation gives
     open_page(page, app_url, f"recruitment?study={STUDY}", "[data-figure=lpi]")
     shot(page, "recruitment-pm")
+    # the forecast of record: the same LPI P50 the store holds (`trialplan forecast`)
+    stones = portfolio.milestones
+    stored = stones[(stones["study_id"] == STUDY) & (stones["milestone"] == "lpi")]
+    assert figure(page, "lpi").startswith(f"LPI P50 {day(stored['forecast'].iloc[0])}")
     country = page.locator("select").nth(1).input_value()
     month = page.locator("select").nth(2).input_value()
     sites = page.locator("input").last
@@ -117,7 +128,8 @@ def test_pm_uses_every_page(watched, app_url: str, shared_engine) -> None:  # no
     study = load_portfolio_of(shared_engine, STUDY)
     as_of = study.latest_event(STUDY)
     expected = recruitment_picture(study, STUDY, None, (
-        ExtraSites(country, 12, months_until(as_of, month)),)).forecast.milestone("LPI").p50
+        ExtraSites(country, 12, months_until(as_of, month)),), PLAN_SIMS, PLAN_SEED
+    ).forecast.milestone("LPI").p50
     assert f"LPI P50 {day(expected)}" in figure(page, "what-if")
     shot(page, "recruitment-what-if")
 

@@ -84,14 +84,14 @@ def test_budget_follows_study_and_as_of(shared_reader: StoreReader, shared_engin
     assert state.as_of == "2026-10-31" and state.picture.budget.study_id == "AUR-ONC-301"
 
 
-def test_budget_without_a_work_order_says_so(own_engine) -> None:  # noqa: ANN001
+def test_budget_without_a_work_order_says_so(own_engine, own_reader) -> None:  # noqa: ANN001
     from planner.budget_tables import WorkOrderLine
     from planner.tables import Study
     with Session(own_engine) as session:
         pk = session.scalar(select(Study.id).where(Study.study_id == "KST-IMM-202"))
         session.query(WorkOrderLine).filter(WorkOrderLine.study_pk == pk).delete()
         session.commit()
-    state = BudgetState(StoreReader(own_engine), "vic", VIEWER, study="KST-IMM-202")
+    state = BudgetState(own_reader, "vic", VIEWER, study="KST-IMM-202")
     assert state.picture is None
     assert state.error.startswith("KST-IMM-202 has no work order")
     assert "Traceback" not in state.error
@@ -119,8 +119,8 @@ def test_recruitment_and_the_what_if(shared_reader: StoreReader, shared_engine) 
     assert state.what_if is None
 
 
-def test_workload_propose_and_apply(own_engine) -> None:  # noqa: ANN001
-    reader = StoreReader(own_engine)
+def test_workload_propose_and_apply(own_engine, own_reader) -> None:  # noqa: ANN001
+    reader = own_reader
     viewer = WorkloadState(reader, "vic", VIEWER)
     with pytest.raises(NotAllowed):
         viewer.propose()
@@ -152,8 +152,8 @@ def test_workload_propose_and_apply(own_engine) -> None:  # noqa: ANN001
     assert not state.workload.utilization.equals(expected)
 
 
-def test_payments_filter_and_approval(own_engine) -> None:  # noqa: ANN001
-    reader = StoreReader(own_engine)
+def test_payments_filter_and_approval(own_engine, own_reader) -> None:  # noqa: ANN001
+    reader = own_reader
     state = PaymentsState(reader, "ana", PM, study=STUDY)
     with Session(own_engine) as session:
         lines = study_payments(session, STUDY).reconciliation.lines
