@@ -113,4 +113,5 @@ def near(choices: Sequence[str], as_of: str | None, count: int = NEIGHBOURS) -> 
 
 def warm(reader: StoreReader) -> None:
     """Prefetch the default views in the background (cheap when they are cached)."""
-    reader.in_background(lambda: reader.prefetch(default_views(reader)))
+    if reader.prefetching:
+        reader.in_background(lambda: reader.prefetch(default_views(reader)))

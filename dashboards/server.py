@@ -24,13 +24,14 @@ def cookie_secret() -> str:
 
 
 def serve(engine: Engine, port: int = 5006, address: str = "127.0.0.1",
-          origins: list[str] | None = None, threaded: bool = False, show: bool = False
-          ) -> object:
+          origins: list[str] | None = None, threaded: bool = False, show: bool = False,
+          reader: StoreReader | None = None, prefetch: bool = True) -> object:
     """Start the server on ``address:port`` (blocking unless ``threaded``, which returns
     the server thread: ``.stop()`` it). ``origins``: host:port values browsers may open
-    it as, besides the address itself and localhost."""
+    it as, besides the address itself and localhost. ``prefetch`` False: nothing is
+    computed before a page asks (the benchmark's cold case)."""
     pn.extension("tabulator", sizing_mode="stretch_width", notifications=False)
-    reader = StoreReader(engine)
+    reader = reader or StoreReader(engine, prefetch=prefetch)
     queries.warm(reader)  # the first pages opened find their figures computed
     allowed = {f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}",
                *(origins or [])}

@@ -47,8 +47,10 @@ def store_version(session: Session) -> tuple[int, ...]:
 class StoreReader:
     """Computations on the configured store, cached per (key, store version)."""
 
-    def __init__(self, engine: Engine, cache_size: int = CACHE_SIZE) -> None:
+    def __init__(self, engine: Engine, cache_size: int = CACHE_SIZE,
+                 prefetch: bool = True) -> None:
         self.engine = engine
+        self.prefetching = prefetch  # False: prefetch() does nothing
         self._cache: OrderedDict[Hashable, tuple[tuple[int, ...], Any]] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -120,7 +122,9 @@ class StoreReader:
         """Compute ``jobs`` (key, compute) in the background, in order, each unless already
         cached or queued: what a user is likely to ask next is ready when asked. A job
         that fails is logged and left to fail again, with its message, when asked."""
-        futures = []
+        futures: list[Future] = []
+        if not self.prefetching:
+            return futures
         for key, compute in jobs:
             with self._lock:
                 if key in self._queued:

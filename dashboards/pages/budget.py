@@ -80,6 +80,7 @@ class BudgetView(Viewer):
         evm, currency = picture.lines, picture.budget.currency
         total = evm[evm["service_line"] == TOTAL].iloc[0]
         headline = pn.Row(
+            figure("As of", picture.budget.as_of.isoformat(), "budget-as-of"),
             figure("BAC", money(total["bac_minor"], currency), "bac"),
             figure("EAC", money(total["eac_minor"], currency), "eac"),
             figure("VAC", money(total["vac_minor"], currency), "vac"),
