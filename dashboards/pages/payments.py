@@ -75,7 +75,10 @@ class PaymentsView(Viewer):
                                 height=260, responsive=True, xaxis=None, ylabel="% of earned",
                                 legend="top_right",
                                 title="Invoiced and paid as a share of earned, by site")
-        return pn.Column(pn.pane.HoloViews(chart, sizing_mode="stretch_width"),
+        head = pn.pane.HTML(f'<div data-figure="payments-as-of">Site payments as of '
+                            f"{picture.as_of}: earned (with overhead), invoiced and paid by "
+                            "approved runs through that date, in each site's currency</div>")
+        return pn.Column(head, pn.pane.HoloViews(chart, sizing_mode="stretch_width"),
                          table(rows, "site-payments", page_size=15),
                          sizing_mode="stretch_width")
 
