@@ -12,7 +12,7 @@ from panel.viewable import Viewer
 from contracts.budget_lines import TOTAL
 from contracts.budget_picture import BudgetPicture
 from dashboards.formatting import major, money, ratio
-from dashboards.pages.common import figure, message, table
+from dashboards.pages.common import figures, message, table
 from dashboards.state.budget import BudgetState
 
 SERIES = {"planned_minor": "PV (planned)", "earned_minor": "EV (earned)",
@@ -20,19 +20,40 @@ SERIES = {"planned_minor": "PV (planned)", "earned_minor": "EV (earned)",
 CPI_WARNING = 0.95
 
 
-def burn_chart(picture: BudgetPicture) -> hv.Overlay:
+BURN_COLUMNS = ["month", *SERIES.values(), "P10", "P90"]
+
+
+def burn_frame(picture: BudgetPicture | None) -> pd.DataFrame:
+    """The burn in major units for the chart axes (empty, same columns, without one)."""
+    if picture is None:
+        return pd.DataFrame({c: pd.Series(dtype="datetime64[s]" if c == "month" else float)
+                             for c in BURN_COLUMNS})
     burn, currency = picture.burn, picture.budget.currency
     data = pd.DataFrame({"month": burn["month"]})
     for column, label in SERIES.items():
         data[label] = major(burn[column], currency).astype(float)
     data["P10"] = major(burn["forecast_p10_minor"], currency).astype(float)
     data["P90"] = major(burn["forecast_p90_minor"], currency).astype(float)
+    return data
+
+
+def burn_chart(picture: BudgetPicture | None) -> hv.Overlay:
+    """Cumulative PV, EV, AC and the forecast with its P10–P90 band. The same layers with
+    or without data, so a new as-of date updates the drawn chart in place."""
+    data = burn_frame(picture)
     band = data.dropna(subset=["P10", "P90"]).hvplot.area(
         x="month", y="P90", y2="P10", alpha=0.25, color="#999999", label="forecast P10–P90")
+    currency = picture.budget.currency if picture else ""
     lines = data.hvplot.line(x="month", y=list(SERIES.values()), ylabel=currency,
                              xlabel="", legend="top_left", yformatter="%.0f")
-    return (band * lines).opts(height=380, responsive=True, title="Cumulative cost, "
-                               f"{picture.budget.study_id} as of {picture.budget.as_of}")
+    title = (f"Cumulative cost, {picture.budget.study_id} as of {picture.budget.as_of}"
+             if picture else "Cumulative cost")
+    return (band * lines).opts(height=380, responsive=True, title=title,
+                               framewise=True)
+
+
+LINE_COLUMNS = ["service line", "flags", "BAC", "PV", "EV", "AC", "CPI", "SPI", "EAC", "ETC",
+                "VAC"]
 
 
 def service_lines(evm: pd.DataFrame) -> pd.DataFrame:
@@ -49,20 +70,21 @@ def service_lines(evm: pd.DataFrame) -> pd.DataFrame:
                      "AC": money(r.ac_minor, currency), "CPI": ratio(r.cpi),
                      "SPI": ratio(r.spi), "EAC": money(r.eac_minor, currency),
                      "ETC": money(r.etc_minor, currency), "VAC": money(r.vac_minor, currency)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=LINE_COLUMNS)
 
 
-def flagged(rows: pd.DataFrame) -> object:
-    """The service-line table with EAC > BAC and CPI < 0.95 in red, as in the workbook."""
-    def paint(row: pd.Series) -> list[str]:
-        red = "color: #c00000; font-weight: 600"
-        return [red if (column == "EAC" and "EAC > BAC" in row["flags"]) or
-                (column == "CPI" and "CPI < 0.95" in row["flags"]) or
-                (column == "flags" and row["flags"]) else "" for column in row.index]
-    return rows.style.apply(paint, axis=1)
+def paint(row: pd.Series) -> list[str]:
+    """EAC > BAC and CPI < 0.95 in red, as in the workbook."""
+    red = "color: #c00000; font-weight: 600"
+    return [red if (column == "EAC" and "EAC > BAC" in row["flags"]) or
+            (column == "CPI" and "CPI < 0.95" in row["flags"]) or
+            (column == "flags" and row["flags"]) else "" for column in row.index]
 
 
 class BudgetView(Viewer):
+    """Built once; a new study or as-of date updates the figures, the chart's data and the
+    table's rows in place (no new plot: the browser redraws in tens of milliseconds)."""
+
     state = param.ClassSelector(class_=BudgetState)
 
     def __panel__(self) -> pn.viewable.Viewable:
@@ -71,24 +93,35 @@ class BudgetView(Viewer):
                                                        width=220),
                           pn.widgets.Select.from_param(state.param.as_of, label="As of",
                                                        width=160))
-        return pn.Column(controls, pn.bind(self._body, state.param.picture,
-                                           state.param.error), sizing_mode="stretch_width")
+        self._message = message("", "warning")
+        self._note = message("No recruitment forecast at this date (the study cannot be "
+                             "forecast then): the forecast has no band.", "info")
+        self._headline = pn.pane.HTML("", sizing_mode="stretch_width")
+        self._chart = pn.pane.HoloViews(hv.DynamicMap(pn.bind(burn_chart, state.param.picture)),
+                                        sizing_mode="stretch_width")
+        self._lines = table(pd.DataFrame(columns=LINE_COLUMNS), "service-lines",
+                            pagination=None)
+        self._lines.style.apply(paint, axis=1)
+        self._content = pn.Column(self._headline, self._note, self._chart, self._lines,
+                                  sizing_mode="stretch_width")
+        state.param.watch(self._show, ["picture", "error"])
+        self._show()
+        return pn.Column(controls, self._message, self._content, sizing_mode="stretch_width")
 
-    def _body(self, picture: BudgetPicture | None, error: str) -> pn.viewable.Viewable:
+    def _show(self, *_events: object) -> None:
+        picture, error = self.state.picture, self.state.error
+        self._message.visible = picture is None
+        self._message.object = error or "No budget to show."
+        self._content.visible = picture is not None
         if picture is None:
-            return message(error or "No budget to show.")
+            return
         evm, currency = picture.lines, picture.budget.currency
         total = evm[evm["service_line"] == TOTAL].iloc[0]
-        headline = pn.Row(
-            figure("As of", picture.budget.as_of.isoformat(), "budget-as-of"),
-            figure("BAC", money(total["bac_minor"], currency), "bac"),
-            figure("EAC", money(total["eac_minor"], currency), "eac"),
-            figure("VAC", money(total["vac_minor"], currency), "vac"),
-            figure("CPI", ratio(total["cpi"]), "cpi"), figure("SPI", ratio(total["spi"]), "spi"))
-        note = [] if picture.bands else [message(
-            "No recruitment forecast at this date (the study cannot be forecast then): the "
-            "forecast has no band.", "info")]
-        lines = table(flagged(service_lines(evm)), "service-lines", pagination=None)
-        return pn.Column(headline, *note, pn.pane.HoloViews(burn_chart(picture),
-                                                             sizing_mode="stretch_width"),
-                         lines, sizing_mode="stretch_width")
+        self._headline.object = figures(
+            ("As of", picture.budget.as_of.isoformat(), "budget-as-of"),
+            ("BAC", money(total["bac_minor"], currency), "bac"),
+            ("EAC", money(total["eac_minor"], currency), "eac"),
+            ("VAC", money(total["vac_minor"], currency), "vac"),
+            ("CPI", ratio(total["cpi"]), "cpi"), ("SPI", ratio(total["spi"]), "spi"))
+        self._note.visible = not picture.bands
+        self._lines.value = service_lines(evm)

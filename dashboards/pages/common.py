@@ -14,17 +14,23 @@ def message(text: str, kind: str = "warning") -> pn.pane.Alert:
 
 
 def table(frame: pd.DataFrame, name: str, **options: object) -> pn.widgets.Tabulator:
-    """A read-only, paginated table with a stable CSS name for tests and links."""
-    settings = {"disabled": True, "show_index": False, "pagination": "local",
+    """A read-only table with a stable CSS name for tests and links, paginated on the
+    server: only the rows shown travel to the browser (500 sites stay quick)."""
+    settings = {"disabled": True, "show_index": False, "pagination": "remote",
                 "page_size": TABLE_PAGE_SIZE, "sizing_mode": "stretch_width",
                 "layout": "fit_data_table", "css_classes": [name]}
     settings.update(options)
     return pn.widgets.Tabulator(frame, **settings)
 
 
-def figure(label: str, value: str, name: str) -> pn.pane.HTML:
+def figure_html(label: str, value: str, name: str) -> str:
     """A headline figure: a label over its value (``data-figure`` names it for tests)."""
-    return pn.pane.HTML(
-        f'<div class="figure" data-figure="{name}"><div style="font-size:0.8em;'
-        f'color:#555">{label}</div><div style="font-size:1.4em;font-weight:600">'
-        f'{value}</div></div>', margin=(0, 20, 0, 0))
+    return (f'<div class="figure" data-figure="{name}" style="margin-right:28px">'
+            f'<div style="font-size:0.8em;color:#555">{label}</div><div style="font-size:'
+            f'1.4em;font-weight:600">{value}</div></div>')
+
+
+def figures(*items: tuple[str, str, str]) -> str:
+    """Headline figures side by side (one HTML pane: an update changes one property)."""
+    return ('<div style="display:flex;flex-wrap:wrap">'
+            + "".join(figure_html(*item) for item in items) + "</div>")

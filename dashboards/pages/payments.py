@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import holoviews as hv
 import hvplot.pandas  # noqa: F401  (registers .hvplot)
 import pandas as pd
 import panel as pn
@@ -16,6 +17,11 @@ from dashboards.access import Action, NotAllowed, may
 from dashboards.formatting import day, money_column
 from dashboards.pages.common import message, table
 from dashboards.state.payments import PaymentsState
+
+SITE_COLUMNS = ["country", "site", "earned", "invoiced", "paid", "invoiced % of earned",
+                "paid % of earned"]
+EXCEPTION_COLUMNS = ["invoice", "line", "site", "status", "item", "subject", "service date",
+                     "invoiced", "expected", "difference", "why"]
 
 
 def site_rows(sites: pd.DataFrame) -> pd.DataFrame:
@@ -44,74 +50,102 @@ def exception_rows(exceptions: pd.DataFrame) -> pd.DataFrame:
         "why": exceptions["note"]})
 
 
+SITE_SHARES = ["invoiced % of earned", "paid % of earned"]
+
+
+def shares_chart(picture: PaymentsPicture | None) -> hv.Element:
+    """Invoiced and paid as shares of earned by site (the same layers with or without
+    data, so a new date updates the drawn chart in place)."""
+    rows = site_rows(picture.sites) if picture is not None else pd.DataFrame(
+        {"site": pd.Series(dtype=str), **{c: pd.Series(dtype=float) for c in SITE_SHARES}})
+    return rows.hvplot.bar(x="site", y=SITE_SHARES, height=260, responsive=True, xaxis=None,
+                           ylabel="% of earned", legend="top_right", framewise=True,
+                           title="Invoiced and paid as a share of earned, by site")
+
+
 class PaymentsView(Viewer):
+    """Built once; a new study, date or status filter updates the figures, the chart's
+    data and the tables' rows in place."""
+
     state = param.ClassSelector(class_=PaymentsState)
 
     def __panel__(self) -> pn.viewable.Viewable:
         state = self.state
-        self._approve = pn.widgets.Button(label="Approve this payment run",
-                                          color="success", width=240,
+        self._approve = pn.widgets.Button(label="Approve this payment run", color="success",
+                                          width=240,
                                           visible=may(state.role, Action.APPROVE_PAYMENT_RUN))
         self._approve.on_click(self._store)
         self._status = pn.pane.Markdown("")
+        self._message = message("", "warning")
+        self._head = pn.pane.HTML("", sizing_mode="stretch_width")
+        self._chart = pn.pane.HoloViews(
+            hv.DynamicMap(pn.bind(shares_chart, state.param.picture)),
+            sizing_mode="stretch_width")
+        self._sites = table(pd.DataFrame(columns=SITE_COLUMNS), "site-payments", page_size=15)
+        self._count = pn.pane.HTML("")
+        self._none = message("No invoice line with this status.", "info")
+        self._exceptions = table(pd.DataFrame(columns=EXCEPTION_COLUMNS), "exceptions",
+                                 page_size=15)
+        self._run_head = pn.pane.HTML("", sizing_mode="stretch_width")
+        self._nothing = message("", "info")
+        self._run = table(pd.DataFrame(), "payment-run", page_size=15)
+        self._content = pn.Column(
+            self._head, self._chart, self._sites,
+            pn.pane.Markdown("#### Reconciliation exceptions"),
+            pn.widgets.Select.from_param(state.param.status, label="Status", width=180),
+            self._count, self._none, self._exceptions, pn.pane.Markdown("#### Payment run"),
+            self._run_head, self._nothing, self._run, self._approve, self._status,
+            sizing_mode="stretch_width")
+        state.param.watch(self._show, ["picture", "error", "approved"])
+        state.param.watch(self._show_exceptions, ["exceptions"])
+        self._show()
         controls = pn.Row(pn.widgets.Select.from_param(state.param.study, label="Study",
                                                        width=220),
                           pn.widgets.Select.from_param(state.param.as_of, label="As of",
                                                        width=160))
-        return pn.Column(
-            controls, pn.bind(self._sites, state.param.picture, state.param.error),
-            pn.pane.Markdown("#### Reconciliation exceptions"),
-            pn.widgets.Select.from_param(state.param.status, label="Status", width=180),
-            pn.bind(self._exceptions, state.param.exceptions),
-            pn.pane.Markdown("#### Payment run"),
-            pn.bind(self._run, state.param.picture, state.param.approved),
-            self._approve, self._status, sizing_mode="stretch_width")
+        return pn.Column(controls, self._message, self._content, sizing_mode="stretch_width")
 
-    def _sites(self, picture: PaymentsPicture | None, error: str) -> pn.viewable.Viewable:
+    def _show(self, *_events: object) -> None:
+        picture, error = self.state.picture, self.state.error
+        self._message.visible = picture is None or bool(error)
+        self._message.object = error or "No site payments to show."
+        self._content.visible = picture is not None
         if picture is None:
-            return message(error or "No site payments to show.")
-        rows = site_rows(picture.sites)
-        chart = rows.hvplot.bar(x="site", y=["invoiced % of earned", "paid % of earned"],
-                                height=260, responsive=True, xaxis=None, ylabel="% of earned",
-                                legend="top_right",
-                                title="Invoiced and paid as a share of earned, by site")
-        head = pn.pane.HTML(f'<div data-figure="payments-as-of">Site payments as of '
-                            f"{picture.as_of}: earned (with overhead), invoiced and paid by "
-                            "approved runs through that date, in each site's currency</div>")
-        return pn.Column(head, pn.pane.HoloViews(chart, sizing_mode="stretch_width"),
-                         table(rows, "site-payments", page_size=15),
-                         sizing_mode="stretch_width")
-
-    def _exceptions(self, exceptions: pd.DataFrame | None) -> pn.viewable.Viewable:
-        if exceptions is None:
-            return pn.pane.Markdown("")
-        if exceptions.empty:
-            return message("No invoice line with this status.", "info")
-        return pn.Column(pn.pane.HTML(f'<div data-figure="exceptions">{len(exceptions)} '
-                                      "invoice lines</div>"),
-                         table(exception_rows(exceptions), "exceptions", page_size=15),
-                         sizing_mode="stretch_width")
-
-    def _run(self, picture: PaymentsPicture | None, approved: object) -> pn.viewable.Viewable:
-        if picture is None:
-            return pn.pane.Markdown("")
-        run = approved or picture.preview
+            return
+        self._head.object = (
+            f'<div data-figure="payments-as-of">Site payments as of {picture.as_of}: earned '
+            "(with overhead), invoiced and paid by approved runs through that date, in each "
+            "site's currency</div>")
+        self._sites.value = site_rows(picture.sites)
+        self._show_exceptions()
+        run = self.state.approved or picture.preview
         state = (f"approved run {run.run_id} by {run.actor}" if run.run_id is not None
                  else "preview (not stored)")
-        if run.lines.empty:
-            self._approve.disabled = True
-            return message(f"Nothing to pay through {run.through}: every earned item is "
-                           "paid or waits for its site's payment date.", "info")
-        self._approve.disabled = run.run_id is not None
+        empty = run.lines.empty
+        self._nothing.visible, self._run.visible = empty, not empty
+        self._nothing.object = (f"Nothing to pay through {run.through}: every earned item is "
+                                "paid or waits for its site's payment date.")
+        self._approve.disabled = empty or run.run_id is not None
+        if empty:
+            self._run_head.object = ""
+            return
         totals = run.totals()
         paid = ", ".join(f"{amount} {currency}" for currency, amount in
                          totals["paid_now"].items())
-        summary = run_rows(run.summary)
-        return pn.Column(pn.pane.HTML(
+        self._run_head.object = (
             f'<div data-figure="run">Payment run through {run.through} — {state}: '
-            f"{len(run.lines):,} lines; paid now {paid} = "
-            f"{money_from_text(totals)}</div>"),
-            table(summary, "payment-run", page_size=15), sizing_mode="stretch_width")
+            f"{len(run.lines):,} lines; paid now {paid} = {money_from_text(totals)}</div>")
+        self._run.value = run_rows(run.summary)
+
+    def _show_exceptions(self, *_events: object) -> None:
+        exceptions = self.state.exceptions
+        if exceptions is None:
+            return
+        self._none.visible = exceptions.empty
+        self._exceptions.visible = not exceptions.empty
+        self._count.object = (f'<div data-figure="exceptions">{len(exceptions)} invoice '
+                              "lines</div>")
+        self._exceptions.value = exception_rows(exceptions)
 
     async def _store(self, _event: object) -> None:
         self._approve.disabled = True

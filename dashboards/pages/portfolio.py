@@ -44,6 +44,8 @@ def portfolio_rows(shown: pd.DataFrame) -> pd.DataFrame:
 
 
 class PortfolioView(Viewer):
+    """Built once; a filter updates the summary and the table's rows in place."""
+
     state = param.ClassSelector(class_=PortfolioState)
 
     def __panel__(self) -> pn.viewable.Viewable:
@@ -53,21 +55,29 @@ class PortfolioView(Viewer):
                            for name, label in (("sponsor", "Sponsor"),
                                                ("therapeutic_area", "Therapeutic area"),
                                                ("country", "Country"))))
-        return pn.Column(filters, pn.bind(self._body, state.param.shown),
+        self._message = message("", "warning")
+        self._summary = pn.pane.Markdown("")
+        self._table = table(pd.DataFrame(columns=COLUMNS), "portfolio-table",
+                            formatters={"open": {"type": "html"}}, frozen_columns=["study"])
+        state.param.watch(self._show, ["shown"])
+        self._show()
+        return pn.Column(filters, self._message, self._summary, self._table,
                          sizing_mode="stretch_width")
 
-    def _body(self, shown: pd.DataFrame | None) -> pn.viewable.Viewable:
-        if self.state.error:
-            return message(self.state.error, "danger")
-        if shown is None or shown.empty:
-            return message("No study matches these filters." if len(self.state.rows)
-                           else "No study in the store yet: import studies first "
-                                "(trialplan import studies FILE) or run trialplan demo.")
-        rows = portfolio_rows(shown)
-        summary = pn.pane.Markdown(
+    def _show(self, *_events: object) -> None:
+        shown, state = self.state.shown, self.state
+        empty = shown is None or shown.empty
+        self._message.visible = bool(state.error) or empty
+        self._message.object = state.error or (
+            "No study matches these filters." if len(state.rows) else
+            "No study in the store yet: import studies first (trialplan import studies "
+            "FILE) or run trialplan demo.")
+        self._summary.visible = self._table.visible = not empty
+        if empty:
+            return
+        self._summary.object = (
             f"**{len(shown)} studies** · {int(shown['randomized'].sum()):,} randomized of "
             f"{int(shown['target'].fillna(0).sum()):,} targeted · "
             f"{int((shown['lpi_slip_days'].fillna(0) > 0).sum())} with LPI later than "
             "baseline")
-        return pn.Column(summary, table(rows, "portfolio-table", formatters={
-            "open": {"type": "html"}}, frozen_columns=["study"]))
+        self._table.value = portfolio_rows(shown)

@@ -43,6 +43,7 @@ class BudgetState(PageState):
             self.picture, self.error = None, "No study in the store yet: import studies first."
             return
         study, as_of = self.study, self.as_of
-        self.picture = self.attempt(lambda: self.reader.read(*queries.budget(study, as_of)))
+        with param.parameterized.batch_call_watchers(self):  # the view redraws once
+            self.picture = self.attempt(lambda: self.reader.read(*queries.budget(study, as_of)))
         self.reader.prefetch([queries.budget(study, other) for other in
                               queries.near(self.param.as_of.objects, as_of)])

@@ -4,6 +4,7 @@ audited)."""
 
 from __future__ import annotations
 
+import pandas as pd
 import param
 
 from contracts.payments_picture import EXCEPTION_STATUSES, PaymentsPicture
@@ -52,24 +53,28 @@ class PaymentsState(PageState):
 
     @param.depends("as_of", watch=True)
     def _compute(self) -> None:
-        self.approved = None
         if self.study is None:
-            self.picture, self.error = None, "No study in the store yet: import studies first."
+            picture, error = None, "No study in the store yet: import studies first."
         else:
             study, as_of = self.study, self.as_of
-            self.picture = self.attempt(lambda: self.reader.read(*queries.payments(study, as_of)))
+            picture = self.attempt(lambda: self.reader.read(*queries.payments(study, as_of)))
+            error = self.error
             self.reader.prefetch([queries.payments(study, other) for other in
                                   queries.near(self.param.as_of.objects, as_of)])
-        self._filter()
+        # one batch of events: the view redraws once
+        self.param.update(picture=picture, error=error, approved=None,
+                          exceptions=self._filtered(picture))
+
+    def _filtered(self, picture: PaymentsPicture | None) -> pd.DataFrame | None:
+        if picture is None:
+            return None
+        rows = picture.exceptions
+        return rows if self.status == ALL else \
+            rows[rows["status"] == self.status].reset_index(drop=True)
 
     @param.depends("status", watch=True)
     def _filter(self) -> None:
-        if self.picture is None:
-            self.exceptions = None
-            return
-        rows = self.picture.exceptions
-        self.exceptions = rows if self.status == ALL else \
-            rows[rows["status"] == self.status].reset_index(drop=True)
+        self.exceptions = self._filtered(self.picture)
 
     def approve(self) -> PaymentRunView | None:
         """Store and freeze the payment run through ``as_of`` as the logged-in user
