@@ -140,6 +140,8 @@ def _demo_sponsor_budgets(engine: Engine) -> None:
     typer.echo("\nsponsor budget review workbooks (trialplan budget STUDY shows the figures):")
     for path in paths:
         typer.echo(f"  {path}")
+    typer.echo("\nthe web app: trialplan users add NAME --role pm, then trialplan serve "
+               "(docs/DASHBOARDS.md)")
 
 
 def _demo_site_payments(engine: Engine) -> None:
