@@ -14,24 +14,28 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 
-from planner.store import make_engine, upgrade
+from planner.store import current_revision, head_revision, make_engine, upgrade
 from planner.tables import Base
 
 PILOT = Path(__file__).resolve().parents[1] / "trialplan" / "data" / "cdiscpilot01"
 POSTGRES_URL_ENV = "TEST_POSTGRES_URL"
 
 
-def _postgres_database() -> Iterator[str]:
+def _postgres_database(template: str | None = None) -> Iterator[str]:
+    """URL of a new PostgreSQL database, empty or a copy of database ``template``; dropped
+    afterwards."""
     base_url = os.environ.get(POSTGRES_URL_ENV)
     if not base_url:
         if os.environ.get("CI"):
             pytest.fail(f"{POSTGRES_URL_ENV} is not set: CI must test the real PostgreSQL")
         pytest.skip(f"{POSTGRES_URL_ENV} not set (run .ci/run for the PostgreSQL tests)")
     name = f"tp_{uuid.uuid4().hex[:12]}"
+    copy_of = f' TEMPLATE "{template}"' if template else ""
     admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"{copy_of}'))
     try:
         yield base_url.rsplit("/", 1)[0] + f"/{name}"
     finally:
@@ -40,10 +44,61 @@ def _postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
+def _initialise(url: str) -> None:
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()  # no connection left: PostgreSQL copies only an unused template
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store initialised once per test run (`trialplan init`'s upgrade): copy it."""
+    path = tmp_path_factory.mktemp("store-template") / "store.db"
+    _initialise(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """Name of a PostgreSQL database initialised once per test run: CREATE DATABASE ...
+    TEMPLATE copies it."""
+    for url in _postgres_database():
+        _initialise(url)
+        yield url.rsplit("/", 1)[1]
+
+
+def initialised_url(request: pytest.FixtureRequest, kind: str, folder: Path) -> Iterator[str]:
+    """URL of a new store of ``kind`` ("sqlite": a file in ``folder``, or "postgresql"),
+    initialised: a copy of the store the run initialised once (migrations and reference
+    data), which costs a fraction of initialising each one."""
+    if kind == "sqlite":
+        yield from database_copy(f"sqlite:///{request.getfixturevalue('sqlite_template')}",
+                                 folder)
+    else:
+        yield from _postgres_database(request.getfixturevalue("postgres_template"))
+
+
+def database_copy(url: str, folder: Path) -> Iterator[str]:
+    """URL of a private copy of the store at ``url``: a SQLite file in ``folder``, or a
+    PostgreSQL database (CREATE DATABASE ... TEMPLATE: nothing may be connected to the
+    original), dropped afterwards."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = folder / "store.db"
+        _copy_sqlite(Path(parsed.database), path)
+        yield f"sqlite:///{path}"
+    else:
+        yield from _postgres_database(parsed.database)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """URL of an empty database of each kind (not yet initialised)."""
-    if request.param == "sqlite":
+    """URL of a database of each kind: empty (not yet initialised), unless the test asks
+    for ``store`` too; then already initialised (initialised_url). The migrations still
+    run on empty databases: the templates', and in the tests of `trialplan init`."""
+    if "store" in request.fixturenames:
+        yield from initialised_url(request, request.param, tmp_path)
+    elif request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
     else:
         yield from _postgres_database()
@@ -53,7 +108,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def store(store_url: str) -> Iterator[Engine]:
     """An initialised store (schema at head, countries loaded) on SQLite and PostgreSQL."""
     engine = make_engine(store_url)
-    upgrade(engine)
+    if current_revision(engine) != head_revision():  # not a copy of the template
+        upgrade(engine)
     yield engine
     engine.dispose()
 
@@ -80,16 +136,20 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def copy_store(template: Path, folder: Path) -> str:
-    """URL of a private copy of a SQLite store, free to change (SQLite's backup API: a
-    file copy would miss what is still in the write-ahead log)."""
-    copy = folder / "demo.db"
-    source, target = sqlite3.connect(template), sqlite3.connect(copy)
+def _copy_sqlite(source: Path, target: Path) -> None:
+    """SQLite's backup API: a file copy would miss what is still in the write-ahead log."""
+    origin, copy = sqlite3.connect(source), sqlite3.connect(target)
     try:
-        source.backup(target)
+        origin.backup(copy)
     finally:
-        source.close()
-        target.close()
+        origin.close()
+        copy.close()
+
+
+def copy_store(template: Path, folder: Path) -> str:
+    """URL of a private copy of a SQLite store, free to change."""
+    copy = folder / "demo.db"
+    _copy_sqlite(template, copy)
     return f"sqlite:///{copy}"
 
 

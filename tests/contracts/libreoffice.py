@@ -33,37 +33,53 @@ def require_pdftoppm() -> str:
     return PDFTOPPM
 
 
-def _convert(path: Path, out_dir: Path, target: str, profile: Path | None) -> Path:
+def _convert(paths: list[Path], out_dir: Path, target: str, profile: Path | None
+             ) -> list[Path]:
+    """Every file of ``paths`` converted by one soffice run (each start takes a second or
+    two; the files are still opened, calculated and saved one by one)."""
     soffice = require_soffice()
-    path, out_dir = Path(path).resolve(), Path(out_dir).resolve()
+    paths, out_dir = [Path(p).resolve() for p in paths], Path(out_dir).resolve()
     extension = target.split(":")[0]
-    out = out_dir / f"{path.stem}.{extension}"
-    if out == path:
-        raise ValueError(f"converting {path} into its own folder would overwrite it")
+    outs = [out_dir / f"{path.stem}.{extension}" for path in paths]
+    if set(outs) & set(paths):
+        raise ValueError(f"converting {paths} into their own folder would overwrite them")
+    if len(set(outs)) < len(outs):
+        raise ValueError(f"two of {paths} would convert to the same file")
     out_dir.mkdir(parents=True, exist_ok=True)
     profile = Path(profile or out_dir / ".lo-profile").resolve()
     command = [soffice, f"-env:UserInstallation={profile.as_uri()}", "--headless",
                "--norestore", "--nolockcheck", "--convert-to", target, "--outdir",
-               str(out_dir), str(path)]
+               str(out_dir), *map(str, paths)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT,
                               check=False)
     except subprocess.TimeoutExpired as error:
         raise AssertionError(f"soffice did not finish in {TIMEOUT} s: {command}") from error
-    if done.returncode != 0 or not out.exists():
+    if done.returncode != 0 or not all(out.exists() for out in outs):
         raise AssertionError(f"soffice --convert-to {target} failed ({done.returncode}): "
                              f"{done.stdout}\n{done.stderr}")
-    return out
+    return outs
 
 
 def recalculate(path: Path, out_dir: Path, profile: Path | None = None) -> Path:
     """``path`` opened, recalculated and saved as xlsx by LibreOffice into ``out_dir``."""
-    return _convert(path, out_dir, "xlsx", profile)
+    return _convert([path], out_dir, "xlsx", profile)[0]
+
+
+def recalculate_all(paths: list[Path], out_dir: Path, profile: Path | None = None
+                    ) -> list[Path]:
+    """:func:`recalculate` of each of ``paths``, by one LibreOffice run."""
+    return _convert(paths, out_dir, "xlsx", profile)
 
 
 def to_pdf(path: Path, out_dir: Path, profile: Path | None = None) -> Path:
     """Every sheet of ``path`` printed to one PDF in ``out_dir``."""
-    return _convert(path, out_dir, "pdf", profile)
+    return _convert([path], out_dir, "pdf", profile)[0]
+
+
+def to_pdfs(paths: list[Path], out_dir: Path, profile: Path | None = None) -> list[Path]:
+    """:func:`to_pdf` of each of ``paths``, by one LibreOffice run."""
+    return _convert(paths, out_dir, "pdf", profile)
 
 
 def pdf_pages(pdf: Path) -> int:

@@ -65,7 +65,9 @@ def check(inputs: RebalanceInputs, plan: Rebalance, max_moves: int | None) -> pd
 
 
 def test_ten_moves_at_most_and_overload_only_goes_down(demo_inputs: RebalanceInputs) -> None:
-    plan = rebalance(demo_inputs, RebalanceOptions(max_moves=10, time_limit=60))
+    """The invariants hold for any plan returned, not only one proven within the default
+    1e-4 gap: a 2 % gap (still "optimal", proven within it) takes half the time."""
+    plan = rebalance(demo_inputs, RebalanceOptions(max_moves=10, time_limit=60, rel_gap=0.02))
     table = check(demo_inputs, plan, 10)
     use = plan.utilization
     over_before = ((use["before"] - 1).clip(lower=0) * table["capacity"].reindex(

@@ -1,30 +1,48 @@
 """Bad input through the real command line: exit 2, every problem located, store untouched.
 
-Each case first loads a valid portfolio (studies, staff, sites), snapshots every
-table, runs `trialplan import` on a broken file and checks the message names
-the file, row and column, and that no row anywhere changed.
+Each case takes a copy of a store holding a valid portfolio (studies, staff, sites,
+loaded by the command line once per database), snapshots every table, runs
+`trialplan import` on a broken file and checks the message names the file, row and
+column, and that no row anywhere changed.
 """
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from sqlalchemy import Engine
 
-from tests.conftest import snapshot
+from planner.store import make_engine
+from tests.conftest import database_copy, initialised_url, snapshot
 from tests.trialplan.cli_runner import trialplan
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def portfolio_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                  ) -> Iterator[str]:
+    """A store with the valid portfolio loaded by `trialplan import`, once per database."""
+    for url in initialised_url(request, request.param, tmp_path_factory.mktemp("portfolio")):
+        for kind in ("studies", "staff", "sites"):
+            result = trialplan(url, "import", kind, str(DATA / f"{kind}.csv"))
+            assert result.exit_code == 0, result.output
+        gc.collect()  # the commands' engines: PostgreSQL copies only a database nobody uses
+        yield url
+
+
 @pytest.fixture
-def loaded(store, store_url):  # noqa: ANN001, ANN201
-    for kind in ("studies", "staff", "sites"):
-        result = trialplan(store_url, "import", kind, str(DATA / f"{kind}.csv"))
-        assert result.exit_code == 0, result.output
-    return store, store_url
+def loaded(portfolio_url: str, tmp_path: Path) -> Iterator[tuple[Engine, str]]:
+    """A private copy of the loaded store: its engine and URL."""
+    for url in database_copy(portfolio_url, tmp_path):
+        engine = make_engine(url)
+        yield engine, url
+        engine.dispose()
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

@@ -8,17 +8,19 @@ the demo meant.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
+import pytest
 from sqlalchemy import Engine, func, select
 
 from planner.domain import AuditAction, MilestoneKind, Role, SiteStatus
 from planner.frames import Portfolio, load_portfolio
-from planner.store import transaction
+from planner.store import make_engine, transaction
 from planner.summary import status_document
 from planner.tables import AuditEntry, Base
-from tests.conftest import snapshot
+from tests.conftest import initialised_url, snapshot
 from trialplan.demo import DEMO_AS_OF, DemoSummary, build_demo, generate
 from trialplan.demo.catalogue import STUDIES, can_monitor
 
@@ -36,6 +38,19 @@ def _build(engine: Engine) -> tuple[DemoSummary, float]:
     return summary, time.perf_counter() - started
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[tuple[Engine, DemoSummary, float]]:
+    """One build per database into a new store: the engine, the summary, the seconds. The
+    tests read it; the second build is checked to change nothing."""
+    folder = tmp_path_factory.mktemp("demo-build")
+    for url in initialised_url(request, request.param, folder):
+        engine = make_engine(url)
+        summary, seconds = _build(engine)
+        yield engine, summary, seconds
+        engine.dispose()
+
+
 def _portfolio(engine: Engine) -> Portfolio:
     with transaction(engine, ACTOR) as session:
         return load_portfolio(session)
@@ -48,9 +63,9 @@ def _randomized_per_site(portfolio: Portfolio) -> pd.Series:
     return counts.reindex(keys, fill_value=0)
 
 
-def test_the_demo_portfolio_is_realistic(store: Engine) -> None:
+def test_the_demo_portfolio_is_realistic(built: tuple[Engine, DemoSummary, float]) -> None:
     """One build per database, then every realism check on what the store holds."""
-    summary, seconds = _build(store)
+    store, summary, seconds = built
     print(f"demo build on {store.dialect.name}: {seconds:.1f} s, {summary}")
     portfolio = _portfolio(store)
     _size_of_a_cro_book_of_work(summary, portfolio)
@@ -170,8 +185,9 @@ def _milestones_follow_the_history(p: Portfolio) -> None:
     assert milestones["actual"].notna().groupby(level=1).sum()[MilestoneKind.LPI.value] >= 1
 
 
-def test_a_second_build_changes_nothing_and_every_insert_is_audited(store) -> None:  # noqa: ANN001
-    first, _ = _build(store)
+def test_a_second_build_changes_nothing_and_every_insert_is_audited(
+        built: tuple[Engine, DemoSummary, float]) -> None:
+    store, first, _ = built
     before = snapshot(store)
     second, _ = _build(store)
     assert snapshot(store) == before
