@@ -17,12 +17,11 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from contracts.budget_forecast import monthly_burn
-from contracts.budget_lines import TOTAL, priced, rows_by
+from contracts.budget_lines import priced, rows_by
 from contracts.budget_units import (
     last_ended_month,
     month_ordinal,
     units_delivered,
-    work_visits_to_date,
 )
 from contracts.sponsor_budget import SponsorBudget, sponsor_budget
 from planner.recruitment_curve import Bands, milestone_bands
@@ -44,7 +43,7 @@ def earned_by_month(budget: SponsorBudget, months: pd.Series) -> pd.Series:
     """Cumulative EV (int64 minor units) at the end of each month of ``months`` (first
     days); NA for months not ended by the budget's cut."""
     lines = rows_by(budget.budget, budget.study_id, "service_line")
-    work = work_visits_to_date(budget.portfolio, budget.as_of)
+    work = budget.work_visits  # the visits the budget's own EV counted
     cut = last_ended_month(budget.as_of)
     values: list[int | None] = []
     for month in pd.to_datetime(months):
@@ -71,10 +70,3 @@ def budget_picture(session: Session, study_id: str, as_of: dt.date | None = None
                         budget.cost_months, budget.as_of, band_frame)
     burn = burn.assign(earned_minor=earned_by_month(budget, burn["month"]))
     return BudgetPicture(budget, bands, burn)
-
-
-def total_row(evm: pd.DataFrame) -> pd.Series:
-    return evm[evm["service_line"] == TOTAL].iloc[0]
-
-
-

@@ -53,6 +53,7 @@ class SponsorBudget:
     evm: pd.DataFrame  # earned_value: per service line and the total row
     cost_months: pd.DataFrame  # actual_cost_months
     payments: pd.DataFrame  # approved_payments: every approved payment line
+    work_visits: pd.DataFrame  # work_visits_to_date: the monitoring visits EV counts
 
 
 def approved_payments(session: Session, study_id: str) -> pd.DataFrame:
@@ -101,7 +102,8 @@ def sponsor_budget(session: Session, study_id: str,
     try:
         budget = budget_in_force(work_order, cut)
         changes = change_order_log(work_order, cut)
-        delivered = units_delivered(portfolio, work_visits_to_date(portfolio, cut), cut)
+        work_visits = work_visits_to_date(portfolio, cut)
+        delivered = units_delivered(portfolio, work_visits, cut)
         cost_months = actual_cost_months(timesheets, payments, cut, currency, fx)
         actuals = costs_by_line(cost_months, currency)
         planned = planned_units(portfolio, cut)
@@ -109,4 +111,4 @@ def sponsor_budget(session: Session, study_id: str,
     except (BudgetError, FxError) as exc:
         raise BudgetInputError(f"{study_id}: {exc}") from exc
     return SponsorBudget(study_id, cut, currency, portfolio, work_order, budget, changes,
-                         planned, evm, cost_months, payments)
+                         planned, evm, cost_months, payments, work_visits)

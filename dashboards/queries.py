@@ -33,7 +33,8 @@ MAX_AS_OF_MONTHS = 60  # the as-of selector goes back at most five years of mont
 WORKLOAD_MONTHS = 12
 
 
-def _date(as_of: str | None) -> dt.date | None:
+def as_date(as_of: str | None) -> dt.date | None:
+    """An as-of choice (ISO text) as a date; None: the study's data cut."""
     return dt.date.fromisoformat(as_of) if as_of else None
 
 
@@ -71,12 +72,12 @@ def portfolio() -> Job:
 
 
 def budget(study: str, as_of: str | None) -> Job:
-    return ("budget_picture", study, as_of), lambda s: budget_picture(s, study, _date(as_of))
+    return ("budget_picture", study, as_of), lambda s: budget_picture(s, study, as_date(as_of))
 
 
 def payments(study: str, as_of: str | None) -> Job:
     return ("payments_picture", study, as_of), \
-        lambda s: payments_picture(s, study, _date(as_of))
+        lambda s: payments_picture(s, study, as_date(as_of))
 
 
 def recruitment(study: str, extra: tuple[ExtraSites, ...] = ()) -> Job:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from dashboards import queries
 from dashboards.source import StoreReader
 
@@ -14,7 +12,3 @@ def study_ids(reader: StoreReader) -> list[str]:
 
 def study_as_of_choices(reader: StoreReader, study_id: str) -> list[str]:
     return reader.read(*queries.study_dates(study_id))
-
-
-def iso(value: str) -> dt.date:
-    return dt.date.fromisoformat(value)

@@ -11,16 +11,14 @@ from contracts.payments_picture import EXCEPTION_STATUSES, PaymentsPicture
 from contracts.site_payments import PaymentRunView, approve_payment_run, study_payments
 from dashboards import queries
 from dashboards.access import Action, require
-from dashboards.state.base import PageState
-from dashboards.state.choices import iso, study_as_of_choices, study_ids
+from dashboards.state.study import NO_STUDY, StudyDateState
 
 ALL = "all"
 
 
-class PaymentsState(PageState):
-    study = param.Selector(default=None, objects=[], allow_None=True)
-    as_of = param.Selector(default=None, objects=[], allow_None=True,
-                           doc="ISO date: earned up to it, and the run's through date")
+class PaymentsState(StudyDateState):
+    """``as_of``: earned up to it, and the payment run's through date."""
+
     status = param.Selector(default=ALL, objects=[ALL, *EXCEPTION_STATUSES],
                             doc="show only the exceptions of this status")
     picture = param.ClassSelector(class_=PaymentsPicture, default=None, allow_None=True)
@@ -30,31 +28,17 @@ class PaymentsState(PageState):
 
     def __init__(self, reader, user, role, **params) -> None:  # noqa: ANN001
         super().__init__(reader, user, role)
-        studies = study_ids(reader)
-        self.param.study.objects = studies
-        study = params.get("study")
-        with param.parameterized.discard_events(self):
-            self.study = study if study in studies else (studies[0] if studies else None)
-            if params.get("status") in self.param.status.objects:
+        self._choose_study(params.get("study"))
+        if params.get("status") in self.param.status.objects:
+            with param.parameterized.discard_events(self):
                 self.status = params["status"]
-        self._dates(params.get("as_of"))
-        self._compute()
-
-    def _dates(self, wanted: object = None) -> None:
-        choices = study_as_of_choices(self.reader, self.study) if self.study else []
-        self.param.as_of.objects = choices
-        with param.parameterized.discard_events(self):
-            self.as_of = wanted if wanted in choices else (choices[-1] if choices else None)
-
-    @param.depends("study", watch=True)
-    def _study_changed(self) -> None:
-        self._dates()
+        self._choose_date(params.get("as_of"))
         self._compute()
 
     @param.depends("as_of", watch=True)
     def _compute(self) -> None:
         if self.study is None:
-            picture, error = None, "No study in the store yet: import studies first."
+            picture, error = None, NO_STUDY
         else:
             study, as_of = self.study, self.as_of
             picture = self.attempt(lambda: self.reader.read(*queries.payments(study, as_of)))
@@ -83,7 +67,7 @@ class PaymentsState(PageState):
         if self.study is None or self.as_of is None:
             self.error = "Choose a study and a date first."
             return None
-        study, through = self.study, iso(self.as_of)
+        study, through = self.study, queries.as_date(self.as_of)
 
         def store() -> PaymentRunView:
             with self.reader.write(self.user) as session:

@@ -8,8 +8,7 @@ import param
 
 from dashboards import queries
 from dashboards.access import Action, require
-from dashboards.state.base import PageState
-from dashboards.state.choices import study_ids
+from dashboards.state.study import NO_STUDY, StudyState
 from planner.recruitment.forecast import ExtraSites
 from planner.recruitment.whatif import MAX_EXTRA_SITES
 from planner.recruitment_picture import RecruitmentPicture
@@ -18,8 +17,7 @@ from planner.study_forecast import months_until
 WHAT_IF_MONTHS = 24  # the what-if offers the next two years' months
 
 
-class RecruitmentState(PageState):
-    study = param.Selector(default=None, objects=[], allow_None=True)
+class RecruitmentState(StudyState):
     picture = param.ClassSelector(class_=RecruitmentPicture, default=None, allow_None=True,
                                   doc="the plan of record's forecast")
     what_if_country = param.Selector(default=None, objects=[], allow_None=True)
@@ -31,18 +29,14 @@ class RecruitmentState(PageState):
 
     def __init__(self, reader, user, role, **params) -> None:  # noqa: ANN001
         super().__init__(reader, user, role)
-        studies = study_ids(reader)
-        self.param.study.objects = studies
-        study = params.get("study")
-        with param.parameterized.discard_events(self):
-            self.study = study if study in studies else (studies[0] if studies else None)
+        self._choose_study(params.get("study"))
         self._compute()
 
     @param.depends("study", watch=True)
     def _compute(self) -> None:
         self.what_if = None
         if self.study is None:
-            self.picture, self.error = None, "No study in the store yet: import studies first."
+            self.picture, self.error = None, NO_STUDY
             return
         study = self.study
         self.picture = self.attempt(lambda: self.reader.read(*queries.recruitment(study)))
