@@ -16,6 +16,7 @@ from contracts.payments_picture import PaymentsPicture
 from dashboards.access import Action, NotAllowed, may
 from dashboards.formatting import day, money_column
 from dashboards.pages.common import message, table
+from dashboards.state.base import Outcome
 from dashboards.state.payments import PaymentsState
 
 SITE_COLUMNS = ["country", "site", "earned", "invoiced", "paid", "invoiced % of earned",
@@ -150,9 +151,10 @@ class PaymentsView(Viewer):
     async def _store(self, _event: object) -> None:
         self._approve.disabled = True
         try:
-            run = await asyncio.to_thread(self.state.approve)
+            done = await asyncio.to_thread(self.state.store_approval)
         except NotAllowed as refused:
-            run, self.state.error = None, str(refused)
+            done = Outcome(error=str(refused))
+        run = self.state.show_approval(done)  # on the UI thread: redraws race nothing
         self._status.object = (f"**Approved** run {run.run_id}: stored and frozen."
                                if run is not None and run.run_id is not None else
                                f"**Not approved:** {self.state.error or 'nothing to pay'}")

@@ -15,6 +15,7 @@ from panel.viewable import Viewer
 from dashboards.access import Action, NotAllowed, may
 from dashboards.formatting import day
 from dashboards.pages.common import message, table
+from dashboards.state.base import Outcome
 from dashboards.state.recruitment import RecruitmentState
 from planner.recruitment_picture import RecruitmentPicture
 
@@ -110,11 +111,12 @@ class RecruitmentView(Viewer):
     async def _what_if(self, _event: object) -> None:
         self._run.disabled, self._spinner.value = True, True
         try:
-            await asyncio.to_thread(self.state.run_what_if)
+            done = await asyncio.to_thread(self.state.forecast_what_if)
         except NotAllowed as refused:
-            self.state.error = str(refused)
+            done = Outcome(error=str(refused))
         finally:
             self._run.disabled, self._spinner.value = False, False
+        self.state.show_what_if(done)  # on the UI thread: redraws race nothing
 
     def _what_if_result(self, what_if: RecruitmentPicture | None) -> pn.viewable.Viewable:
         picture = self.state.picture

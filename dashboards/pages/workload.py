@@ -15,6 +15,7 @@ from panel.viewable import Viewer
 
 from dashboards.access import Action, NotAllowed, may
 from dashboards.pages.common import message, table
+from dashboards.state.base import Outcome
 from dashboards.state.workload import WorkloadState
 
 # white to blue up to 100 %, then orange to red: an overloaded CRA-month stands out
@@ -100,12 +101,13 @@ class WorkloadView(Viewer):
         self._progress.visible, self._progress.active = True, True
         self._status.object = "Solving the rebalance (the model runs on the server) …"
         try:
-            document = await asyncio.to_thread(self.state.propose)
+            done = await asyncio.to_thread(self.state.solve_proposal)
         except NotAllowed as refused:
-            document, self.state.error = None, str(refused)
+            done = Outcome(error=str(refused))
         finally:
             self._propose.disabled = False
             self._progress.visible, self._progress.active = False, False
+        document = self.state.show_proposal(done)  # on the UI thread: redraws race nothing
         self._status.object = "" if document else f"**Not solved:** {self.state.error}"
         self._apply.visible = bool(document and document["moves"] or
                                    document and document["new_assignments"])
@@ -113,9 +115,10 @@ class WorkloadView(Viewer):
     async def _make_moves(self, _event: object) -> None:
         self._apply.disabled = True
         try:
-            done = await asyncio.to_thread(self.state.apply)
+            moves = await asyncio.to_thread(self.state.store_moves)
         except NotAllowed as refused:
-            done, self.state.error = False, str(refused)
+            moves = Outcome(error=str(refused))
+        done = self.state.show_moves(moves)
         self._apply.disabled = False
         self._apply.visible = not done
         self._status.object = ("**Applied**: the moves take effect the day after the data "

@@ -4,6 +4,8 @@ audited)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 import param
 
@@ -11,6 +13,7 @@ from contracts.payments_picture import EXCEPTION_STATUSES, PaymentsPicture
 from contracts.site_payments import PaymentRunView, approve_payment_run, study_payments
 from dashboards import queries
 from dashboards.access import Action, require
+from dashboards.state.base import Outcome, outcome
 from dashboards.state.study import NO_STUDY, StudyDateState
 
 ALL = "all"
@@ -43,11 +46,14 @@ class PaymentsState(StudyDateState):
             study, as_of = self.study, self.as_of
             picture = self.attempt(lambda: self.reader.read(*queries.payments(study, as_of)))
             error = self.error
-            self.reader.prefetch([queries.payments(study, other) for other in
-                                  queries.near(self.param.as_of.objects, as_of)])
+            self._prefetch_near(study, as_of)
         # one batch of events: the view redraws once
         self.param.update(picture=picture, error=error, approved=None,
                           exceptions=self._filtered(picture))
+
+    def _prefetch_near(self, study: str, as_of: str | None) -> None:
+        self.reader.prefetch([queries.payments(study, other) for other in
+                              queries.near(self.param.as_of.objects, as_of)])
 
     def _filtered(self, picture: PaymentsPicture | None) -> pd.DataFrame | None:
         if picture is None:
@@ -60,22 +66,45 @@ class PaymentsState(StudyDateState):
     def _filter(self) -> None:
         self.exceptions = self._filtered(self.picture)
 
-    def approve(self) -> PaymentRunView | None:
+    def store_approval(self) -> Outcome[Approval]:
         """Store and freeze the payment run through ``as_of`` as the logged-in user
-        (finance only); the page then shows the figures after it."""
+        (finance only), then read the figures after it. Safe off the UI thread: no
+        parameter changes until :meth:`show_approval`."""
         require(self.role, Action.APPROVE_PAYMENT_RUN)
         if self.study is None or self.as_of is None:
-            self.error = "Choose a study and a date first."
-            return None
-        study, through = self.study, queries.as_date(self.as_of)
+            return Outcome(error="Choose a study and a date first.")
+        study, as_of = self.study, self.as_of
+        through = queries.as_date(as_of)
 
-        def store() -> PaymentRunView:
+        def store() -> Approval:
             with self.reader.write(self.user) as session:
-                return approve_payment_run(session, study_payments(session, study, through),
-                                           self.user)
+                run = approve_payment_run(session, study_payments(session, study, through),
+                                          self.user)
+            return Approval(run, outcome(
+                lambda: self.reader.read(*queries.payments(study, as_of))))
 
-        run = self.attempt(store)
-        if run is not None:
-            self._compute()
-            self.approved = run
+        return outcome(store)
+
+    def show_approval(self, done: Outcome[Approval]) -> PaymentRunView | None:
+        """Show a stored run and the figures after it (UI thread); None when none was."""
+        if done.value is None:
+            self.error = done.error
+            return None
+        run, after = done.value.run, done.value.after
+        self.param.update(picture=after.value, error=after.error, approved=run,
+                          exceptions=self._filtered(after.value))
+        if self.study is not None:
+            self._prefetch_near(self.study, self.as_of)
         return run
+
+    def approve(self) -> PaymentRunView | None:
+        """Approve and show the run (both steps on the calling thread)."""
+        return self.show_approval(self.store_approval())
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A stored payment run and the page's figures read after it."""
+
+    run: PaymentRunView
+    after: Outcome[PaymentsPicture]

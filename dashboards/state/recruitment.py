@@ -8,6 +8,7 @@ import param
 
 from dashboards import queries
 from dashboards.access import Action, require
+from dashboards.state.base import Outcome, outcome
 from dashboards.state.study import NO_STUDY, StudyState
 from planner.recruitment.forecast import ExtraSites
 from planner.recruitment.whatif import MAX_EXTRA_SITES
@@ -52,16 +53,24 @@ class RecruitmentState(StudyState):
             self.what_if_country = countries[0] if countries else None
             self.what_if_month = str(first + 2) if months else None
 
-    def run_what_if(self) -> RecruitmentPicture | None:
+    def forecast_what_if(self) -> Outcome[RecruitmentPicture]:
         """The forecast with ``what_if_sites`` more sites in ``what_if_country`` opening in
-        ``what_if_month`` (not stored); None with ``error`` set when it cannot be made."""
+        ``what_if_month`` (not stored). Safe off the UI thread: no parameter changes until
+        :meth:`show_what_if`."""
         require(self.role, Action.RECRUITMENT_WHAT_IF)
         picture = self.picture
         if picture is None or self.what_if_country is None or self.what_if_month is None:
-            self.error = "Choose a study with a forecast, a country and a month first."
-            return None
+            return Outcome(error="Choose a study with a forecast, a country and a month first.")
         study = self.study
         extra = (ExtraSites(self.what_if_country, int(self.what_if_sites),
                             months_until(picture.as_of, self.what_if_month)),)
-        self.what_if = self.attempt(lambda: self.reader.read(*queries.recruitment(study, extra)))
-        return self.what_if
+        return outcome(lambda: self.reader.read(*queries.recruitment(study, extra)))
+
+    def show_what_if(self, done: Outcome[RecruitmentPicture]) -> RecruitmentPicture | None:
+        self.param.update(error=done.error, what_if=done.value)
+        return done.value
+
+    def run_what_if(self) -> RecruitmentPicture | None:
+        """Forecast and show the what-if (both steps on the calling thread); None with
+        ``error`` set when it cannot be made."""
+        return self.show_what_if(self.forecast_what_if())

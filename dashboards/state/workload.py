@@ -11,7 +11,7 @@ import param
 
 from dashboards import queries
 from dashboards.access import Action, require
-from dashboards.state.base import PageState
+from dashboards.state.base import Outcome, PageState, outcome
 from optimizer.rebalance import RebalanceOptions
 from optimizer.rebalance_inputs import inputs_from_workload
 from optimizer.rebalance_proposals import apply_moves, propose, stored_proposal
@@ -55,8 +55,9 @@ class WorkloadState(PageState):
         table = self.workload.utilization
         return float(table.loc[table["staff_id"] == UNASSIGNED, "hours"].sum())
 
-    def propose(self) -> dict[str, Any] | None:
-        """Solve and store a rebalance proposal with the page's options (PM only)."""
+    def solve_proposal(self) -> Outcome[dict[str, Any]]:
+        """Solve and store a rebalance proposal with the page's options (PM only). Safe
+        off the UI thread: no parameter changes until :meth:`show_proposal`."""
         require(self.role, Action.PROPOSE_REBALANCE)
         options = RebalanceOptions(max_moves=self.max_moves, time_limit=float(self.time_limit))
 
@@ -68,34 +69,46 @@ class WorkloadState(PageState):
                                         self.user)
                 return {"run": run.id, "applied": False} | document
 
-        self.busy = True
-        try:
-            document = self.attempt(solve)
-        finally:
-            self.busy = False
-        self.applied = False
-        self.proposal = document
-        return document
+        return outcome(solve)
 
-    def apply(self) -> bool:
+    def show_proposal(self, done: Outcome[dict[str, Any]]) -> dict[str, Any] | None:
+        self.param.update(error=done.error, applied=False, proposal=done.value)
+        return done.value
+
+    def propose(self) -> dict[str, Any] | None:
+        """Solve, store and show a proposal (both steps on the calling thread)."""
+        return self.show_proposal(self.solve_proposal())
+
+    def store_moves(self) -> Outcome[Outcome[PortfolioWorkload]]:
         """Make the proposal's moves from the day after the data cut (PM only; refused
-        when the portfolio changed since the proposal was made)."""
+        when the portfolio changed since the proposal was made), then read the workload
+        after them: the outer outcome says whether the moves were made, the inner one
+        holds the figures after. Safe off the UI thread."""
         require(self.role, Action.APPLY_REBALANCE)
         if self.proposal is None:
-            self.error = "Propose a rebalance first."
-            return False
+            return Outcome(error="Propose a rebalance first.")
         run_id = int(self.proposal["run"])
 
-        def make_moves() -> None:
+        def make_moves() -> Outcome[PortfolioWorkload]:
             with self.reader.write(self.user) as session:
                 portfolio = load_portfolio(session)
                 run = stored_proposal(session, portfolio, run_id)
                 apply_moves(session, dict(run.result), portfolio.as_of + dt.timedelta(days=1))
                 run.applied_at = dt.datetime.now(dt.UTC)
+            return outcome(lambda: self.reader.read(*queries.workload()))
 
-        done = self.attempt(lambda: make_moves() or True)
-        if done:
-            self.applied = True
-            self.proposal = self.proposal | {"applied": True}
-            self.refresh()
-        return bool(done)
+        return outcome(make_moves)
+
+    def show_moves(self, done: Outcome[Outcome[PortfolioWorkload]]) -> bool:
+        """Show the workload after the moves (UI thread); False when none were made."""
+        if done.value is None:
+            self.error = done.error
+            return False
+        after = done.value
+        self.param.update(applied=True, proposal=(self.proposal or {}) | {"applied": True},
+                          workload=after.value, error=after.error)
+        return True
+
+    def apply(self) -> bool:
+        """Make and show the moves (both steps on the calling thread)."""
+        return self.show_moves(self.store_moves())

@@ -18,6 +18,7 @@ from contracts.site_payments import study_payments
 from contracts.sponsor_budget import sponsor_budget
 from dashboards.access import NotAllowed
 from dashboards.source import StoreReader
+from dashboards.state.base import PageState
 from dashboards.state.budget import BudgetState
 from dashboards.state.payments import PaymentsState
 from dashboards.state.portfolio import ALL, PortfolioState
@@ -31,6 +32,14 @@ from planner.workload.portfolio import portfolio_workload
 
 STUDY = "HLX-CV-302"
 PM, FINANCE, VIEWER = AppRole.PM, AppRole.FINANCE, AppRole.VIEWER
+
+
+def parameter_changes(state: PageState) -> list:
+    """The events of every change to ``state``'s parameters from now on."""
+    changed: list = []
+    state.param.watch(lambda *events: changed.extend(events),
+                      [name for name in state.param if name != "name"])
+    return changed
 
 
 def test_portfolio_rows_and_filters(shared_reader: StoreReader, shared_engine) -> None:  # noqa: ANN001
@@ -110,7 +119,10 @@ def test_recruitment_and_the_what_if(shared_reader: StoreReader, shared_engine) 
     lpi = picture.forecast.milestone("LPI")
     assert state.what_if_country in set(picture.sites["country"])
     state.what_if_sites, state.what_if_month = 20, state.param.what_if_month.objects[1]
-    more = state.run_what_if()
+    changed = parameter_changes(state)  # made off the UI thread: it changes nothing shown
+    done = state.forecast_what_if()
+    assert changed == [] and state.what_if is None
+    more = state.show_what_if(done)
     # extra sites draw from their own random stream: the forecast can only move earlier
     assert more.forecast.milestone("LPI").p50 <= lpi.p50
     assert more.extra[0].count == 20 and state.what_if is more
@@ -177,7 +189,11 @@ def test_payments_filter_and_approval(own_engine, own_reader) -> None:  # noqa: 
     finance = PaymentsState(reader, "fred", FINANCE, study=STUDY)
     preview = finance.picture.preview
     assert len(preview.lines) > 0
-    run = finance.approve()
+    changed = parameter_changes(finance)  # stored off the UI thread: it changes nothing shown
+    done = finance.store_approval()
+    assert changed == [] and finance.approved is None
+    run = finance.show_approval(done)
+    assert changed
     assert run.run_id is not None and run.actor == "fred" and runs() == stored + 1
     assert run.totals() == preview.totals()
     # the page now shows the figures after the approval: nothing is left to pay
