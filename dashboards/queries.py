@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from functools import partial
 
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from contracts.budget_picture import budget_picture
+from contracts.budget_picture import BudgetPicture, budget_picture
 from contracts.budget_units import study_start
-from contracts.payments_picture import payments_picture
+from contracts.payments_picture import PaymentsPicture, payments_picture
 from contracts.portfolio_status import portfolio_status
 from dashboards.source import Job, StoreReader
 from planner.forecast_runs import known_study_ids
 from planner.frames import load_portfolio
 from planner.recruitment.forecast import ExtraSites
 from planner.recruitment.history import ForecastInputError
-from planner.recruitment_picture import recruitment_picture
+from planner.recruitment_picture import RecruitmentPicture, recruitment_picture
 from planner.study_forecast import PLAN_SEED, PLAN_SIMS
 from planner.workload.portfolio import PortfolioWorkload, portfolio_workload
 
@@ -59,12 +60,19 @@ def workload_of(session: Session) -> PortfolioWorkload:
     return portfolio_workload(whole, whole.as_of, WORKLOAD_MONTHS)
 
 
+# Each job's compute is a module-level function bound to plain arguments (a partial): it
+# pickles, so the prefetcher can run it in its own process.
+
 def studies() -> Job:
     return ("study_ids",), known_study_ids
 
 
 def study_dates(study: str) -> Job:
-    return ("as_of_choices", study), lambda s: as_of_choices(s, study)
+    return ("as_of_choices", study), partial(_study_dates, study)
+
+
+def _study_dates(study: str, session: Session) -> list[str]:
+    return as_of_choices(session, study)
 
 
 def portfolio() -> Job:
@@ -72,19 +80,31 @@ def portfolio() -> Job:
 
 
 def budget(study: str, as_of: str | None) -> Job:
-    return ("budget_picture", study, as_of), lambda s: budget_picture(s, study, as_date(as_of))
+    return ("budget_picture", study, as_of), partial(_budget, study, as_of)
+
+
+def _budget(study: str, as_of: str | None, session: Session) -> BudgetPicture:
+    return budget_picture(session, study, as_date(as_of))
 
 
 def payments(study: str, as_of: str | None) -> Job:
-    return ("payments_picture", study, as_of), \
-        lambda s: payments_picture(s, study, as_date(as_of))
+    return ("payments_picture", study, as_of), partial(_payments, study, as_of)
+
+
+def _payments(study: str, as_of: str | None, session: Session) -> PaymentsPicture:
+    return payments_picture(session, study, as_date(as_of))
 
 
 def recruitment(study: str, extra: tuple[ExtraSites, ...] = ()) -> Job:
     """The forecast of record's size and seed: the page's dates are `trialplan forecast`'s
     and, while nothing changed, the stored forecast's the portfolio page shows."""
-    return ("recruitment_picture", study, extra), lambda s: recruitment_picture(
-        load_portfolio(s, study), study, None, extra, PLAN_SIMS, PLAN_SEED)
+    return ("recruitment_picture", study, extra), partial(_recruitment, study, extra)
+
+
+def _recruitment(study: str, extra: tuple[ExtraSites, ...], session: Session
+                 ) -> RecruitmentPicture:
+    return recruitment_picture(load_portfolio(session, study), study, None, extra, PLAN_SIMS,
+                               PLAN_SEED)
 
 
 def workload() -> Job:

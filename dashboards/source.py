@@ -8,16 +8,25 @@ an audit entry, a run), so reading it costs a few index lookups, and a page
 opened after an import or an approval never shows the figures from before.
 Writes go through :meth:`StoreReader.write`, a transaction owned by the page's
 action, audited as the logged-in user.
+
+Prefetching (guessing what a user opens next) runs in a child process at the
+lowest CPU priority: computed in the server's own process, a guess held the
+interpreter lock and a core while the page a user had just asked for was being
+built and drawn. A job whose computation does not pickle, or a store only this
+process can see (in-memory SQLite), is computed on the worker thread instead.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import pickle
 import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -25,7 +34,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from planner.payment_tables import PaymentRun, ReconciliationRun
-from planner.store import transaction
+from planner.store import make_engine, transaction
 from planner.tables import AuditEntry, ForecastRun, ImportBatch, RebalanceRun, StaffingRun
 from planner.user_tables import AppUser
 
@@ -48,9 +57,13 @@ class StoreReader:
     """Computations on the configured store, cached per (key, store version)."""
 
     def __init__(self, engine: Engine, cache_size: int = CACHE_SIZE,
-                 prefetch: bool = True) -> None:
+                 prefetch: bool = True, prefetch_process: bool = True) -> None:
         self.engine = engine
         self.prefetching = prefetch  # False: prefetch() does nothing
+        # False: prefetched jobs are computed on the worker thread, in this process
+        self._apart = prefetch_process and _shareable(engine)
+        self._pool: ProcessPoolExecutor | None = None  # started with the first job apart
+        self.computed_apart = 0  # prefetched results computed in the child process
         self._cache: OrderedDict[Hashable, tuple[tuple[int, ...], Any]] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -74,11 +87,11 @@ class StoreReader:
                 except BaseException as exc:  # noqa: BLE001 - handed to the future
                     future.set_exception(exc)
 
-    def read(self, key: Hashable, compute: Callable[[Session], T]) -> T:
+    def read(self, key: Hashable, compute: Callable[[Session], T], apart: bool = False) -> T:
         """``compute(session)``'s result for ``key``, from the cache when the store has not
         changed since it was computed; when another thread (the prefetcher, another
         user's page) is computing it already, its result. Nothing ``compute`` writes is
-        kept."""
+        kept. ``apart``: compute it in the prefetch process when it pickles."""
         while True:
             with transaction(self.engine, READER_ACTOR, commit=False) as session:
                 version = store_version(session)
@@ -93,7 +106,7 @@ class StoreReader:
                         break
             running.exception()  # wait for the other computation, then look again
         try:
-            value = self._compute(compute)
+            value = self._compute_apart(compute) if apart else self._compute(compute)
         finally:
             with self._lock:
                 del self._running[key]
@@ -109,6 +122,27 @@ class StoreReader:
     def _compute(self, compute: Callable[[Session], T]) -> T:
         with transaction(self.engine, READER_ACTOR, commit=False) as session:
             return compute(session)
+
+    def _compute_apart(self, compute: Callable[[Session], T]) -> T:
+        """``compute`` in the prefetch process (started on first use), waiting without
+        the interpreter lock; here when it cannot go there."""
+        if not self._apart:
+            return self._compute(compute)
+        try:
+            pickle.dumps(compute)
+        except (pickle.PicklingError, AttributeError, TypeError):
+            return self._compute(compute)
+        with self._lock:
+            if self._pool is None:
+                url = self.engine.url.render_as_string(hide_password=False)
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start_child, initargs=(url,))
+            pool = self._pool
+        value = pool.submit(_compute_in_child, compute).result()
+        with self._lock:
+            self.computed_apart += 1
+        return value
 
     def cached(self, key: Hashable) -> bool:
         """Whether ``key`` has a result computed at the store's current version."""
@@ -142,7 +176,7 @@ class StoreReader:
 
     def _prefetch_one(self, key: Hashable, compute: Callable[[Session], Any]) -> None:
         try:
-            self.read(key, compute)
+            self.read(key, compute, apart=True)
         except Exception:  # noqa: BLE001 - the page computes it again and shows why
             log.info("prefetch of %s failed; the page will show why", key, exc_info=True)
         finally:
@@ -159,9 +193,36 @@ class StoreReader:
             if job is not None:
                 job[0].cancel()
         self._jobs.put(None)
+        with self._lock:
+            pool, self._pool, self._apart = self._pool, None, False
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     @contextmanager
     def write(self, actor: str) -> Iterator[Session]:
         """A unit of work by ``actor`` (the logged-in user), committed on success."""
         with transaction(self.engine, actor) as session:
             yield session
+
+
+def _shareable(engine: Engine) -> bool:
+    """Whether another process can open the same store (not an in-memory SQLite one)."""
+    return not (engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"))
+
+
+_child_engine: Engine | None = None
+
+
+def _start_child(url: str) -> None:
+    """The prefetch process: the lowest CPU priority, so the pages and the browser go
+    first, and its own engine on the same store."""
+    global _child_engine
+    os.nice(19)
+    _child_engine = make_engine(url)
+
+
+def _compute_in_child(compute: Callable[[Session], T]) -> T:
+    if _child_engine is None:
+        raise RuntimeError("the prefetch process was not started with a store")
+    with transaction(_child_engine, READER_ACTOR, commit=False) as session:
+        return compute(session)

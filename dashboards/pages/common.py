@@ -18,7 +18,7 @@ def table(frame: pd.DataFrame, name: str, **options: object) -> pn.widgets.Tabul
     server: only the rows shown travel to the browser (500 sites stay quick)."""
     settings = {"disabled": True, "show_index": False, "pagination": "remote",
                 "page_size": TABLE_PAGE_SIZE, "sizing_mode": "stretch_width",
-                "layout": "fit_data_table", "css_classes": [name]}
+                "layout": "fit_columns", "css_classes": [name]}
     settings.update(options)
     return pn.widgets.Tabulator(frame, **settings)
 
@@ -34,3 +34,19 @@ def figures(*items: tuple[str, str, str]) -> str:
     """Headline figures side by side (one HTML pane: an update changes one property)."""
     return ('<div style="display:flex;flex-wrap:wrap">'
             + "".join(figure_html(*item) for item in items) + "</div>")
+
+
+CHART_SITES = 30  # a per-site chart names this many sites (readable labels); tables list all
+
+
+def ranked_sites(sites: pd.DataFrame, by: str, ascending: bool,
+                 count: int = CHART_SITES) -> pd.DataFrame:
+    """The ``count`` sites first in ``by`` order (sites without a value last): a chart of
+    500 unlabeled bars shows nothing a reader can act on, and costs a second to draw."""
+    ordered = sites.sort_values(by, ascending=ascending, na_position="last", kind="stable")
+    return ordered.head(count)
+
+
+def of_sites(shown: int, total: int) -> str:
+    """How many of the study's sites a per-site chart shows, for its title."""
+    return f"all {total} sites" if shown >= total else f"{shown} of {total} sites"

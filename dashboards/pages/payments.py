@@ -15,7 +15,7 @@ from panel.viewable import Viewer
 from contracts.payments_picture import PaymentsPicture
 from dashboards.access import Action, NotAllowed, may
 from dashboards.formatting import day, money_column
-from dashboards.pages.common import message, table
+from dashboards.pages.common import message, of_sites, ranked_sites, table
 from dashboards.state.base import Outcome
 from dashboards.state.payments import PaymentsState
 
@@ -55,13 +55,20 @@ SITE_SHARES = ["invoiced % of earned", "paid % of earned"]
 
 
 def shares_chart(picture: PaymentsPicture | None) -> hv.Element:
-    """Invoiced and paid as shares of earned by site (the same layers with or without
-    data, so a new date updates the drawn chart in place)."""
-    rows = site_rows(picture.sites) if picture is not None else pd.DataFrame(
-        {"site": pd.Series(dtype=str), **{c: pd.Series(dtype=float) for c in SITE_SHARES}})
-    return rows.hvplot.bar(x="site", y=SITE_SHARES, height=260, responsive=True, xaxis=None,
-                           ylabel="% of earned", legend="top_right", framewise=True,
-                           title="Invoiced and paid as a share of earned, by site")
+    """Invoiced and paid as shares of earned for the sites least paid (the same layers
+    with or without data, so a new date updates the drawn chart in place)."""
+    if picture is None:
+        rows = pd.DataFrame({"site": pd.Series(dtype=str),
+                             **{c: pd.Series(dtype=float) for c in SITE_SHARES}})
+        title = "Invoiced and paid as a share of earned"
+    else:
+        every = site_rows(picture.sites)
+        rows = ranked_sites(every, "paid % of earned", ascending=True)
+        title = (f"Invoiced and paid as a share of earned: the sites least paid first "
+                 f"({of_sites(len(rows), len(every))}; the table lists all)")
+    return rows.hvplot.bar(x="site", y=SITE_SHARES, height=300, responsive=True, rot=90,
+                           ylabel="% of earned", xlabel="", legend="top_right",
+                           framewise=True, title=title)
 
 
 class PaymentsView(Viewer):

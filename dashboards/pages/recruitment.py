@@ -14,7 +14,7 @@ from panel.viewable import Viewer
 
 from dashboards.access import Action, NotAllowed, may
 from dashboards.formatting import day
-from dashboards.pages.common import message, table
+from dashboards.pages.common import message, of_sites, ranked_sites, table
 from dashboards.state.base import Outcome
 from dashboards.state.recruitment import RecruitmentState
 from planner.recruitment_picture import RecruitmentPicture
@@ -60,10 +60,15 @@ def lpi_chart(picture: RecruitmentPicture) -> hv.Element:
 
 
 def site_chart(picture: RecruitmentPicture) -> hv.Element:
+    """The sites that randomized most (how many randomized none is in the title)."""
     sites = picture.sites.assign(site=picture.sites["country"].astype(str) + " " +
                                  picture.sites["site_id"].astype(str))
-    return sites.hvplot.bar(x="site", y="randomized", height=260, responsive=True,
-                            title="Randomized by site", xlabel="", xaxis=None)
+    shown = ranked_sites(sites, "randomized", ascending=False)
+    none = int((sites["randomized"] == 0).sum())
+    which = of_sites(len(shown), len(sites))
+    return shown.hvplot.bar(x="site", y="randomized", height=300, responsive=True, rot=90,
+                            title=f"Randomized by site, most first ({which}; {none} with "
+                            "none yet)", xlabel="", ylabel="")
 
 
 def country_chart(picture: RecruitmentPicture) -> hv.Element:

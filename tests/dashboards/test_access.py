@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dashboards import queries
 from dashboards.access import (
     ACTION_ROLES,
     Action,
@@ -18,6 +19,7 @@ from dashboards.access import (
 )
 from dashboards.app import build_page
 from dashboards.auth import check_password, user_role
+from dashboards.queries import as_of_choices
 from dashboards.source import StoreReader
 from planner.audit import REDACTED
 from planner.domain import AppRole
@@ -95,6 +97,13 @@ def test_the_reader_caches_until_the_store_changes(shared_engine) -> None:  # no
     # a prefetched key is computed once, in the background, and then read from the cache
     reader.prefetch([(("later",), compute)])[0].result(timeout=30)
     assert reader.cached(("later",)) and reader.read(("later",), compute) == 4
+    assert reader.computed_apart == 0  # a local function does not pickle: computed here
+    # a page's computation pickles: the prefetch process computes it, with the same result
+    key, dates = queries.study_dates("HLX-CV-302")
+    reader.prefetch([(key, dates)])[0].result(timeout=120)
+    assert reader.computed_apart == 1 and reader.cached(key)
+    with Session(shared_engine) as session:
+        assert reader.read(key, dates) == dates(session) == as_of_choices(session, "HLX-CV-302")
     reader.close()
 
 
