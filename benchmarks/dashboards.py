@@ -138,6 +138,8 @@ def interactions(page: Page, url: str, reader: StoreReader) -> dict[str, float]:
     page.goto(f"{url}/payments?study={STUDY}")
     page.locator("[data-figure=payments-as-of]").first.wait_for(state="visible")
     reader.in_background(lambda: None).result()
+    page.get_by_text("Reconciliation exceptions").click()  # the tab, drawn when opened
+    page.locator("[data-figure=exceptions]").first.wait_for(state="visible")
     out["payments: status filter"] = timed(
         page, lambda: page.locator("select").nth(2).select_option("duplicate"),
         _figure_has("exceptions"), " invoice lines")

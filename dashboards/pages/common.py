@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pandas as pd
 import panel as pn
+from holoviews.plotting.bokeh.renderer import BokehRenderer
 
 TABLE_PAGE_SIZE = 25
+
+
+def draw_charts_on_canvas() -> None:
+    """Bokeh's 2D canvas instead of HoloViews' default WebGL: the pages' charts have tens
+    of glyphs, not the tens of thousands WebGL pays off for, and a WebGL context per
+    chart costs a browser without a GPU (software GL) a quarter second a page."""
+    BokehRenderer.webgl = False
 
 
 def message(text: str, kind: str = "warning") -> pn.pane.Alert:

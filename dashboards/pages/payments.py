@@ -17,7 +17,7 @@ from dashboards.access import Action, NotAllowed, may
 from dashboards.formatting import day, money_column
 from dashboards.pages.common import message, of_sites, ranked_sites, table
 from dashboards.state.base import Outcome
-from dashboards.state.payments import PaymentsState
+from dashboards.state.payments import ALL, PaymentsState
 
 SITE_COLUMNS = ["country", "site", "earned", "invoiced", "paid", "invoiced % of earned",
                 "paid % of earned"]
@@ -52,6 +52,7 @@ def exception_rows(exceptions: pd.DataFrame) -> pd.DataFrame:
 
 
 SITE_SHARES = ["invoiced % of earned", "paid % of earned"]
+EXCEPTIONS_TAB = 1  # a link with a status filter opens on the exceptions
 
 
 def shares_chart(picture: PaymentsPicture | None) -> hv.Element:
@@ -97,13 +98,16 @@ class PaymentsView(Viewer):
         self._run_head = pn.pane.HTML("", sizing_mode="stretch_width")
         self._nothing = message("", "info")
         self._run = table(pd.DataFrame(), "payment-run", page_size=15)
-        self._content = pn.Column(
-            self._head, self._chart, self._sites,
-            pn.pane.Markdown("#### Reconciliation exceptions"),
-            pn.widgets.Select.from_param(state.param.status, label="Status", width=180),
-            self._count, self._none, self._exceptions, pn.pane.Markdown("#### Payment run"),
-            self._run_head, self._nothing, self._run, self._approve, self._status,
-            sizing_mode="stretch_width")
+        # one table at a time: a tab is drawn when opened, not with the page
+        self._content = pn.Column(self._head, self._chart, pn.Tabs(
+            ("Sites", self._sites),
+            ("Reconciliation exceptions", pn.Column(
+                pn.widgets.Select.from_param(state.param.status, label="Status", width=180),
+                self._count, self._none, self._exceptions, sizing_mode="stretch_width")),
+            ("Payment run", pn.Column(self._run_head, self._nothing, self._run, self._approve,
+                                      self._status, sizing_mode="stretch_width")),
+            dynamic=True, sizing_mode="stretch_width",
+            active=EXCEPTIONS_TAB if state.status != ALL else 0), sizing_mode="stretch_width")
         state.param.watch(self._show, ["picture", "error", "approved"])
         state.param.watch(self._show_exceptions, ["exceptions"])
         self._show()

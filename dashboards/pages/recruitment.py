@@ -155,11 +155,12 @@ class RecruitmentView(Viewer):
                                        sizing_mode="stretch_width"))
         if len(picture.lpi):
             parts.append(pn.pane.HoloViews(lpi_chart(picture), sizing_mode="stretch_width"))
-        parts.append(pn.Row(pn.pane.HoloViews(country_chart(picture),
-                                              sizing_mode="stretch_width"),
-                            pn.pane.HoloViews(site_chart(picture),
-                                              sizing_mode="stretch_width"),
-                            sizing_mode="stretch_width"))
+        # the breakdowns are a click away: a tab is drawn when opened, not with the page
+        parts.append(pn.Tabs(
+            ("By country", pn.pane.HoloViews(country_chart(picture),
+                                             sizing_mode="stretch_width")),
+            ("By site", pn.pane.HoloViews(site_chart(picture), sizing_mode="stretch_width")),
+            dynamic=True, sizing_mode="stretch_width"))
         if picture.forecast is not None:
             parts.append(table(milestone_rows(picture), "milestones", pagination=None))
         return pn.Column(*parts, sizing_mode="stretch_width")

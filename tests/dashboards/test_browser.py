@@ -157,13 +157,19 @@ def test_pm_uses_every_page(watched, app_url: str, shared_engine) -> None:  # no
         assert session.get(RebalanceRun, run.id).applied_at is not None
 
     # payments: exceptions filtered by status; the pm sees no approval button
-    open_page(page, app_url, f"payments?study={STUDY}", "Reconciliation exceptions")
+    open_page(page, app_url, f"payments?study={STUDY}", "[data-figure=payments-as-of]")
+    page.get_by_text("Reconciliation exceptions").click()  # a tab, drawn when opened
     page.locator("select").nth(2).select_option("not_in_contract")
     expect(page.locator("[data-figure=exceptions]")).to_have_text(
         f"{int((lines['status'] == 'not_in_contract').sum())} invoice lines")
     expect(page).to_have_url(re.compile(r"status=not_in_contract"))
+    page.get_by_text("Payment run", exact=True).click()
+    expect(page.locator("[data-figure=run]").first).to_contain_text("preview (not stored)")
     expect(page.get_by_role("button", name="Approve this payment run")).to_have_count(0)
     shot(page, "payments-pm")
+    page.goto(f"{app_url}/payments?study={STUDY}&status=duplicate")  # a link opens the tab
+    expect(page.locator("[data-figure=exceptions]")).to_have_text(
+        f"{int((lines['status'] == 'duplicate').sum())} invoice lines")
     assert errors == []
 
 
@@ -177,7 +183,9 @@ def test_finance_approves_a_payment_run(watched, app_url: str, shared_engine) ->
     log_in(page, app_url, "fred")
     open_page(page, app_url, "workload", "not allowed for your role")
     expect(page.locator("[data-figure=over]")).to_have_count(0)
-    open_page(page, app_url, "payments?study=NRV-NEU-201", "Payment run through")
+    open_page(page, app_url, "payments?study=NRV-NEU-201", "[data-figure=payments-as-of]")
+    page.get_by_text("Payment run", exact=True).click()  # a tab, drawn when opened
+    expect(page.get_by_text("Payment run through").first).to_be_visible()
     with Session(shared_engine) as session:
         before = session.scalars(select(PaymentRun.id)).all()
     page.get_by_role("button", name="Approve this payment run").click()
