@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import holoviews as hv
-import hvplot.pandas  # noqa: F401  (registers .hvplot)
 import pandas as pd
 import panel as pn
 import param
@@ -12,7 +11,7 @@ from panel.viewable import Viewer
 from contracts.budget_lines import TOTAL
 from contracts.budget_picture import BudgetPicture
 from dashboards.formatting import major, money, ratio
-from dashboards.pages.common import figures, message, table
+from dashboards.pages.common import Choice, figures, message, table
 from dashboards.state.budget import BudgetState
 
 SERIES = {"planned_minor": "PV (planned)", "earned_minor": "EV (earned)",
@@ -37,19 +36,28 @@ def burn_frame(picture: BudgetPicture | None) -> pd.DataFrame:
     return data
 
 
+COLORS = {"PV (planned)": "#1f77b4", "EV (earned)": "#2ca02c", "AC (actual)": "#d62728",
+          "forecast": "#ff7f0e"}
+
+
 def burn_chart(picture: BudgetPicture | None) -> hv.Overlay:
     """Cumulative PV, EV, AC and the forecast with its P10–P90 band. The same layers with
-    or without data, so a new as-of date updates the drawn chart in place."""
+    or without data, so a new as-of date updates the drawn chart in place (HoloViews
+    elements built directly: hvPlot's conversion took half of an as-of change)."""
     data = burn_frame(picture)
-    band = data.dropna(subset=["P10", "P90"]).hvplot.area(
-        x="month", y="P90", y2="P10", alpha=0.25, color="#999999", label="forecast P10–P90")
     currency = picture.budget.currency if picture else ""
-    lines = data.hvplot.line(x="month", y=list(SERIES.values()), ylabel=currency,
-                             xlabel="", legend="top_left", yformatter="%.0f")
+    month, cost = "month", "cost"
+    band = hv.Area(data.dropna(subset=["P10", "P90"]), month, ["P90", "P10"],
+                   label="forecast P10–P90").opts(alpha=0.25, color="#999999",
+                                                  line_alpha=0)
+    lines = [hv.Curve(data, month, (label, cost), label=label).opts(color=color)
+             for label, color in COLORS.items()]
     title = (f"Cumulative cost, {picture.budget.study_id} as of {picture.budget.as_of}"
              if picture else "Cumulative cost")
-    return (band * lines).opts(height=380, responsive=True, title=title,
-                               framewise=True)
+    return hv.Overlay([band, *lines]).opts(
+        hv.opts.Curve(tools=["hover"], yformatter="%.0f"),
+        hv.opts.Overlay(height=380, responsive=True, title=title, framewise=True,
+                        legend_position="top_left", xlabel="", ylabel=currency))
 
 
 LINE_COLUMNS = ["service line", "flags", "BAC", "PV", "EV", "AC", "CPI", "SPI", "EAC", "ETC",
@@ -89,9 +97,9 @@ class BudgetView(Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         state = self.state
-        controls = pn.Row(pn.widgets.Select.from_param(state.param.study, label="Study",
+        controls = pn.Row(Choice.from_param(state.param.study, label="Study",
                                                        width=220),
-                          pn.widgets.Select.from_param(state.param.as_of, label="As of",
+                          Choice.from_param(state.param.as_of, label="As of",
                                                        width=160))
         self._message = message("", "warning")
         self._note = message("No recruitment forecast at this date (the study cannot be "

@@ -9,6 +9,19 @@ from holoviews.plotting.bokeh.renderer import BokehRenderer
 TABLE_PAGE_SIZE = 25
 
 
+class Choice(pn.widgets.Select):
+    """A page's input chosen from a list (study, as-of date, filter). Panel waits 50 ms to
+    coalesce a burst of changes (typing), which a choice never is: handled at once; and
+    everything it changes on the page goes to the browser in one message, so the page is
+    laid out once, not once per figure."""
+
+    _debounce = 0
+
+    def _process_events(self, events: dict[str, object]) -> None:
+        with pn.io.hold():
+            super()._process_events(events)
+
+
 def draw_charts_on_canvas() -> None:
     """Bokeh's 2D canvas instead of HoloViews' default WebGL: the pages' charts have tens
     of glyphs, not the tens of thousands WebGL pays off for, and a WebGL context per

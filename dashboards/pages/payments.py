@@ -15,7 +15,7 @@ from panel.viewable import Viewer
 from contracts.payments_picture import PaymentsPicture
 from dashboards.access import Action, NotAllowed, may
 from dashboards.formatting import day, money_column
-from dashboards.pages.common import message, of_sites, ranked_sites, table
+from dashboards.pages.common import Choice, message, of_sites, ranked_sites, table
 from dashboards.state.base import Outcome
 from dashboards.state.payments import ALL, PaymentsState
 
@@ -102,7 +102,7 @@ class PaymentsView(Viewer):
         self._content = pn.Column(self._head, self._chart, pn.Tabs(
             ("Sites", self._sites),
             ("Reconciliation exceptions", pn.Column(
-                pn.widgets.Select.from_param(state.param.status, label="Status", width=180),
+                Choice.from_param(state.param.status, label="Status", width=180),
                 self._count, self._none, self._exceptions, sizing_mode="stretch_width")),
             ("Payment run", pn.Column(self._run_head, self._nothing, self._run, self._approve,
                                       self._status, sizing_mode="stretch_width")),
@@ -111,9 +111,9 @@ class PaymentsView(Viewer):
         state.param.watch(self._show, ["picture", "error", "approved"])
         state.param.watch(self._show_exceptions, ["exceptions"])
         self._show()
-        controls = pn.Row(pn.widgets.Select.from_param(state.param.study, label="Study",
+        controls = pn.Row(Choice.from_param(state.param.study, label="Study",
                                                        width=220),
-                          pn.widgets.Select.from_param(state.param.as_of, label="As of",
+                          Choice.from_param(state.param.as_of, label="As of",
                                                        width=160))
         return pn.Column(controls, self._message, self._content, sizing_mode="stretch_width")
 

@@ -8,7 +8,7 @@ import param
 from panel.viewable import Viewer
 
 from dashboards.formatting import day, money, ratio
-from dashboards.pages.common import message, table
+from dashboards.pages.common import Choice, message, table
 from dashboards.state.portfolio import PortfolioState
 
 COLUMNS = ["study", "sponsor", "stage", "randomized / plan / target", "vs plan", "LPI",
@@ -50,7 +50,7 @@ class PortfolioView(Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         state = self.state
-        filters = pn.Row(*(pn.widgets.Select.from_param(state.param[name], label=label,
+        filters = pn.Row(*(Choice.from_param(state.param[name], label=label,
                                                         width=220)
                            for name, label in (("sponsor", "Sponsor"),
                                                ("therapeutic_area", "Therapeutic area"),

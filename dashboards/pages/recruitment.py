@@ -14,7 +14,7 @@ from panel.viewable import Viewer
 
 from dashboards.access import Action, NotAllowed, may
 from dashboards.formatting import day
-from dashboards.pages.common import message, of_sites, ranked_sites, table
+from dashboards.pages.common import Choice, message, of_sites, ranked_sites, table
 from dashboards.state.base import Outcome
 from dashboards.state.recruitment import RecruitmentState
 from planner.recruitment_picture import RecruitmentPicture
@@ -101,14 +101,14 @@ class RecruitmentView(Viewer):
         self._run.on_click(self._what_if)
         self._spinner = pn.indicators.LoadingSpinner(value=False, width=30, height=30)
         what_if = pn.Row(
-            pn.widgets.Select.from_param(state.param.what_if_country, label="Add sites in",
+            Choice.from_param(state.param.what_if_country, label="Add sites in",
                                          width=120),
             pn.widgets.IntInput.from_param(state.param.what_if_sites, label="Sites", width=90),
-            pn.widgets.Select.from_param(state.param.what_if_month, label="Opening",
+            Choice.from_param(state.param.what_if_month, label="Opening",
                                          width=120),
             pn.Column(pn.Spacer(height=18), pn.Row(self._run, self._spinner)))
         return pn.Column(
-            pn.Row(pn.widgets.Select.from_param(state.param.study, label="Study", width=220)),
+            pn.Row(Choice.from_param(state.param.study, label="Study", width=220)),
             pn.bind(self._body, state.param.picture, state.param.what_if, state.param.error),
             pn.pane.Markdown("#### What-if: more sites"), what_if,
             pn.bind(self._what_if_result, state.param.what_if), sizing_mode="stretch_width")
