@@ -9,8 +9,8 @@ The store: the 500-site, 36-month study of ``benchmarks.review_workbook`` (sites
 subjects and SDTM visits, staff, site contracts, invoices, a reconciliation, an
 approved payment run, the work order with change orders, timesheets), plus the
 demo portfolio's seven studies (plan of record only), so the portfolio page has
-eight studies to filter. The server (``dashboards.server.serve``) runs in this
-process; Debian's Chromium is driven by Playwright.
+eight studies to filter. The server (``dashboards.server.serve``) runs in its own
+process, as ``trialplan serve`` does; Debian's Chromium is driven by Playwright.
 
 Measured, per page, from ``page.goto`` until the page's first figure is visible
 (Bokeh and Panel loaded, the figures computed and drawn):
@@ -35,13 +35,17 @@ baseline. Exit status 0 when the benchmark ran (a missed target prints FAIL),
 from __future__ import annotations
 
 import argparse
+import contextlib
+import multiprocessing
 import os
 import shutil
+import socket
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: the repository root first on the path
@@ -120,7 +124,8 @@ def timed(page: Page, action: Callable[[], None], done: str, arg: object) -> flo
 
 
 
-def interactions(page: Page, url: str, reader: StoreReader, runs: int) -> dict[str, float]:
+def interactions(page: Page, url: str, reader: StoreReader, idle: Callable[[], None],
+                 runs: int) -> dict[str, float]:
     """Each interaction ``runs`` times, each on a freshly opened page (the first change a
     user makes there, the slowest), with what the page prefetched ready; the median."""
     choices = reader.read(*queries.study_dates(STUDY))
@@ -130,7 +135,7 @@ def interactions(page: Page, url: str, reader: StoreReader, runs: int) -> dict[s
     def opened(path: str, ready: str) -> None:
         page.goto(f"{url}/{path}")
         page.locator(ready).first.wait_for(state="visible")
-        reader.in_background(lambda: None).result()  # the neighbours of the date shown
+        idle()  # the server has prefetched the neighbours of the date shown
 
     def portfolio_filter() -> float:
         opened("portfolio", ".portfolio-table .tabulator-row")
@@ -186,35 +191,85 @@ def _fewer_rows(table: str) -> str:
             "return rows.length > 0 && rows.length < n; }")
 
 
+class ServerProcess:
+    """The web app in its own process, as ``trialplan serve`` runs it (a server inside
+    this process shared the interpreter with Playwright's driver: measured 0.1 s more per
+    interaction). ``idle()`` returns once the server's prefetching has caught up."""
+
+    def __init__(self, db: Path, prefetch: bool) -> None:
+        self.port = _port()
+        context = multiprocessing.get_context("spawn")
+        self._conn, there = context.Pipe()
+        # not a daemon: the server starts its own prefetch process
+        self._process = context.Process(target=_serve_child,
+                                        args=(str(db), self.port, prefetch, there))
+        self._process.start()
+        if not self._conn.poll(180) or self._conn.recv() != "ready":
+            self.stop()
+            raise RuntimeError("the dashboards server did not start")
+
+    def idle(self) -> None:
+        self._conn.send("idle")
+        self._conn.recv()
+
+    def stop(self) -> None:
+        if self._process.is_alive():
+            with contextlib.suppress(OSError):  # it stopped on its own
+                self._conn.send("stop")
+            self._process.join(60)
+        if self._process.is_alive():
+            self._process.kill()
+
+
+def _serve_child(db: str, port: int, prefetch: bool, conn: Connection) -> None:
+    engine = make_engine(f"sqlite:///{db}")
+    reader = StoreReader(engine, prefetch=prefetch)
+    server = serve(engine, port=port, threaded=True, reader=reader)
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    conn.send("ready")
+    while conn.recv() != "stop":
+        # twice: a job queued by a job (the default views, then their prefetches)
+        reader.in_background(lambda: None).result()
+        reader.in_background(lambda: None).result()
+        conn.send("idle")
+    server.stop()
+    reader.close()
+
+
 def measure(db: Path, runs: int) -> tuple[dict, dict, dict, dict]:
     engine = make_engine(f"sqlite:///{db}")
-    base = baseline(StoreReader(engine, prefetch=False))
-    cold, warm = {}, {}
+    reader = StoreReader(engine, prefetch=False)
+    base = baseline(reader)
+    cold, warm, acts = {}, {}, {}
     with sync_playwright() as play:
         browser = play.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
         for prefetch in (False, True):
-            reader = StoreReader(engine, prefetch=prefetch)
-            port = _port()
-            server = serve(engine, port=port, threaded=True, reader=reader)
-            url = f"http://127.0.0.1:{port}"
-            if prefetch:  # the default views, computed in the background at start
-                reader.in_background(lambda: None).result()
-                reader.in_background(lambda: None).result()
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(120_000)
-            log_in(page, url)
-            for path, ready in PAGES.items():
-                times = [first_render(page, url, path, ready)
-                         for _ in range(1 if not prefetch else runs)]
-                (warm if prefetch else cold)[path] = statistics.median(times)
-            print(f"{'warm' if prefetch else 'cold'} first renders: " + ", ".join(
-                f"{p.split('?')[0]} {s:.2f} s" for p, s in (warm if prefetch else cold).items()),
-                flush=True)
-            acts = interactions(page, url, reader, runs) if prefetch else {}
-            page.close()
-            server.stop()
-            reader.close()
+            server = ServerProcess(db, prefetch)
+            try:
+                url = f"http://127.0.0.1:{server.port}"
+                if prefetch:  # the default views, computed in the background at start
+                    server.idle()
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.set_default_timeout(120_000)
+                log_in(page, url)
+                for path, ready in PAGES.items():
+                    times = [first_render(page, url, path, ready)
+                             for _ in range(1 if not prefetch else runs)]
+                    (warm if prefetch else cold)[path] = statistics.median(times)
+                print(f"{'warm' if prefetch else 'cold'} first renders: " + ", ".join(
+                    f"{p.split('?')[0]} {s:.2f} s"
+                    for p, s in (warm if prefetch else cold).items()), flush=True)
+                if prefetch:
+                    acts = interactions(page, url, reader, server.idle, runs)
+                page.close()
+            finally:
+                server.stop()
         browser.close()
     return base, cold, warm, acts
 

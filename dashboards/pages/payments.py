@@ -67,9 +67,10 @@ def shares_chart(picture: PaymentsPicture | None) -> hv.Element:
         rows = ranked_sites(every, "paid % of earned", ascending=True)
         title = (f"Invoiced and paid as a share of earned: the sites least paid first "
                  f"({of_sites(len(rows), len(every))}; the table lists all)")
+    # one label per site (not per bar), the legend says which bar is which
     return rows.hvplot.bar(x="site", y=SITE_SHARES, height=300, responsive=True, rot=90,
                            ylabel="% of earned", xlabel="", legend="top_right",
-                           framewise=True, title=title)
+                           framewise=True, title=title).opts(multi_level=False)
 
 
 class PaymentsView(Viewer):
