@@ -18,11 +18,15 @@ process can see (in-memory SQLite), is computed on the worker thread instead.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import multiprocessing
 import os
 import pickle
 import queue
+import signal
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
@@ -45,6 +49,7 @@ VERSIONED = (ImportBatch, AuditEntry, ForecastRun, RebalanceRun, StaffingRun, Pa
              ReconciliationRun, AppUser)
 READER_ACTOR = "dashboards (read only)"
 CACHE_SIZE = 128
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def store_version(session: Session) -> tuple[int, ...]:
@@ -215,10 +220,24 @@ _child_engine: Engine | None = None
 
 def _start_child(url: str) -> None:
     """The prefetch process: the lowest CPU priority, so the pages and the browser go
-    first, and its own engine on the same store."""
+    first, and its own engine on the same store. It ends with the server, even when the
+    server is killed (on Linux; elsewhere it ends after the guess it is computing)."""
     global _child_engine
     os.nice(19)
+    _end_with_parent()
     _child_engine = make_engine(url)
+
+
+def _end_with_parent() -> None:
+    """Ask Linux to send this process SIGTERM when its parent dies (prctl
+    PR_SET_PDEATHSIG): an orphaned guess would otherwise run on for minutes."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        log.info("prefetch process: prctl failed (errno %s)", ctypes.get_errno())
+    if os.getppid() == 1:  # the parent died before the request: end now
+        os._exit(0)
 
 
 def _compute_in_child(compute: Callable[[Session], T]) -> T:
