@@ -142,7 +142,7 @@ class StoreReader:
                 url = self.engine.url.render_as_string(hide_password=False)
                 self._pool = ProcessPoolExecutor(
                     max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_start_child, initargs=(url,))
+                    initializer=_start_child, initargs=(url, os.getpid()))
             pool = self._pool
         value = pool.submit(_compute_in_child, compute).result()
         with self._lock:
@@ -218,17 +218,17 @@ def _shareable(engine: Engine) -> bool:
 _child_engine: Engine | None = None
 
 
-def _start_child(url: str) -> None:
+def _start_child(url: str, server_pid: int) -> None:
     """The prefetch process: the lowest CPU priority, so the pages and the browser go
     first, and its own engine on the same store. It ends with the server, even when the
     server is killed (on Linux; elsewhere it ends after the guess it is computing)."""
     global _child_engine
     os.nice(19)
-    _end_with_parent()
+    _end_with_parent(server_pid)
     _child_engine = make_engine(url)
 
 
-def _end_with_parent() -> None:
+def _end_with_parent(parent_pid: int) -> None:
     """Ask Linux to send this process SIGTERM when its parent dies (prctl
     PR_SET_PDEATHSIG): an orphaned guess would otherwise run on for minutes."""
     if not sys.platform.startswith("linux"):
@@ -236,7 +236,7 @@ def _end_with_parent() -> None:
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
         log.info("prefetch process: prctl failed (errno %s)", ctypes.get_errno())
-    if os.getppid() == 1:  # the parent died before the request: end now
+    if os.getppid() != parent_pid:  # the parent died before the request: end now
         os._exit(0)
 
 
