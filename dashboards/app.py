@@ -18,7 +18,7 @@ from dashboards import queries
 from dashboards.access import TITLES, Page, may_open, pages_for, refusal
 from dashboards.auth import user_role
 from dashboards.pages.budget import BudgetView
-from dashboards.pages.common import draw_charts_on_canvas, message
+from dashboards.pages.common import message
 from dashboards.pages.payments import PaymentsView
 from dashboards.pages.portfolio import PortfolioView
 from dashboards.pages.recruitment import RecruitmentView
@@ -33,7 +33,6 @@ from dashboards.state.workload import WorkloadState
 from planner.domain import AppRole
 
 APP_TITLE = "trialplan"
-draw_charts_on_canvas()
 
 
 @dataclass(frozen=True)

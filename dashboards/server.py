@@ -13,6 +13,7 @@ from tornado.web import RedirectHandler
 from dashboards import queries
 from dashboards.app import APP_TITLE, routes
 from dashboards.auth import StoreAuthProvider
+from dashboards.pages.common import draw_charts_on_canvas
 from dashboards.source import StoreReader
 
 COOKIE_SECRET_ENV = "TRIALPLAN_COOKIE_SECRET"
@@ -32,6 +33,7 @@ def serve(engine: Engine, port: int = 5006, address: str = "127.0.0.1",
     it as, besides the address itself and localhost. ``prefetch`` False: nothing is
     computed before a page asks (the benchmark's cold case)."""
     pn.extension("tabulator", sizing_mode="stretch_width", notifications=False)
+    draw_charts_on_canvas()
     reader = reader or StoreReader(engine, prefetch=prefetch)
     # what is loaded by now (modules, classes, the libraries' tables: ~370k objects) lives
     # as long as the server: kept out of the cyclic collector, whose full passes over it

@@ -62,11 +62,11 @@ class StoreReader:
     """Computations on the configured store, cached per (key, store version)."""
 
     def __init__(self, engine: Engine, cache_size: int = CACHE_SIZE,
-                 prefetch: bool = True, prefetch_process: bool = True) -> None:
+                 prefetch: bool = True) -> None:
         self.engine = engine
         self.prefetching = prefetch  # False: prefetch() does nothing
         # False: prefetched jobs are computed on the worker thread, in this process
-        self._apart = prefetch_process and _shareable(engine)
+        self._apart = _shareable(engine)
         self._pool: ProcessPoolExecutor | None = None  # started with the first job apart
         self.computed_apart = 0  # prefetched results computed in the child process
         self._cache: OrderedDict[Hashable, tuple[tuple[int, ...], Any]] = OrderedDict()

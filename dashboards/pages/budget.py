@@ -46,11 +46,10 @@ def burn_chart(picture: BudgetPicture | None) -> hv.Overlay:
     elements built directly: hvPlot's conversion took half of an as-of change)."""
     data = burn_frame(picture)
     currency = picture.budget.currency if picture else ""
-    month, cost = "month", "cost"
-    band = hv.Area(data.dropna(subset=["P10", "P90"]), month, ["P90", "P10"],
+    band = hv.Area(data.dropna(subset=["P10", "P90"]), "month", ["P90", "P10"],
                    label="forecast P10–P90").opts(alpha=0.25, color="#999999",
                                                   line_alpha=0)
-    lines = [hv.Curve(data, month, (label, cost), label=label).opts(color=color)
+    lines = [hv.Curve(data, "month", (label, "cost"), label=label).opts(color=color)
              for label, color in COLORS.items()]
     title = (f"Cumulative cost, {picture.budget.study_id} as of {picture.budget.as_of}"
              if picture else "Cumulative cost")
