@@ -38,10 +38,28 @@ class GapArrays:
     penalty: float | None  # price per unit of overload; None = hard capacities
     max_moves: int | None
     sign: float  # +1 min, −1 max: original objective = sign × internal objective
+    job_group: np.ndarray | None = None  # (J,) group number of each job (a site's study)
+    pair_paid: np.ndarray | None = None  # (P,) the pair's (agent, group) is paid for already
+    group_penalty: float = 0.0  # per (agent, group) worked and not paid: always a cost
 
     @property
     def soft(self) -> bool:
         return self.penalty is not None
+
+    @property
+    def grouped(self) -> bool:
+        return self.job_group is not None and self.group_penalty > 0
+
+    def group_key(self, pairs: np.ndarray) -> np.ndarray:
+        """(agent, group) of each pair as one number (grouped problems only)."""
+        return (self.pair_agent[pairs] * (int(self.job_group.max()) + 1)
+                + self.job_group[self.pair_job[pairs]])
+
+    def charged(self, pairs: np.ndarray) -> np.ndarray:
+        """Sorted (agent, group) keys the given pairs pay for (none when not grouped)."""
+        if not self.grouped:
+            return np.empty(0, dtype=np.int64)
+        return np.unique(self.group_key(pairs[~self.pair_paid[pairs]]))
 
     def key(self, agent: np.ndarray, job: np.ndarray) -> np.ndarray:
         return agent.astype(np.int64) * len(self.jobs) + job
@@ -95,8 +113,28 @@ def from_problem(problem: AssignmentProblem) -> GapArrays:
     job_ptr = np.searchsorted(pair_job, np.arange(len(jobs) + 1))
     by_agent = np.argsort(pair_agent, kind="stable")
     agent_ptr = np.searchsorted(pair_agent[by_agent], np.arange(len(agents) + 1))
+    job_group, pair_paid = _groups(problem, agents, jobs, pair_agent, pair_job)
     return GapArrays(agents, jobs, pair_agent, pair_job, cost, load, capacity, move, job_ptr,
-                     by_agent, agent_ptr, problem.overload_penalty, problem.max_moves, sign)
+                     by_agent, agent_ptr, problem.overload_penalty, problem.max_moves, sign,
+                     job_group, pair_paid, problem.group_penalty if job_group is not None
+                     else 0.0)
+
+
+def _groups(problem: AssignmentProblem, agents: np.ndarray, jobs: np.ndarray,
+            pair_agent: np.ndarray, pair_job: np.ndarray
+            ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Each job's group number (a job without one is its own group) and whether each
+    pair's (agent, group) is paid for by jobs outside the problem."""
+    if not problem.spreads_groups:
+        return None, None
+    label = problem.groups.drop_duplicates("job").set_index("job")["group"].reindex(jobs)
+    names, job_group = np.unique(label.astype(str).where(label.notna(), "\x00" + pd.Series(
+        jobs, index=label.index).astype(str)).to_numpy(), return_inverse=True)
+    paid_keys = {(a, g) for a, g in problem.worked}
+    pair_paid = np.array([(a, g) in paid_keys for a, g in zip(
+        agents[pair_agent], label.to_numpy()[pair_job], strict=True)], dtype=bool) \
+        if paid_keys else np.zeros(len(pair_agent), dtype=bool)
+    return job_group.astype(np.int64), pair_paid
 
 
 def usage(g: GapArrays, choice: np.ndarray) -> np.ndarray:
@@ -116,11 +154,12 @@ def objective(g: GapArrays, choice: np.ndarray) -> float:
     over = overload(g, usage(g, choice))
     if g.max_moves is not None and int(g.move[choice].sum()) > g.max_moves:
         return np.inf
+    groups = g.group_penalty * len(g.charged(choice))
     if g.soft:
-        return float(g.cost[choice].sum() + g.penalty * over.sum())
+        return float(g.cost[choice].sum() + g.penalty * over.sum() + groups)
     if over.max(initial=0.0) > 1e-6:
         return np.inf
-    return float(g.cost[choice].sum())
+    return float(g.cost[choice].sum() + groups)
 
 
 def to_frame(g: GapArrays, choice: np.ndarray) -> pd.DataFrame:
@@ -143,12 +182,33 @@ def choice_of(g: GapArrays, assignment: pd.DataFrame) -> np.ndarray | None:
     return choice
 
 
+def new_groups(g: GapArrays, pairs: np.ndarray, held: np.ndarray | None) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray]:
+    """The (agent, group) keys that ``pairs`` would newly pay for (not paid, not in the
+    sorted ``held`` keys of jobs outside the model), and which of ``pairs`` (positions)
+    charge which of them (index into the keys)."""
+    if not g.grouped:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty
+    key = g.group_key(pairs)
+    open_ = ~g.pair_paid[pairs]
+    if held is not None and len(held):
+        open_ &= ~np.isin(key, held)
+    position = np.flatnonzero(open_)
+    keys, which = np.unique(key[position], return_inverse=True)
+    return keys, position, which
+
+
 def highs_model(g: GapArrays, pairs: np.ndarray, jobs: np.ndarray, residual: np.ndarray,
-                integer: bool, move_budget: float | None, threads: int = 1) -> highspy.Highs:
+                integer: bool, move_budget: float | None, threads: int = 1,
+                held: np.ndarray | None = None) -> highspy.Highs:
     """The GAP restricted to ``pairs`` (of the ``jobs`` left free) as a HiGHS model built
     from arrays (no modelling layer): columns x_p (p ∈ pairs), then over[a, t] for the
-    agents involved when soft; rows Σ_{p ∈ P(j)} x_p = 1 (j ∈ jobs), then per agent a and
-    period t  Σ_p load[p, t] x_p − over[a, t] ≤ residual[a, t], then Σ_{p: move} x_p ≤ budget.
+    agents involved when soft, then y[a, g] ∈ {0, 1} for each (agent, group) the pairs may
+    newly pay for when grouped; rows Σ_{p ∈ P(j)} x_p = 1 (j ∈ jobs), then per agent a and
+    period t  Σ_p load[p, t] x_p − over[a, t] ≤ residual[a, t], then Σ_{p: move} x_p ≤
+    budget, then x_p − y[a, g] ≤ 0 (``held``: sorted (agent, group) keys paid by the jobs
+    outside the model: free to join).
 
     Capacity rows only for (a, t) with some load; rows of jobs in the order of ``jobs``."""
     n = len(pairs)
@@ -181,15 +241,26 @@ def highs_model(g: GapArrays, pairs: np.ndarray, jobs: np.ndarray, residual: np.
         vals.append(np.ones(len(moving)))
         lower.append(np.array([-np.inf]))
         upper.append(np.array([float(move_budget)]))
+    keys, position, which = new_groups(g, pairs, held)
+    n_y = len(keys)
+    if n_y:
+        first = int(sum(len(x) for x in lower))
+        links = first + np.arange(len(position))
+        rows_col += [links, links]
+        cols += [position, n + n_over + which]
+        vals += [np.ones(len(position)), -np.ones(len(position))]
+        lower.append(np.full(len(position), -np.inf))
+        upper.append(np.zeros(len(position)))
+        costs.append(np.full(n_y, float(g.group_penalty)))
     row, col, val = np.concatenate(rows_col), np.concatenate(cols), np.concatenate(vals)
     order = np.lexsort((row, col))
-    num_col = n + n_over
+    num_col = n + n_over + n_y
     lp = highspy.HighsLp()
     lp.num_col_ = num_col
     lp.num_row_ = int(sum(len(x) for x in lower))
     lp.col_cost_ = np.concatenate(costs)
     lp.col_lower_ = np.zeros(num_col)
-    lp.col_upper_ = np.concatenate([np.ones(n), np.full(n_over, np.inf)])
+    lp.col_upper_ = np.concatenate([np.ones(n), np.full(n_over, np.inf), np.ones(n_y)])
     lp.row_lower_ = np.concatenate(lower)
     lp.row_upper_ = np.concatenate(upper)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
@@ -198,7 +269,7 @@ def highs_model(g: GapArrays, pairs: np.ndarray, jobs: np.ndarray, residual: np.
     lp.a_matrix_.value_ = val[order]
     if integer:
         lp.integrality_ = [highspy.HighsVarType.kInteger] * n + (
-            [highspy.HighsVarType.kContinuous] * n_over)
+            [highspy.HighsVarType.kContinuous] * n_over) + [highspy.HighsVarType.kInteger] * n_y
     h = quiet_highs()
     set_threads(h, threads)
     h.passModel(lp)
@@ -206,8 +277,9 @@ def highs_model(g: GapArrays, pairs: np.ndarray, jobs: np.ndarray, residual: np.
 
 
 def highs_start(g: GapArrays, h: highspy.Highs, pairs: np.ndarray, choice: np.ndarray,
-                residual: np.ndarray) -> None:
-    """Hand HiGHS the incumbent restricted to ``pairs`` (x, and the overload it implies)."""
+                residual: np.ndarray, held: np.ndarray | None = None) -> None:
+    """Hand HiGHS the incumbent restricted to ``pairs`` (x, the overload and the groups
+    worked it implies; ``held`` as for :func:`highs_model`)."""
     chosen = np.isin(pairs, choice)
     values = [chosen.astype(float)]
     if g.soft:
@@ -220,6 +292,11 @@ def highs_start(g: GapArrays, h: highspy.Highs, pairs: np.ndarray, choice: np.nd
         np.add.at(used, np.searchsorted(agents, g.pair_agent[on]), g.load[on])
         over = np.maximum(used - residual[agents], 0.0)
         values.append(over[keys // periods, keys % periods])
+    if g.grouped:
+        keys, position, which = new_groups(g, pairs, held)
+        worked = np.zeros(len(keys))
+        worked[which[chosen[position]]] = 1.0
+        values.append(worked)
     solution = highspy.HighsSolution()
     solution.col_value = np.concatenate(values)
     solution.value_valid = True

@@ -103,9 +103,12 @@ def shift_moves(g: GapArrays, choice: np.ndarray, max_rounds: int = 50) -> np.nd
     Respects the move budget."""
     choice = choice.copy()
     free = g.capacity - usage(g, choice)
+    worked = _worked(g, choice)
     for _ in range(max_rounds):
         current = g.cost[choice][g.pair_job]
         gain = current - g.cost
+        if g.grouped:
+            gain += _group_gain(g, worked, choice[g.pair_job], np.arange(len(g.cost)))
         if g.soft:
             target = free[g.pair_agent]
             gain -= g.penalty * (np.maximum(g.load - np.maximum(target, 0), 0).sum(axis=1))
@@ -125,6 +128,8 @@ def shift_moves(g: GapArrays, choice: np.ndarray, max_rounds: int = 50) -> np.nd
             if old == pair or g.pair_agent[old] == agent:
                 continue
             delta = _shift_delta(g, free, old, pair)
+            if g.grouped:
+                delta -= float(_group_gain(g, worked, np.array([old]), np.array([pair]))[0])
             if delta >= -1e-9:
                 continue
             step = int(g.move[pair]) - int(g.move[old])
@@ -132,12 +137,35 @@ def shift_moves(g: GapArrays, choice: np.ndarray, max_rounds: int = 50) -> np.nd
                 continue
             free[g.pair_agent[old]] += g.load[old]
             free[agent] -= g.load[pair]
+            if g.grouped:
+                worked.flat[g.group_key(np.array([old, pair]))] += [-1, 1]
             choice[job] = pair
             moves += step
             moved += 1
         if moved == 0:
             break
     return choice
+
+
+def _worked(g: GapArrays, choice: np.ndarray) -> np.ndarray:
+    """(A, G) jobs each agent holds of each group, counting only unpaid (agent, group)s
+    (empty when not grouped)."""
+    if not g.grouped:
+        return np.zeros((0, 0), dtype=np.int64)
+    worked = np.zeros((len(g.agents), int(g.job_group.max()) + 1), dtype=np.int64)
+    unpaid = choice[~g.pair_paid[choice]]
+    np.add.at(worked.reshape(-1), g.group_key(unpaid), 1)
+    return worked
+
+
+def _group_gain(g: GapArrays, worked: np.ndarray, old: np.ndarray,
+                new: np.ndarray) -> np.ndarray:
+    """Group penalty saved by moving each job from pair ``old`` to pair ``new``: its
+    last job of the group leaves the old agent, minus the new agent's first."""
+    counts = worked.reshape(-1)
+    leaves = ~g.pair_paid[old] & (counts[g.group_key(old)] == 1)
+    joins = ~g.pair_paid[new] & (counts[g.group_key(new)] == 0)
+    return g.group_penalty * (leaves.astype(float) - joins)
 
 
 def _shift_delta(g: GapArrays, free: np.ndarray, old: int, new: int) -> float:

@@ -158,6 +158,7 @@ def solve_compiled(compiled: CompiledModel, time_limit: float, rel_gap: float,
 class Relaxation:
     values: dict[int, float]  # id(Pyomo variable) → value
     objective: float  # in the model's own sense: a bound on the MIP's optimum
+    reduced: dict[int, float]  # id(Pyomo variable) → reduced cost (HiGHS's minimization)
 
 
 def relaxation(compiled: CompiledModel, time_limit: float) -> Relaxation | None:
@@ -170,11 +171,14 @@ def relaxation(compiled: CompiledModel, time_limit: float) -> Relaxation | None:
     try:
         highs.run()
         solved = highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
-        value = list(highs.getSolution().col_value) if solved else []  # one copy
+        solution = highs.getSolution()
+        value = list(solution.col_value) if solved else []  # one copy
+        reduced = list(solution.col_dual) if solved else []
         objective = _sign(compiled) * highs.getInfo().objective_function_value
     finally:
         highs.setOptionValue("solve_relaxation", False)
         highs.clearSolver()  # the MIP starts afresh (not from the LP's status)
     if not solved:
         return None
-    return Relaxation(_by_variable(compiled, value), objective)
+    return Relaxation(_by_variable(compiled, value), objective,
+                      _by_variable(compiled, reduced))

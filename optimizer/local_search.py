@@ -25,6 +25,7 @@ LP facts used (minimization, z_LP the LP optimum, UB the incumbent):
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import highspy
@@ -152,8 +153,9 @@ def _solve_sub(g: GapArrays, choice: np.ndarray, jobs: np.ndarray, pairs: np.nda
     fixed[jobs] = False
     residual = g.capacity - usage(g, choice[fixed])
     budget = None if g.max_moves is None else g.max_moves - int(g.move[choice[fixed]].sum())
-    h = highs_model(g, pairs, jobs, residual, True, budget, threads)
-    highs_start(g, h, pairs, choice, residual)
+    held = g.charged(choice[fixed])
+    h = highs_model(g, pairs, jobs, residual, True, budget, threads, held)
+    highs_start(g, h, pairs, choice, residual, held)
     h.setOptionValue("time_limit", max(seconds, 0.05))
     h.setOptionValue("mip_rel_gap", 0.0)
     for name, value in SUB_OPTIONS.items():
@@ -228,14 +230,16 @@ def _affinity(g: GapArrays, choice: np.ndarray, guide: LpGuide | None) -> np.nda
 
 def large_neighbourhoods(g: GapArrays, choice: np.ndarray, guide: LpGuide | None,
                          deadline: float, log: SearchLog, threads: int = 1, seed: int = 0,
-                         sub_seconds: float = 0.5) -> np.ndarray:
-    """Free the jobs of k agents, solve that sub-GAP exactly, keep improvements; adapt k."""
+                         sub_seconds: float = 0.5,
+                         until: Callable[[], bool] | None = None) -> np.ndarray:
+    """Free the jobs of k agents, solve that sub-GAP exactly, keep improvements; adapt k.
+    Stops at ``deadline`` or as soon as ``until()`` is true."""
     rng = np.random.default_rng(seed)
     n_agents = len(g.agents)
     k = min(n_agents, 4)
     affinity = _affinity(g, choice, guide)
     allowed = _allowed(g, choice, guide)
-    while time.perf_counter() < deadline - 0.05:
+    while time.perf_counter() < deadline - 0.05 and not (until is not None and until()):
         if guide is not None and rng.random() < JOB_NEIGHBOURHOODS:
             jobs = _pick_jobs(g, choice, guide, k * len(g.jobs) // n_agents, rng)
             pairs = g.job_pairs(jobs)

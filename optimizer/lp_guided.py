@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from optimizer.assignment import AssignmentProblem, BuiltModel, objective_of, overload_of
-from optimizer.highs_bridge import relaxation
+from optimizer.highs_bridge import Relaxation, relaxation
 from optimizer.repair import repair_start
 
 MIN_PAIRS = 20_000  # below this HiGHS does well on the whole part on its own
@@ -27,6 +27,7 @@ MIN_PAIRS = 20_000  # below this HiGHS does well on the whole part on its own
 class GuidedStart:
     start: pd.DataFrame  # job, agent
     bound: float  # the LP relaxation's objective (-inf when it was not solved)
+    relaxed: Relaxation | None = None  # the LP relaxation itself, when it was solved
 
 
 def _value(problem: AssignmentProblem, assignment: pd.DataFrame) -> float:
@@ -53,4 +54,4 @@ def lp_guided_start(problem: AssignmentProblem, built: BuiltModel, start: pd.Dat
                                              kind="stable")
     rounded = repair_start(problem, rounded.drop_duplicates("job")[["job", "agent"]])
     return GuidedStart(min((start, rounded), key=lambda a: _value(problem, a)),
-                       relaxed.objective)
+                       relaxed.objective, relaxed)

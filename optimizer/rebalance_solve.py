@@ -28,12 +28,14 @@ from optimizer.assignment import (
 )
 from optimizer.decompose import components
 from optimizer.lp_guided import lp_guided_start
+from optimizer.rebalance_search import searchable, solve_with_search
 from optimizer.repair import repair_start
 
 LP_SHARE = 0.25  # of a part's time at most for the LP relaxation behind the rounded start
 SHARE_EXPONENT = 0.5  # time shares ∝ size^½: a small part proves its optimum in a few
 # seconds, a large one is left with its LP bound either way (benchmarks/README.md)
 MIN_SECONDS = 0.5  # HiGHS's least time for one subproblem, even past the deadline
+SEARCH_PAIRS = 1_000  # parts at least this large also get the neighbourhood search
 SUBPROBLEM_COLUMNS = ["component", "sites", "cras", "status", "objective", "bound", "seconds"]
 
 
@@ -73,14 +75,17 @@ def _solve(problem: AssignmentProblem, current: pd.DataFrame, time_limit: float,
         return fixed_result(problem)
     started = time.perf_counter()
     built = build_for_highs(problem)
-    lp_bound = -math.inf
+    lp_bound, relaxed = -math.inf, None
     if start is None:
         start = repair_start(problem, current[current["job"].isin(set(problem.pairs["job"]))])
         guided = lp_guided_start(problem, built, start, LP_SHARE * time_limit)
-        start, lp_bound = guided.start, guided.bound
+        start, lp_bound, relaxed = guided.start, guided.bound, guided.relaxed
     left = max(MIN_SECONDS, time_limit - (time.perf_counter() - started))
-    result = solve_built(problem, built, time_limit=left, rel_gap=rel_gap,
-                         accept_incumbent=True, start=start)
+    if len(problem.pairs) >= SEARCH_PAIRS and searchable(problem):
+        result = solve_with_search(problem, built, start, left, rel_gap, relaxed)
+    else:
+        result = solve_built(problem, built, time_limit=left, rel_gap=rel_gap,
+                             accept_incumbent=True, start=start)
     if lp_bound > result.bound:  # HiGHS stopped before its root LP: the LP's bound holds
         result = dataclasses.replace(result, bound=min(lp_bound, result.objective))
     if not result.bound >= 0.0:  # -inf or NaN when HiGHS stopped before its first bound:

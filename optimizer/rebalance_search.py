@@ -1,0 +1,101 @@
+"""A rebalancing part solved two ways at once: HiGHS bounds it, a search improves the plan.
+
+On the synthetic 300 × 3,000 portfolio's largest part (1,252 sites × 125 CRAs,
+44,238 pairs) HiGHS spends its minute on the root's cuts: 90 s left the
+LP-rounded start of 213,896 untouched (bound 205,989). The large-neighbourhood
+search of :mod:`optimizer.local_search` (free the sites of a few CRAs, solve
+that small sub-problem exactly from arrays, keep what improves) took the same
+start to 209,217 in 20 s. HiGHS releases Python's interpreter lock while it
+solves, so the two run at once on two cores: HiGHS, one thread, on the part's
+whole Pyomo model for the proven bound (and its own plans), the search on the
+calling thread for better plans. The result is the better plan with HiGHS's
+bound; the search stops as soon as HiGHS is done.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+
+from optimizer.assignment import (
+    AssignmentProblem,
+    AssignmentResult,
+    BuiltModel,
+    objective_of,
+    overload_of,
+    solve_built,
+)
+from optimizer.gap_arrays import GapArrays, choice_of, from_problem, to_frame
+from optimizer.greedy import shift_moves
+from optimizer.highs_bridge import Relaxation, set_threads
+from optimizer.local_search import LpGuide, SearchLog, large_neighbourhoods, lp_relaxation
+
+HIGHS_THREADS = 1  # the other core runs the search
+
+
+def searchable(problem: AssignmentProblem) -> bool:
+    """The search keeps no move budget across parts nor a cap on sites per CRA, so those
+    problems are HiGHS's alone."""
+    return problem.sense == "min" and problem.max_moves is None \
+        and problem.max_jobs_per_agent is None and problem.overload_penalty is not None
+
+
+def _guide(g: GapArrays, problem: AssignmentProblem, built: BuiltModel,
+           relaxed: Relaxation | None) -> LpGuide | None:
+    """The LP relaxation per pair in the arrays' order: the Pyomo model's when it was
+    solved already, else the arrays' own (the same problem without the keep-all rows)."""
+    if relaxed is None:
+        return lp_relaxation(g, SearchLog(), HIGHS_THREADS)
+    agent = pd.Index(g.agents).get_indexer(problem.pairs["agent"])
+    job = pd.Index(g.jobs).get_indexer(problem.pairs["job"])
+    at = g.pair_of(agent, job)  # model.x is indexed by the problem's pairs, in order
+    variables = list(built.model.x.values())
+    x, reduced = np.zeros(len(g.cost)), np.zeros(len(g.cost))
+    x[at] = [relaxed.values.get(id(v), 0.0) for v in variables]
+    reduced[at] = [relaxed.reduced.get(id(v), 0.0) for v in variables]
+    return LpGuide(x, reduced, relaxed.objective)
+
+
+def _with_plan(problem: AssignmentProblem, result: AssignmentResult,
+               plan: pd.DataFrame, seconds: float) -> AssignmentResult:
+    """HiGHS's result with the searched ``plan`` (job, agent) when that is better."""
+    overload = overload_of(problem, plan)
+    value = objective_of(problem, plan, overload)
+    if not value < result.objective - 1e-7 * max(1.0, abs(result.objective)):
+        return AssignmentResult(result.assignment, result.overload, result.objective,
+                                result.bound, result.status, result.build_seconds, seconds)
+    met = value - result.bound <= 1e-9 * max(1.0, abs(value))
+    return AssignmentResult(
+        plan.sort_values("job", kind="stable").reset_index(drop=True), overload, value,
+        min(result.bound, value), "optimal" if met or result.status == "optimal"
+        else result.status, result.build_seconds, seconds)
+
+
+def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.DataFrame,
+                      time_limit: float, rel_gap: float,
+                      relaxed: Relaxation | None = None) -> AssignmentResult:
+    """HiGHS on ``built`` from ``start`` (job, agent) and the neighbourhood search from the
+    same start, at once, for ``time_limit`` seconds (see the module docstring)."""
+    started = time.perf_counter()
+    deadline = started + time_limit
+    g = from_problem(problem)
+    choice = choice_of(g, start)
+    guide = _guide(g, problem, built, relaxed)
+    set_threads(built.compiled.highs, HIGHS_THREADS)  # the pool sized before both run
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="highs") as pool:
+        running = pool.submit(solve_built, problem, built,
+                              max(0.5, deadline - time.perf_counter()), rel_gap,
+                              HIGHS_THREADS, True, start)
+        if choice is not None:
+            choice = shift_moves(g, choice)
+            choice = large_neighbourhoods(g, choice, guide, deadline, SearchLog(),
+                                          HIGHS_THREADS, until=running.done)
+        result = running.result()
+    seconds = time.perf_counter() - started
+    if choice is None or not math.isfinite(result.objective):
+        return result
+    return _with_plan(problem, result, to_frame(g, choice), seconds)

@@ -1,0 +1,159 @@
+"""The neighbourhood search on rebalancing parts (groups, i.e. a study's CRAs, in the arrays)
+and its run beside HiGHS (optimizer.rebalance_search). Every objective is recomputed by
+optimizer.assignment from the plan, never taken from the search's bookkeeping; optima
+come from the Pyomo model solved by HiGHS to a zero gap."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import optimizer.rebalance_solve as rebalance_solve
+from optimizer.assignment import (
+    AssignmentProblem,
+    build_for_highs,
+    objective_of,
+    overload_of,
+    solve_assignment,
+)
+from optimizer.gap_arrays import choice_of, from_problem, highs_model, objective, to_frame
+from optimizer.greedy import shift_moves
+from optimizer.local_search import SearchLog, large_neighbourhoods, lp_relaxation
+from optimizer.rebalance_search import solve_with_search
+from optimizer.rebalance_solve import Rebalancing, solve_rebalancing
+
+
+def grouped_problem(seed: int, agents: int = 6, jobs: int = 36, periods: int = 3,
+                    groups: int = 7) -> tuple[AssignmentProblem, pd.DataFrame]:
+    """A small rebalancing: overloaded current holders, moves at 250, travel on some pairs,
+    studies charged 100 per CRA, two (CRA, study) pairs paid for by sites outside."""
+    rng = np.random.default_rng(seed)
+    names = [f"A{i}" for i in range(agents)]
+    holder = rng.choice(agents, size=jobs, p=np.linspace(2, 1, agents) / np.linspace(
+        2, 1, agents).sum())
+    rows = []
+    for j in range(jobs):
+        for a in range(agents):
+            if a == holder[j] or rng.random() < 0.6:
+                travel = 0.0 if rng.random() < 0.7 else float(rng.integers(50, 400))
+                rows.append((names[a], f"J{j:02d}", travel + 250.0 * (a != holder[j]),
+                             a != holder[j]))
+    pairs = pd.DataFrame(rows, columns=["agent", "job", "cost", "move"])
+    hours = pd.DataFrame([(f"J{j:02d}", f"T{t}", float(rng.integers(0, 12)))
+                          for j in range(jobs) for t in range(periods)],
+                         columns=["job", "period", "amount"])
+    load = pairs[["agent", "job"]].merge(hours, on="job")
+    capacity = pd.DataFrame([(a, f"T{t}", 40.0) for a in names for t in range(periods)],
+                            columns=["agent", "period", "capacity"])
+    study = pd.DataFrame({"job": [f"J{j:02d}" for j in range(jobs)],
+                          "group": [f"S{rng.integers(groups)}" for _ in range(jobs)]})
+    problem = AssignmentProblem(pairs, load, capacity, "min", overload_penalty=1000.0,
+                                groups=study, group_penalty=100.0,
+                                worked=frozenset({("A0", "S1"), ("A3", "S2")}))
+    current = pd.DataFrame({"job": [f"J{j:02d}" for j in range(jobs)],
+                            "agent": [names[a] for a in holder]})
+    return problem, current
+
+
+def _value(problem: AssignmentProblem, plan: pd.DataFrame) -> float:
+    return objective_of(problem, plan, overload_of(problem, plan))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_arrays_price_groups_as_the_model_does(seed: int) -> None:
+    problem, current = grouped_problem(seed)
+    g = from_problem(problem)
+    rng = np.random.default_rng(seed)
+    for _ in range(5):  # random plans: one eligible pair per job
+        choice = np.array([rng.integers(g.job_ptr[j], g.job_ptr[j + 1])
+                           for j in range(len(g.jobs))])
+        assert objective(g, choice) == pytest.approx(_value(problem, to_frame(g, choice)))
+    assert objective(g, choice_of(g, current)) == pytest.approx(_value(problem, current))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_arrays_model_has_the_pyomo_models_optimum(seed: int) -> None:
+    """The same MIP built twice (arrays with x, overload and y columns; Pyomo): one optimum."""
+    problem, _ = grouped_problem(seed)
+    g = from_problem(problem)
+    h = highs_model(g, np.arange(len(g.cost)), np.arange(len(g.jobs)), g.capacity, True, None)
+    h.setOptionValue("mip_rel_gap", 0.0)
+    h.run()
+    exact = solve_assignment(problem, rel_gap=0.0)
+    assert h.getInfo().objective_function_value == pytest.approx(exact.objective)
+    lp = lp_relaxation(g, SearchLog())
+    assert lp.bound <= exact.objective + 1e-6
+
+
+def _shift_case(cost_to_b: float) -> tuple[AssignmentProblem, pd.DataFrame]:
+    """Site j1 of study X is A's only X site; B holds X's other site. Moving j1 to B
+    costs ``cost_to_b`` and saves A's X (100)."""
+    pairs = pd.DataFrame({"agent": ["A", "B", "B"], "job": ["j1", "j1", "j2"],
+                          "cost": [0.0, cost_to_b, 0.0], "move": [False, True, False]})
+    load = pd.DataFrame({"agent": ["A", "B", "B"], "job": ["j1", "j1", "j2"],
+                         "period": "T", "amount": 1.0})
+    capacity = pd.DataFrame({"agent": ["A", "B"], "period": "T", "capacity": 10.0})
+    groups = pd.DataFrame({"job": ["j1", "j2"], "group": ["X", "X"]})
+    problem = AssignmentProblem(pairs, load, capacity, "min", overload_penalty=1000.0,
+                                groups=groups, group_penalty=100.0)
+    return problem, pd.DataFrame({"job": ["j1", "j2"], "agent": ["A", "B"]})
+
+
+@pytest.mark.parametrize(("cost_to_b", "moves"), [(60.0, True), (140.0, False)])
+def test_shifts_count_the_study_a_cra_stops_or_starts(cost_to_b: float, moves: bool) -> None:
+    """60 to move, 100 saved: worth it; 140 to move: not (a shift blind to studies would
+    see only the cost and never move)."""
+    problem, current = _shift_case(cost_to_b)
+    g = from_problem(problem)
+    after = to_frame(g, shift_moves(g, choice_of(g, current)))
+    assert (after.set_index("job")["agent"]["j1"] == "B") is moves
+    assert _value(problem, after) == min(_value(problem, current), 100.0 + cost_to_b)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_neighbourhood_search_only_improves(seed: int) -> None:
+    problem, current = grouped_problem(seed)
+    g = from_problem(problem)
+    start = choice_of(g, current)
+    log = SearchLog()
+    found = large_neighbourhoods(g, shift_moves(g, start), lp_relaxation(g, log),
+                                 time.perf_counter() + 2.0, log)
+    plan = to_frame(g, found)
+    assert sorted(plan["job"]) == sorted(current["job"])  # each site once
+    assert _value(problem, plan) == pytest.approx(objective(g, found))
+    assert _value(problem, plan) <= _value(problem, current)
+    assert _value(problem, plan) >= solve_assignment(problem, rel_gap=0.0).objective - 1e-6
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_search_beside_highs_reaches_the_optimum(seed: int) -> None:
+    problem, current = grouped_problem(seed)
+    exact = solve_assignment(problem, rel_gap=0.0)
+    result = solve_with_search(problem, build_for_highs(problem), current, 20.0, 0.0)
+    assert result.status == "optimal"
+    assert result.objective == pytest.approx(exact.objective)
+    assert _value(problem, result.assignment) == pytest.approx(result.objective)
+    assert result.bound <= result.objective + 1e-6
+    assert result.overload["hours"].sum() == pytest.approx(
+        overload_of(problem, result.assignment)["hours"].sum())
+
+
+def test_rebalancing_parts_with_the_search_keep_every_invariant(monkeypatch) -> None:  # noqa: ANN001
+    """Every part through the search (threshold 0): each site once, the objective
+    recomputed, the bound below it, the optimum of the whole model."""
+    monkeypatch.setattr(rebalance_solve, "SEARCH_PAIRS", 0)
+    problem, current = grouped_problem(6)
+    data = Rebalancing(pairs=problem.pairs, load=problem.load, capacity=problem.capacity,
+                       groups=problem.groups, current=current, overload_penalty=1000.0,
+                       group_penalty=100.0, max_moves=None, max_jobs_per_agent=None)
+    result, parts = solve_rebalancing(data, 20.0, 0.0)
+    whole = AssignmentProblem(problem.pairs, problem.load, problem.capacity, "min", 1000.0,
+                              groups=problem.groups, group_penalty=100.0)
+    assert sorted(result.assignment["job"]) == sorted(current["job"])
+    assert result.objective == pytest.approx(_value(whole, result.assignment))
+    assert result.bound <= result.objective + 1e-6
+    assert result.objective == pytest.approx(solve_assignment(whole, rel_gap=0.0).objective)
+    assert len(parts) >= 1
