@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import optimizer.rebalance_search as rebalance_search
 import optimizer.rebalance_solve as rebalance_solve
 from optimizer.assignment import (
     AssignmentProblem,
@@ -21,9 +22,11 @@ from optimizer.assignment import (
 )
 from optimizer.gap_arrays import choice_of, from_problem, highs_model, objective, to_frame
 from optimizer.greedy import shift_moves
+from optimizer.highs_bridge import relaxation
 from optimizer.local_search import SearchLog, large_neighbourhoods, lp_relaxation
 from optimizer.rebalance_search import solve_with_search
 from optimizer.rebalance_solve import Rebalancing, solve_rebalancing
+from optimizer.repair import repair_start
 
 
 def grouped_problem(seed: int, agents: int = 6, jobs: int = 36, periods: int = 3,
@@ -157,3 +160,38 @@ def test_rebalancing_parts_with_the_search_keep_every_invariant(monkeypatch) -> 
     assert result.bound <= result.objective + 1e-6
     assert result.objective == pytest.approx(solve_assignment(whole, rel_gap=0.0).objective)
     assert len(parts) >= 1
+
+
+def test_a_part_too_large_for_highs_in_its_share_is_searched_with_the_lps_bound(
+        monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(rebalance_search, "MIP_SECONDS_PER_PAIR", 1e9)
+    problem, current = grouped_problem(2)
+    built = build_for_highs(problem)
+    lp = relaxation(built.compiled, 10.0)
+    result = solve_with_search(problem, built, current, 1.0, 0.0, lp)
+    exact = solve_assignment(problem, rel_gap=0.0).objective
+    assert sorted(result.assignment["job"]) == sorted(current["job"])
+    assert result.objective == pytest.approx(_value(problem, result.assignment))
+    assert result.bound == pytest.approx(min(lp.objective, result.objective))
+    assert result.bound <= exact + 1e-6 <= result.objective + 1e-6
+    assert result.objective <= _value(problem, current)
+
+
+def test_the_repair_removes_overloads_of_several_cras_in_one_pass() -> None:
+    """A and B are each 5 hours over; C and D have room. Moving a1 (5 h) and b1 (5 h)
+    removes both overloads for two moves: 500, where each hour kept would cost 1,000."""
+    sites = {"a1": ("A", 5.0), "a2": ("A", 10.0), "b1": ("B", 5.0), "b2": ("B", 10.0)}
+    rows = [(agent, job, 250.0 * (agent != holder), agent != holder)
+            for job, (holder, _) in sites.items() for agent in "ABCD"]
+    pairs = pd.DataFrame(rows, columns=["agent", "job", "cost", "move"])
+    load = pairs[["agent", "job"]].assign(period="T", amount=[
+        sites[j][1] for j in pairs["job"]])
+    capacity = pd.DataFrame({"agent": list("ABCD"), "period": "T",
+                             "capacity": [10.0, 10.0, 6.0, 6.0]})
+    problem = AssignmentProblem(pairs, load, capacity, "min", overload_penalty=1000.0)
+    current = pd.DataFrame({"job": list(sites), "agent": [h for h, _ in sites.values()]})
+    repaired = repair_start(problem, current)
+    assert _value(problem, repaired) == 500.0
+    assert overload_of(problem, repaired).empty
+    held = repaired.set_index("job")["agent"]
+    assert {held["a1"], held["b1"]} == {"C", "D"} and held["a2"] == "A" and held["b2"] == "B"
