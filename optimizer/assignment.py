@@ -190,18 +190,38 @@ def _agent_groups(pairs: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
     return pairs[["agent", "job"]].merge(groups[["job", "group"]], on="job")
 
 
-def add_group_spread_constraints(model: pyo.ConcreteModel,
-                                 problem: AssignmentProblem) -> None:
-    """An agent works on a group as soon as it holds one of its jobs:
-    y[a, g] ≥ x[a, j]  ∀ (a, j) eligible, j ∈ g; y ∈ {0, 1} is charged in the objective
-    (the disaggregated form keeps the LP relaxation tight)."""
-    if problem.groups is None or problem.group_penalty <= 0:
-        return
+def _spread_pairs(problem: AssignmentProblem) -> pd.DataFrame:
+    """(agent, job, group, alone) of the eligible pairs whose (agent, group) is not paid for
+    already; ``alone``: that job is the agent's only eligible one of its group."""
     rows = _agent_groups(problem.pairs, problem.groups)
     if problem.worked:
         paid = [(a, g) in problem.worked for a, g in zip(rows["agent"], rows["group"],
                                                        strict=True)]
         rows = rows[~pd.Series(paid, index=rows.index, dtype=bool)]
+    return rows.assign(alone=rows.groupby(["agent", "group"])["job"].transform("size") == 1)
+
+
+def _charged_alone(problem: AssignmentProblem) -> np.ndarray:
+    """Per pair (in the problem's order): its agent pays the group's penalty on it alone."""
+    if not problem.spreads_groups:
+        return np.zeros(len(problem.pairs), dtype=bool)
+    rows = _spread_pairs(problem)
+    alone = pd.MultiIndex.from_frame(rows.loc[rows["alone"], ["agent", "job"]])
+    return pd.MultiIndex.from_frame(problem.pairs[["agent", "job"]]).isin(alone)
+
+
+def add_group_spread_constraints(model: pyo.ConcreteModel,
+                                 problem: AssignmentProblem) -> None:
+    """An agent works on a group as soon as it holds one of its jobs:
+    y[a, g] ≥ x[a, j]  ∀ (a, j) eligible, j ∈ g; y ∈ {0, 1} is charged in the objective
+    (the disaggregated form keeps the LP relaxation tight). An agent eligible for a
+    single job j of g pays on x[a, j] itself (:func:`add_objective`): y[a, g] = x[a, j] at
+    any optimum, the LP's included, so the bound is the same with a variable and a row
+    fewer per such pair (most pairs at CRO scale: 55,777 of 65,470 on a 4,524-site part)."""
+    if not problem.spreads_groups:
+        return
+    rows = _spread_pairs(problem)
+    rows = rows.loc[~rows["alone"], ["agent", "job", "group"]]
     model.agent_groups = pyo.Set(
         initialize=list(rows[["agent", "group"]].drop_duplicates().itertuples(
             index=False, name=None)), dimen=2)
@@ -215,11 +235,13 @@ def add_group_spread_constraints(model: pyo.ConcreteModel,
 
 def add_objective(model: pyo.ConcreteModel, problem: AssignmentProblem) -> None:
     """min (or max) Σ cost[a, j] x[a, j]  −/+ penalty · Σ over[a, t] (overload always costs)
-    + group penalty · Σ y[a, g] (each agent on a group costs)."""
-    expression = LinearExpression(constant=0.0,
-                                  linear_coefs=problem.pairs["cost"].astype(float).tolist(),
-                                  linear_vars=list(model.x.values()))
+    −/+ group penalty · (Σ y[a, g] + Σ x[a, j] over the pairs alone in their group at
+    their agent) (each agent on a group costs)."""
     sign = 1.0 if problem.sense == "min" else -1.0
+    costs = problem.pairs["cost"].to_numpy(float) + sign * problem.group_penalty * (
+        _charged_alone(problem))
+    expression = LinearExpression(constant=0.0, linear_coefs=costs.tolist(),
+                                  linear_vars=list(model.x.values()))
     if problem.overload_penalty is not None:
         expression = expression + sign * problem.overload_penalty * pyo.quicksum(
             model.over[k] for k in model.agent_periods)
@@ -304,7 +326,8 @@ def _start_values(model: pyo.ConcreteModel, problem: AssignmentProblem,
     if problem.groups is not None and problem.spreads_groups:
         held = start.merge(problem.groups[["job", "group"]], on="job")
         for key in set(zip(held["agent"], held["group"], strict=True)) - problem.worked:
-            values[id(model.works_on[key])] = 1.0
+            if key in model.works_on:  # else charged on its pair alone
+                values[id(model.works_on[key])] = 1.0
     return values
 
 

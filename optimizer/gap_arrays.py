@@ -183,20 +183,24 @@ def choice_of(g: GapArrays, assignment: pd.DataFrame) -> np.ndarray | None:
 
 
 def new_groups(g: GapArrays, pairs: np.ndarray, held: np.ndarray | None) -> tuple[
-        np.ndarray, np.ndarray, np.ndarray]:
+        np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The (agent, group) keys that ``pairs`` would newly pay for (not paid, not in the
-    sorted ``held`` keys of jobs outside the model), and which of ``pairs`` (positions)
-    charge which of them (index into the keys)."""
+    sorted ``held`` keys of jobs outside the model) with two or more of the pairs, which
+    of ``pairs`` (positions) charge which of them (index into the keys), and the
+    positions of pairs alone with their key (charged on x itself: see
+    :func:`optimizer.assignment.add_group_spread_constraints`)."""
+    empty = np.empty(0, dtype=np.int64)
     if not g.grouped:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, empty, empty
+        return empty, empty, empty, empty
     key = g.group_key(pairs)
     open_ = ~g.pair_paid[pairs]
     if held is not None and len(held):
         open_ &= ~np.isin(key, held)
     position = np.flatnonzero(open_)
-    keys, which = np.unique(key[position], return_inverse=True)
-    return keys, position, which
+    keys, which, count = np.unique(key[position], return_inverse=True, return_counts=True)
+    shared = count[which] >= 2
+    kept, renumbered = np.unique(which[shared], return_inverse=True)
+    return keys[kept], position[shared], renumbered, position[~shared]
 
 
 def highs_model(g: GapArrays, pairs: np.ndarray, jobs: np.ndarray, residual: np.ndarray,
@@ -226,7 +230,8 @@ def highs_model(g: GapArrays, pairs: np.ndarray, jobs: np.ndarray, residual: np.
     lower = [np.ones(len(jobs)), np.full(len(keys), -np.inf)]
     upper = [np.ones(len(jobs)),
              residual[agents[keys // periods], keys % periods]]
-    costs = [g.cost[pairs]]
+    group_keys, linked, link_key, alone = new_groups(g, pairs, held)
+    costs = [g.cost[pairs] + g.group_penalty * np.isin(np.arange(n), alone)]
     n_over = 0
     if g.soft:
         n_over = len(keys)
@@ -241,16 +246,15 @@ def highs_model(g: GapArrays, pairs: np.ndarray, jobs: np.ndarray, residual: np.
         vals.append(np.ones(len(moving)))
         lower.append(np.array([-np.inf]))
         upper.append(np.array([float(move_budget)]))
-    keys, position, which = new_groups(g, pairs, held)
-    n_y = len(keys)
+    n_y = len(group_keys)
     if n_y:
         first = int(sum(len(x) for x in lower))
-        links = first + np.arange(len(position))
+        links = first + np.arange(len(linked))
         rows_col += [links, links]
-        cols += [position, n + n_over + which]
-        vals += [np.ones(len(position)), -np.ones(len(position))]
-        lower.append(np.full(len(position), -np.inf))
-        upper.append(np.zeros(len(position)))
+        cols += [linked, n + n_over + link_key]
+        vals += [np.ones(len(linked)), -np.ones(len(linked))]
+        lower.append(np.full(len(linked), -np.inf))
+        upper.append(np.zeros(len(linked)))
         costs.append(np.full(n_y, float(g.group_penalty)))
     row, col, val = np.concatenate(rows_col), np.concatenate(cols), np.concatenate(vals)
     order = np.lexsort((row, col))
@@ -293,7 +297,7 @@ def highs_start(g: GapArrays, h: highspy.Highs, pairs: np.ndarray, choice: np.nd
         over = np.maximum(used - residual[agents], 0.0)
         values.append(over[keys // periods, keys % periods])
     if g.grouped:
-        keys, position, which = new_groups(g, pairs, held)
+        keys, position, which, _ = new_groups(g, pairs, held)
         worked = np.zeros(len(keys))
         worked[which[chosen[position]]] = 1.0
         values.append(worked)
