@@ -129,7 +129,8 @@ def add_capacity_constraints(model: pyo.ConcreteModel, problem: AssignmentProble
 
 
 def _kept_excess(problem: AssignmentProblem) -> pd.DataFrame:
-    """agent, period, excess, jobs: agents whose current jobs alone exceed capacity."""
+    """agent, period, excess, jobs, hours: agents whose current jobs alone exceed their
+    capacity in a period, with those jobs and their amounts in that period."""
     owned = problem.pairs.groupby("job")["move"].transform("any")
     current = problem.pairs.loc[owned & ~problem.pairs["move"], ["agent", "job"]]
     held = current.merge(problem.load, on=["agent", "job"])
@@ -138,28 +139,57 @@ def _kept_excess(problem: AssignmentProblem) -> pd.DataFrame:
         {"capacity": 0.0})
     table["excess"] = table["load"] - table["capacity"]
     table = table[table["excess"] > 1e-9]
-    jobs = current.groupby("agent")["job"].agg(list).rename("jobs")
-    return table.merge(jobs, left_on="agent", right_index=True)
+    jobs = current.groupby("agent")["job"].agg(list).rename("jobs").reset_index()
+    hours = held.groupby(["agent", "period"])["amount"].agg(list).rename("hours").reset_index()
+    return table.merge(jobs, on="agent").merge(hours, on=["agent", "period"])
 
 
-def add_keep_all_constraints(model: pyo.ConcreteModel, problem: AssignmentProblem) -> None:
+def shedding_lines(excess: float, hours: list[float]) -> list[tuple[float, float, int]]:
+    """(f(r−1), f(r−1) − f(r), r) for r = 1..k: f(L) = max(0, e − the L largest hours) is
+    the least overload left when L of the jobs leave; k the fewest that cover e."""
+    largest = np.concatenate([[0.0], np.cumsum(np.sort(np.asarray(hours, float))[::-1])])
+    least = np.maximum(excess - largest, 0.0)
+    lines = []
+    for r in range(1, len(largest)):
+        lines.append((float(least[r - 1]), float(least[r - 1] - least[r]), r))
+        if least[r] <= 1e-9:
+            break
+    return lines
+
+
+def add_shedding_constraints(model: pyo.ConcreteModel, problem: AssignmentProblem) -> None:
     """An agent whose current jobs J(a) alone exceed its capacity in period t by e[a, t]
-    keeps that overload unless it gives up at least one of them:
-    over[a, t] ≥ e[a, t] · (Σ_{j ∈ J(a)} x[a, j] − (|J(a)| − 1)).
-    Valid (keeping all implies load ≥ capacity + e; giving one up makes the right side
-    ≤ 0), and it stops the LP relaxation from removing overload with a fraction of a
-    move, which made its bound weak on rebalancing models."""
+    keeps overload until enough of them leave. With L = Σ_{j ∈ J(a)} (1 − x[a, j]) the jobs
+    that leave and f(L) = max(0, e[a, t] − the L largest amounts of J(a) in t), every
+    plan has over[a, t] ≥ f(L) (jobs coming in only add). f is convex in L, so each
+    secant through (r − 1, f(r − 1)) and (r, f(r)) is below it at every integer L:
+        over[a, t] ≥ f(r − 1) − (f(r − 1) − f(r)) · (L − r + 1),   r = 1..k[a, t]
+    (k the fewest jobs that cover e). r = 1 with f(1) = 0 is "give up one or keep the
+    overload"; the others stop the LP relaxation from removing overload with fractions
+    of the largest jobs where whole jobs must go: at CRO scale, where HiGHS has no time
+    for its own cuts, the LP's bound is the bound (benchmarks/README.md)."""
     if problem.overload_penalty is None or "move" not in problem.pairs:
         return
     table = _kept_excess(problem)
     if table.empty:
         return
-    rows = {(r.agent, r.period): (r.excess, r.jobs) for r in table.itertuples()}
-    model.kept_periods = pyo.Set(initialize=list(rows), dimen=2)
-    model.keep_all = pyo.Constraint(model.kept_periods, rule=lambda m, agent, period: (
-        m.over[agent, period] >= rows[agent, period][0] * (
-            pyo.quicksum(m.x[agent, job] for job in rows[agent, period][1])
-            - (len(rows[agent, period][1]) - 1))))
+    rows = {}
+    for r in table.itertuples():
+        variables = [model.x[r.agent, job] for job in r.jobs]
+        for value, slope, number in shedding_lines(r.excess, r.hours):
+            rows[r.agent, r.period, number] = (value, slope, variables)
+    model.shedding_lines = pyo.Set(initialize=list(rows), dimen=3)
+
+    def rule(m: pyo.ConcreteModel, agent: object, period: object,
+             number: int) -> pyo.Expression:
+        value, slope, variables = rows[agent, period, number]
+        # f(r−1) − slope·(|J| − Σx − r + 1) = slope·Σx + f(r−1) − slope·(|J| − r + 1)
+        kept = LinearExpression(constant=value - slope * (len(variables) - number + 1),
+                                linear_coefs=[slope] * len(variables),
+                                linear_vars=variables)
+        return m.over[agent, period] >= kept
+
+    model.shedding = pyo.Constraint(model.shedding_lines, rule=rule)
 
 
 def add_move_budget_constraints(model: pyo.ConcreteModel, problem: AssignmentProblem) -> None:
@@ -259,7 +289,7 @@ def build_model(problem: AssignmentProblem) -> pyo.ConcreteModel:
     model.x = pyo.Var(model.pairs, domain=pyo.Binary)
     add_assignment_constraints(model, problem)
     add_capacity_constraints(model, problem)
-    add_keep_all_constraints(model, problem)
+    add_shedding_constraints(model, problem)
     add_move_budget_constraints(model, problem)
     add_agent_job_limit_constraints(model, problem)
     add_group_spread_constraints(model, problem)

@@ -18,6 +18,7 @@ from optimizer.assignment import (
     build_for_highs,
     objective_of,
     overload_of,
+    shedding_lines,
     solve_assignment,
 )
 from optimizer.gap_arrays import choice_of, from_problem, highs_model, objective, to_frame
@@ -195,3 +196,30 @@ def test_the_repair_removes_overloads_of_several_cras_in_one_pass() -> None:
     assert overload_of(problem, repaired).empty
     held = repaired.set_index("job")["agent"]
     assert {held["a1"], held["b1"]} == {"C", "D"} and held["a2"] == "A" and held["b2"] == "B"
+
+
+def testshedding_lines_follow_the_least_overload_left() -> None:
+    """e = 25 over four jobs of 10, 8, 6 and 4 hours: with L of them gone (largest first)
+    at least 25, 15, 7, 1, 0 hours stay over; one secant per step until none stays."""
+    assert shedding_lines(25.0, [6.0, 10.0, 4.0, 8.0]) == [
+        (25.0, 10.0, 1), (15.0, 8.0, 2), (7.0, 6.0, 3), (1.0, 1.0, 4)]
+    assert shedding_lines(5.0, [10.0, 8.0]) == [(5.0, 5.0, 1)]
+
+
+def test_the_lp_must_shed_whole_sites() -> None:
+    """A holds three 10-hour sites with room for 15: two must go (250 each), or each hour
+    kept costs 1,000. Without the shedding rows the LP moves 1.5 sites (375)."""
+    pairs = pd.DataFrame({"agent": list("AAABBB"), "job": ["s1", "s2", "s3"] * 2,
+                          "cost": [0.0] * 3 + [250.0] * 3, "move": [False] * 3 + [True] * 3})
+    load = pairs[["agent", "job"]].assign(period="T", amount=10.0)
+    capacity = pd.DataFrame({"agent": ["A", "B"], "period": "T", "capacity": [15.0, 100.0]})
+    problem = AssignmentProblem(pairs, load, capacity, "min", overload_penalty=1000.0)
+    assert relaxation(build_for_highs(problem).compiled, 10.0).objective == pytest.approx(500.0)
+    assert solve_assignment(problem, rel_gap=0.0).objective == pytest.approx(500.0)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_the_lp_with_its_shedding_rows_stays_below_the_optimum(seed: int) -> None:
+    problem, _ = grouped_problem(seed)
+    lp = relaxation(build_for_highs(problem).compiled, 10.0)
+    assert lp.objective <= solve_assignment(problem, rel_gap=0.0).objective + 1e-6
