@@ -142,7 +142,8 @@ def solve_compiled(compiled: CompiledModel, time_limit: float, rel_gap: float,
     elif status in (highspy.HighsModelStatus.kInfeasible,
                     highspy.HighsModelStatus.kUnboundedOrInfeasible):
         outcome = "infeasible"
-    elif status == highspy.HighsModelStatus.kTimeLimit and feasible:
+    elif status in (highspy.HighsModelStatus.kTimeLimit,
+                    highspy.HighsModelStatus.kInterrupt) and feasible:
         outcome = "time_limit"
     else:
         outcome = "stopped"

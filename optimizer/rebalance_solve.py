@@ -32,8 +32,8 @@ from optimizer.rebalance_search import searchable, solve_with_search
 from optimizer.repair import repair_start
 
 LP_SHARE = 0.25  # of a part's time at most for the LP relaxation behind the rounded start
-SHARE_EXPONENT = 0.5  # time shares ∝ size^½: a small part proves its optimum in a few
-# seconds, a large one is left with its LP bound either way (benchmarks/README.md)
+SHARE_EXPONENT = 1.0  # time shares ∝ size: small parts are proven (or nearly) in a second
+# or two, and a large one needs its share to get HiGHS past the root (benchmarks/README.md)
 MIN_SECONDS = 0.5  # HiGHS's least time for one subproblem, even past the deadline
 SEARCH_PAIRS = 1_000  # parts at least this large also get the neighbourhood search
 SUBPROBLEM_COLUMNS = ["component", "sites", "cras", "status", "objective", "bound", "seconds"]
