@@ -231,7 +231,7 @@ def test_highs_beside_the_search_stops_at_the_deadline() -> None:
     problem, current = grouped_problem(4, agents=8, jobs=60)
     started = time.perf_counter()
     result = solve_with_search(problem, build_for_highs(problem), current, 1.5, 0.0)
-    assert time.perf_counter() - started < 4.0
+    assert time.perf_counter() - started < 10.0  # far from the minute HiGHS would need
     assert result.status == "time_limit"
     assert sorted(result.assignment["job"]) == sorted(current["job"])
     assert result.objective == pytest.approx(_value(problem, result.assignment))
