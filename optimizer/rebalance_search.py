@@ -53,7 +53,7 @@ def searchable(problem: AssignmentProblem) -> bool:
 def _guide(g: GapArrays, problem: AssignmentProblem, built: BuiltModel,
            relaxed: Relaxation | None) -> LpGuide | None:
     """The LP relaxation per pair in the arrays' order: the Pyomo model's when it was
-    solved already, else the arrays' own (the same problem without the keep-all rows)."""
+    solved already, else the arrays' own (the same problem without the shedding rows)."""
     if relaxed is None:
         return lp_relaxation(g, SearchLog(), HIGHS_THREADS)
     agent = pd.Index(g.agents).get_indexer(problem.pairs["agent"])
@@ -121,7 +121,8 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
                                           HIGHS_THREADS, until=running.done)
         if not running.done():
             time.sleep(max(0.0, deadline - time.perf_counter()))
-            highs.cancelSolve()  # HiGHS overran its limit by up to 11 s beside the search
+            highs.cancelSolve()  # HiGHS overran its limit by up to 11 s beside the search;
+            # the request stays set on ``built``, which is not run again
         try:
             result = running.result()
         except AssignmentError:  # stopped before it had a plan: the search's stands
