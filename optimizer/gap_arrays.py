@@ -41,6 +41,7 @@ class GapArrays:
     job_group: np.ndarray | None = None  # (J,) group number of each job (a site's study)
     pair_paid: np.ndarray | None = None  # (P,) the pair's (agent, group) is paid for already
     group_penalty: float = 0.0  # per (agent, group) worked and not paid: always a cost
+    group_count: int = 0  # number of groups (job_group < group_count)
 
     @property
     def soft(self) -> bool:
@@ -52,8 +53,7 @@ class GapArrays:
 
     def group_key(self, pairs: np.ndarray) -> np.ndarray:
         """(agent, group) of each pair as one number (grouped problems only)."""
-        return (self.pair_agent[pairs] * (int(self.job_group.max()) + 1)
-                + self.job_group[self.pair_job[pairs]])
+        return self.pair_agent[pairs] * self.group_count + self.job_group[self.pair_job[pairs]]
 
     def charged(self, pairs: np.ndarray) -> np.ndarray:
         """Sorted (agent, group) keys the given pairs pay for (none when not grouped)."""
@@ -114,10 +114,11 @@ def from_problem(problem: AssignmentProblem) -> GapArrays:
     by_agent = np.argsort(pair_agent, kind="stable")
     agent_ptr = np.searchsorted(pair_agent[by_agent], np.arange(len(agents) + 1))
     job_group, pair_paid = _groups(problem, agents, jobs, pair_agent, pair_job)
+    grouped = job_group is not None
     return GapArrays(agents, jobs, pair_agent, pair_job, cost, load, capacity, move, job_ptr,
                      by_agent, agent_ptr, problem.overload_penalty, problem.max_moves, sign,
-                     job_group, pair_paid, problem.group_penalty if job_group is not None
-                     else 0.0)
+                     job_group, pair_paid, problem.group_penalty if grouped else 0.0,
+                     int(job_group.max()) + 1 if grouped and len(job_group) else 0)
 
 
 def _groups(problem: AssignmentProblem, agents: np.ndarray, jobs: np.ndarray,
@@ -128,12 +129,11 @@ def _groups(problem: AssignmentProblem, agents: np.ndarray, jobs: np.ndarray,
     if not problem.spreads_groups:
         return None, None
     label = problem.groups.drop_duplicates("job").set_index("job")["group"].reindex(jobs)
-    names, job_group = np.unique(label.astype(str).where(label.notna(), "\x00" + pd.Series(
+    _, job_group = np.unique(label.astype(str).where(label.notna(), "\x00" + pd.Series(
         jobs, index=label.index).astype(str)).to_numpy(), return_inverse=True)
-    paid_keys = {(a, g) for a, g in problem.worked}
-    pair_paid = np.array([(a, g) in paid_keys for a, g in zip(
+    pair_paid = np.array([(a, g) in problem.worked for a, g in zip(
         agents[pair_agent], label.to_numpy()[pair_job], strict=True)], dtype=bool) \
-        if paid_keys else np.zeros(len(pair_agent), dtype=bool)
+        if problem.worked else np.zeros(len(pair_agent), dtype=bool)
     return job_group.astype(np.int64), pair_paid
 
 
@@ -231,7 +231,9 @@ def highs_model(g: GapArrays, pairs: np.ndarray, jobs: np.ndarray, residual: np.
     upper = [np.ones(len(jobs)),
              residual[agents[keys // periods], keys % periods]]
     group_keys, linked, link_key, alone = new_groups(g, pairs, held)
-    costs = [g.cost[pairs] + g.group_penalty * np.isin(np.arange(n), alone)]
+    pair_cost = g.cost[pairs]  # a copy: the pairs alone with their group pay for it here
+    pair_cost[alone] += g.group_penalty
+    costs = [pair_cost]
     n_over = 0
     if g.soft:
         n_over = len(keys)

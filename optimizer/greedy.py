@@ -152,7 +152,7 @@ def _worked(g: GapArrays, choice: np.ndarray) -> np.ndarray:
     (empty when not grouped)."""
     if not g.grouped:
         return np.zeros((0, 0), dtype=np.int64)
-    worked = np.zeros((len(g.agents), int(g.job_group.max()) + 1), dtype=np.int64)
+    worked = np.zeros((len(g.agents), g.group_count), dtype=np.int64)
     unpaid = choice[~g.pair_paid[choice]]
     np.add.at(worked.reshape(-1), g.group_key(unpaid), 1)
     return worked

@@ -26,8 +26,12 @@ MIN_PAIRS = 20_000  # below this HiGHS does well on the whole part on its own
 @dataclass(frozen=True)
 class GuidedStart:
     start: pd.DataFrame  # job, agent
-    bound: float  # the LP relaxation's objective (-inf when it was not solved)
-    relaxed: Relaxation | None = None  # the LP relaxation itself, when it was solved
+    relaxed: Relaxation | None = None  # the LP relaxation, when it was solved
+
+    @property
+    def bound(self) -> float:
+        """The LP relaxation's objective (-inf when it was not solved)."""
+        return -math.inf if self.relaxed is None else self.relaxed.objective
 
 
 def _value(problem: AssignmentProblem, assignment: pd.DataFrame) -> float:
@@ -41,17 +45,16 @@ def lp_guided_start(problem: AssignmentProblem, built: BuiltModel, start: pd.Dat
     on small parts, under a move budget or a site cap (the rounding could break them),
     or when the LP takes more than ``time_limit`` seconds. Minimization only."""
     if len(problem.pairs) < MIN_PAIRS:
-        return GuidedStart(start, -math.inf)
+        return GuidedStart(start)
     if problem.max_moves is not None or problem.max_jobs_per_agent is not None:
-        return GuidedStart(start, -math.inf)  # rounding may break a budget or a cap
+        return GuidedStart(start)  # rounding may break a budget or a cap
     relaxed = relaxation(built.compiled, time_limit)
     if relaxed is None:
-        return GuidedStart(start, -math.inf)
+        return GuidedStart(start)
     pairs = problem.pairs.reset_index(drop=True)
     # model.x is indexed by the pairs in order (as assignment._pair_variables reads it)
     x = [relaxed.values.get(id(var), 0.0) for var in built.model.x.values()]
     rounded = pairs.assign(x=x).sort_values(["job", "x"], ascending=[True, False],
                                              kind="stable")
     rounded = repair_start(problem, rounded.drop_duplicates("job")[["job", "agent"]])
-    return GuidedStart(min((start, rounded), key=lambda a: _value(problem, a)),
-                       relaxed.objective, relaxed)
+    return GuidedStart(min((start, rounded), key=lambda a: _value(problem, a)), relaxed)

@@ -17,6 +17,7 @@ get past its root LP in its share is left to the search, with the LP's bound.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -66,30 +67,26 @@ def _guide(g: GapArrays, problem: AssignmentProblem, built: BuiltModel,
     return LpGuide(x, reduced, relaxed.objective)
 
 
-def _searched_only(problem: AssignmentProblem, built: BuiltModel, plan: pd.DataFrame,
-                   bound: float, seconds: float) -> AssignmentResult:
-    """The search's plan with the LP relaxation's bound (HiGHS's MIP not run)."""
+def _plan_result(problem: AssignmentProblem, plan: pd.DataFrame, bound: float,
+                 proven: bool, build_seconds: float, seconds: float) -> AssignmentResult:
+    """The searched ``plan`` (job, agent) as a result with ``bound`` (``proven``: HiGHS
+    proved its own plan within the gap, which this one beats)."""
     overload = overload_of(problem, plan)
     value = objective_of(problem, plan, overload)
-    met = value - bound <= 1e-9 * max(1.0, abs(value))
+    met = proven or value - bound <= 1e-9 * max(1.0, abs(value))
     return AssignmentResult(plan.sort_values("job", kind="stable").reset_index(drop=True),
                             overload, value, min(bound, value),
-                            "optimal" if met else "time_limit", built.seconds, seconds)
+                            "optimal" if met else "time_limit", build_seconds, seconds)
 
 
 def _with_plan(problem: AssignmentProblem, result: AssignmentResult,
                plan: pd.DataFrame, seconds: float) -> AssignmentResult:
     """HiGHS's result with the searched ``plan`` (job, agent) when that is better."""
-    overload = overload_of(problem, plan)
-    value = objective_of(problem, plan, overload)
-    if not value < result.objective - 1e-7 * max(1.0, abs(result.objective)):
-        return AssignmentResult(result.assignment, result.overload, result.objective,
-                                result.bound, result.status, result.build_seconds, seconds)
-    met = value - result.bound <= 1e-9 * max(1.0, abs(value))
-    return AssignmentResult(
-        plan.sort_values("job", kind="stable").reset_index(drop=True), overload, value,
-        min(result.bound, value), "optimal" if met or result.status == "optimal"
-        else result.status, result.build_seconds, seconds)
+    searched = _plan_result(problem, plan, result.bound, result.status == "optimal",
+                            result.build_seconds, seconds)
+    if searched.objective < result.objective - 1e-7 * max(1.0, abs(result.objective)):
+        return searched
+    return dataclasses.replace(result, solve_seconds=seconds)
 
 
 def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.DataFrame,
@@ -106,8 +103,8 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
             and time_limit < MIP_SECONDS_PER_PAIR * len(problem.pairs):
         choice = large_neighbourhoods(g, shift_moves(g, choice), guide, deadline,
                                       SearchLog(), HIGHS_THREADS)
-        return _searched_only(problem, built, to_frame(g, choice), relaxed.objective,
-                              time.perf_counter() - started)
+        return _plan_result(problem, to_frame(g, choice), relaxed.objective, False,
+                            built.seconds, time.perf_counter() - started)
     highs = built.compiled.highs
     set_threads(highs, HIGHS_THREADS)  # the pool sized before both run
     highs.HandleUserInterrupt = True  # so that the search can stop it at the deadline
@@ -128,9 +125,9 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
         except AssignmentError:  # stopped before it had a plan: the search's stands
             if choice is None:
                 raise
-            return _searched_only(problem, built, to_frame(g, choice),
-                                  guide.bound if guide is not None else -math.inf,
-                                  time.perf_counter() - started)
+            return _plan_result(problem, to_frame(g, choice),
+                                guide.bound if guide is not None else -math.inf, False,
+                                built.seconds, time.perf_counter() - started)
     seconds = time.perf_counter() - started
     if choice is None or not math.isfinite(result.objective):
         return result

@@ -91,11 +91,15 @@ def repair_start(problem: AssignmentProblem, current: pd.DataFrame) -> pd.DataFr
         order = order[gain[order] > 1e-9]
         if len(order) == 0:
             break
+        # a gain depends only on its giver's and taker's hours: one move per CRA a round
+        # keeps each gain exact
         touched = np.zeros(len(agents), dtype=bool)
-        for best in order.tolist():  # a gain depends on its giver's and taker's hours
-            pick, old = int(cand[best]), int(from_pair[cand[best]])  # only: one move per
-            giver, taker = pair_agent[old], pair_agent[pick]  # CRA a round keeps each exact
-            if budget <= 0 or touched[giver] or touched[taker] or moved[pair_job[pick]]:
+        for best in order.tolist():
+            if budget <= 0:
+                break
+            pick, old = int(cand[best]), int(from_pair[cand[best]])
+            giver, taker = pair_agent[old], pair_agent[pick]
+            if touched[giver] or touched[taker] or moved[pair_job[pick]]:
                 continue
             touched[giver] = touched[taker] = True
             used[giver] -= pair_load[old]

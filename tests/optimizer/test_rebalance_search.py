@@ -6,6 +6,7 @@ come from the Pyomo model solved by HiGHS to a zero gap."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ from optimizer.assignment import (
     overload_of,
     shedding_lines,
     solve_assignment,
+    solve_built,
 )
 from optimizer.gap_arrays import choice_of, from_problem, highs_model, objective, to_frame
 from optimizer.greedy import shift_moves
@@ -225,9 +227,9 @@ def test_the_lp_with_its_shedding_rows_stays_below_the_optimum(seed: int) -> Non
     assert lp.objective <= solve_assignment(problem, rel_gap=0.0).objective + 1e-6
 
 
-def test_highs_beside_the_search_stops_at_the_deadline() -> None:
+def test_a_plan_cut_short_by_the_deadline_stays_sound() -> None:
     """8 CRAs × 60 sites: HiGHS cannot prove this one in a minute; given 1.5 s beside the
-    search it is stopped then, and the plan and its bound are still sound."""
+    search, it ends then with a plan and a bound that are still sound."""
     problem, current = grouped_problem(4, agents=8, jobs=60)
     started = time.perf_counter()
     result = solve_with_search(problem, build_for_highs(problem), current, 1.5, 0.0)
@@ -237,3 +239,22 @@ def test_highs_beside_the_search_stops_at_the_deadline() -> None:
     assert result.objective == pytest.approx(_value(problem, result.assignment))
     assert result.bound <= result.objective
     assert result.objective <= _value(problem, current)
+
+
+def test_an_interrupted_highs_run_keeps_its_plan_and_bound() -> None:
+    """What the search does at the deadline: cancelSolve on a HiGHS run that would take a
+    minute; it returns within seconds as a time-limited result (kInterrupt), not as an
+    error, with a feasible plan and a bound below it."""
+    problem, current = grouped_problem(4, agents=8, jobs=60)
+    built = build_for_highs(problem)
+    built.compiled.highs.HandleUserInterrupt = True
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(solve_built, problem, built, 60.0, 0.0, 1, True, current)
+        time.sleep(1.0)
+        built.compiled.highs.cancelSolve()
+        result = running.result()
+    assert time.perf_counter() - started < 20.0  # far from the 60 s limit it was given
+    assert result.status == "time_limit"
+    assert result.objective == pytest.approx(_value(problem, result.assignment))
+    assert result.bound <= result.objective + 1e-6
