@@ -340,7 +340,7 @@ def fixed_result(problem: AssignmentProblem) -> AssignmentResult:
                             "optimal", 0.0, 0.0)
 
 
-def _start_values(model: pyo.ConcreteModel, problem: AssignmentProblem,
+def start_values(model: pyo.ConcreteModel, problem: AssignmentProblem,
                   start: pd.DataFrame) -> dict[int, float]:
     """A starting solution for HiGHS: x from ``start`` (job, agent), the overload and the
     groups worked it implies; id(variable) → value."""
@@ -398,7 +398,7 @@ def solve_built(problem: AssignmentProblem, built: BuiltModel, time_limit: float
     model = built.model
     started = time.perf_counter()
     run = solve_compiled(built.compiled, time_limit, rel_gap, threads,
-                         _start_values(model, problem, start) if start is not None else None)
+                         start_values(model, problem, start) if start is not None else None)
     solved = time.perf_counter()
     if run.outcome == "infeasible":
         raise AssignmentError("the assignment is infeasible: the jobs cannot all fit within "

@@ -231,9 +231,11 @@ def _affinity(g: GapArrays, choice: np.ndarray, guide: LpGuide | None) -> np.nda
 def large_neighbourhoods(g: GapArrays, choice: np.ndarray, guide: LpGuide | None,
                          deadline: float, log: SearchLog, threads: int = 1, seed: int = 0,
                          sub_seconds: float = 0.5,
-                         until: Callable[[], bool] | None = None) -> np.ndarray:
+                         until: Callable[[], bool] | None = None,
+                         found: Callable[[np.ndarray], None] | None = None) -> np.ndarray:
     """Free the jobs of k agents, solve that sub-GAP exactly, keep improvements; adapt k.
-    Stops at ``deadline`` or as soon as ``until()`` is true."""
+    Stops at ``deadline`` or as soon as ``until()`` is true; ``found`` hears of each
+    better plan."""
     rng = np.random.default_rng(seed)
     n_agents = len(g.agents)
     k = min(n_agents, 4)
@@ -258,6 +260,8 @@ def large_neighbourhoods(g: GapArrays, choice: np.ndarray, guide: LpGuide | None
         if new is not None:
             choice = shift_moves(g, new)
             log.improvements += 1
+            if found is not None:
+                found(choice)
             affinity = _affinity(g, choice, guide)
             allowed = _allowed(g, choice, guide)
         if proven and took < sub_seconds / 4:

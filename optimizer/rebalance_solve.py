@@ -4,7 +4,8 @@ A site with a single eligible CRA (pinned, or kept where it is) is no decision:
 its hours come off that CRA's capacity, its travel and study count are
 constants, and only sites with a choice enter the model. Those split into
 connected components of the eligibility graph, each solved on its own (a share
-of the time left in proportion to its size, smallest first, building included)
+of the time left in proportion to its sites, fewest first, its building reserved
+at the last part's rate per pair)
 and merged: objectives and bounds add up. A move budget couples the
 components, so when their own optima take more moves than allowed, all sites
 with a choice are solved in one model under the budget.
@@ -32,7 +33,7 @@ from optimizer.rebalance_search import searchable, solve_with_search
 from optimizer.repair import repair_start
 
 LP_SHARE = 0.25  # of a part's time at most for the LP relaxation behind the rounded start
-SHARE_EXPONENT = 1.0  # time shares ∝ size: small parts are proven (or nearly) in a second
+SHARE_EXPONENT = 1.0  # time shares ∝ sites: small parts are proven (or nearly) in a second
 # or two, and a large one needs its share to get HiGHS past the root (benchmarks/README.md)
 MIN_SECONDS = 0.5  # HiGHS's least time for one subproblem, even past the deadline
 SEARCH_PAIRS = 1_000  # parts at least this large also get the neighbourhood search
@@ -88,6 +89,9 @@ def _solve(problem: AssignmentProblem, current: pd.DataFrame, time_limit: float,
                              accept_incumbent=True, start=start)
     if lp_bound > result.bound:  # HiGHS stopped before its root LP: the LP's bound holds
         result = dataclasses.replace(result, bound=min(lp_bound, result.objective))
+    if result.status == "time_limit" and result.objective - result.bound <= rel_gap * max(
+            1.0, abs(result.objective)):  # stopped by the search's gap test: as HiGHS says
+        result = dataclasses.replace(result, status="optimal")
     if not result.bound >= 0.0:  # -inf or NaN when HiGHS stopped before its first bound:
         # every cost here is ≥ 0 (travel premium, moves, overload, studies), so 0 is one
         result = dataclasses.replace(result, bound=0.0)
@@ -164,23 +168,29 @@ def solve_rebalancing(data: Rebalancing, time_limit: float, rel_gap: float,
     label = components(free) if decompose else pd.Series(0, index=free["job"].unique())
     part_of = free["job"].map(label)
     results: list[AssignmentResult] = []
-    sizes = part_of.value_counts().sort_values()
-    deadline, remaining_size = time.perf_counter() + time_limit, float(sizes.sum())
-    remaining_weight = float((sizes ** SHARE_EXPONENT).sum())
-    built = 0.0  # building seconds per pair so far: reserved for the parts still to come
+    pairs = part_of.value_counts()  # what building a part costs
+    sites = free.drop_duplicates("job")["job"].map(label).value_counts()  # what it decides
+    order = sites.sort_values(kind="stable").index  # smallest first
+    deadline = time.perf_counter() + time_limit
+    remaining_pairs = float(pairs.sum())
+    remaining_weight = float((sites ** SHARE_EXPONENT).sum())
+    built = 0.0  # building seconds per pair of the last (largest) part built: reserved
+    # for the parts still to come (the worst rate so far, a small part's fixed overhead,
+    # over-reserved)
     problems, shapes = [], []
-    for number, size in sizes.items():
+    for number in order:
         part = free[part_of == number]
-        left = deadline - time.perf_counter() - built * remaining_size
-        share = max(MIN_SECONDS, built * size + left * size ** SHARE_EXPONENT
-                    / remaining_weight)  # its own build was reserved in ``left``
+        weight = sites[number] ** SHARE_EXPONENT
+        left = deadline - time.perf_counter() - built * remaining_pairs
+        share = max(MIN_SECONDS, built * pairs[number] + left * weight / remaining_weight)
+        # (its own build was reserved in ``left``)
         problems.append(_problem(data, part, free_capacity, worked, None))
         result = _solve(problems[-1], data.current, share, rel_gap)
-        built = max(built, result.build_seconds / size)
-        remaining_size -= size
-        remaining_weight -= size ** SHARE_EXPONENT
+        built = result.build_seconds / pairs[number]
+        remaining_pairs -= pairs[number]
+        remaining_weight -= weight
         results.append(result)
-        shapes.append((number, part["job"].nunique(), part["agent"].nunique()))
+        shapes.append((number, sites[number], part["agent"].nunique()))
     _second_pass(problems, results, data.current, deadline, rel_gap)
     rows = [(*shape, r.status, r.objective, r.bound, r.build_seconds + r.solve_seconds)
             for shape, r in zip(shapes, results, strict=True)]

@@ -1,0 +1,135 @@
+"""HiGHS and the neighbourhood search telling each other what they found
+(optimizer.search_exchange), and the time each rebalancing part gets. Objectives are
+recomputed from the plans by optimizer.assignment."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import optimizer.rebalance_solve as rebalance_solve
+from optimizer.assignment import (
+    AssignmentProblem,
+    build_for_highs,
+    objective_of,
+    overload_of,
+    solve_assignment,
+    solve_built,
+)
+from optimizer.gap_arrays import choice_of, from_problem, objective
+from optimizer.rebalance_search import QUIET_HEURISTICS, _columns, solve_with_search
+from optimizer.rebalance_solve import Rebalancing, solve_rebalancing
+from optimizer.search_exchange import Exchange
+from tests.optimizer.test_rebalance_search import grouped_problem
+
+
+def _value(problem: AssignmentProblem, plan: pd.DataFrame) -> float:
+    return objective_of(problem, plan, overload_of(problem, plan))
+
+
+def _quiet_run(problem: AssignmentProblem, current: pd.DataFrame, offered: pd.DataFrame | None,
+               seconds: float) -> tuple[float, Exchange]:
+    """HiGHS without its own heuristics for ``seconds`` from ``current``, with a plan the
+    search offers (``offered``) when given."""
+    built = build_for_highs(problem)
+    for name, value in QUIET_HEURISTICS.items():
+        built.compiled.highs.setOptionValue(name, value)
+    g = from_problem(problem)
+    exchange = Exchange(_columns(problem, built, g), 0.0)
+    if offered is not None:
+        choice = choice_of(g, offered)
+        exchange.offer(choice, objective(g, choice))
+        exchange.attach(built.compiled.highs)
+    result = solve_built(problem, built, seconds, 0.0, 1, True, current)
+    assert result.objective == pytest.approx(_value(problem, result.assignment))
+    return result.objective, exchange
+
+
+def test_a_plan_the_search_offers_becomes_highs_incumbent() -> None:
+    """8 CRAs × 60 sites, 1 s: alone and without heuristics HiGHS keeps a poor plan; handed
+    a good one, it ends with that plan or a better one."""
+    problem, current = grouped_problem(2, agents=8, jobs=60)
+    good = solve_assignment(problem, time_limit=3.0, rel_gap=0.0, accept_incumbent=True)
+    alone, _ = _quiet_run(problem, current, None, 1.0)
+    helped, exchange = _quiet_run(problem, current, good.assignment, 1.0)
+    assert exchange.handed == 1
+    assert helped <= good.objective + 1e-6
+    assert alone > good.objective  # what the handover changed
+
+
+def test_search_and_highs_stop_once_the_gap_is_met() -> None:
+    """Given 30 s and a 5 % gap, both stop as soon as the best plan is within 5 % of HiGHS's
+    bound; the result says optimal (within the gap), as HiGHS would."""
+    problem, current = grouped_problem(2, agents=8, jobs=60)
+    started = time.perf_counter()
+    result = solve_with_search(problem, build_for_highs(problem), current, 30.0, 0.05)
+    assert time.perf_counter() - started < 15.0
+    assert result.status == "optimal"
+    assert result.objective == pytest.approx(_value(problem, result.assignment))
+    assert result.bound <= result.objective
+    assert result.objective - result.bound <= 0.05 * result.objective
+
+
+def test_a_plan_that_cannot_be_handed_over_does_not_end_highs_run() -> None:
+    """An exception in a callback would end HiGHS's run with an error: the exchange keeps
+    it, stops handing plans over, and HiGHS finishes as usual."""
+    problem, current = grouped_problem(1)
+    built = build_for_highs(problem)
+
+    def broken(choice: np.ndarray) -> np.ndarray:
+        raise ValueError("no columns")
+
+    exchange = Exchange(broken, 0.0)
+    g = from_problem(problem)
+    choice = choice_of(g, current)
+    exchange.offer(choice, objective(g, choice) - 1.0)  # looks better than HiGHS's start
+    exchange.attach(built.compiled.highs)
+    result = solve_built(problem, built, 20.0, 0.0, 1, True, current)
+    assert exchange.failed == "ValueError: no columns"
+    assert result.status == "optimal"
+    assert result.objective == pytest.approx(solve_assignment(problem, rel_gap=0.0).objective)
+
+
+def _two_parts(pairs_per_site: tuple[int, int]) -> Rebalancing:
+    """Two independent parts of 10 sites each (no shared CRA), one site per CRA over its
+    capacity so that neither is trivial; part k's sites are eligible for
+    ``pairs_per_site[k]`` CRAs."""
+    rows, load, capacity, current = [], [], [], []
+    for part, n_agents in enumerate(pairs_per_site):
+        agents = [f"P{part}A{a}" for a in range(n_agents)]
+        for s in range(10):
+            site = f"P{part}S{s}"
+            holder = agents[s % n_agents]
+            current.append((site, holder))
+            for agent in agents:
+                rows.append((agent, site, 250.0 * (agent != holder), agent != holder))
+                load.append((agent, site, "T", 3.0))
+        capacity += [(agent, "T", 10.0) for agent in agents]
+    pairs = pd.DataFrame(rows, columns=["agent", "job", "cost", "move"])
+    return Rebalancing(
+        pairs=pairs, load=pd.DataFrame(load, columns=["agent", "job", "period", "amount"]),
+        capacity=pd.DataFrame(capacity, columns=["agent", "period", "capacity"]),
+        groups=pd.DataFrame({"job": pairs["job"].unique(), "group": "X"}),
+        current=pd.DataFrame(current, columns=["job", "agent"]), overload_penalty=1000.0,
+        group_penalty=0.0, max_moves=None, max_jobs_per_agent=None)
+
+
+def test_parts_get_time_in_proportion_to_their_sites_not_their_pairs(monkeypatch) -> None:  # noqa: ANN001
+    """Two parts of 10 sites, one with 2 CRAs per site (20 pairs), one with 6 (60 pairs):
+    the first solved (the fewer sites first; a tie keeps the order) gets half the time,
+    not a quarter (its share of the pairs)."""
+    shares = []
+    solve = rebalance_solve._solve
+
+    def spy(problem, current, time_limit, rel_gap, start=None):  # noqa: ANN001, ANN202
+        shares.append((len(problem.pairs), time_limit))
+        return solve(problem, current, time_limit, rel_gap, start)
+
+    monkeypatch.setattr(rebalance_solve, "_solve", spy)
+    result, parts = solve_rebalancing(_two_parts((2, 6)), 10.0, 0.0)
+    assert shares[0][0] in (20, 60) and len(parts) == 2
+    assert shares[0][1] == pytest.approx(5.0, abs=0.2)
+    assert sorted(result.assignment["job"]) == sorted(_two_parts((2, 6)).current["job"])
