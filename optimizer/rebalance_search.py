@@ -48,6 +48,9 @@ MIP_SECONDS_PER_PAIR = 1.2e-4  # below this share HiGHS does not get past its ro
 # HiGHS's own primal heuristics off beside the search: on the largest 300 × 3,000 part
 # its sub-MIPs took 15 of 40 s and found nothing the search had not; without them the
 # root's cuts reach the same bound (205,868) at 21 s instead of 38 s.
+CANCEL_GRACE = 0.5  # seconds HiGHS has to stop once cancelled; then it is left to end alone.
+# Its root's analytic centre (a separate IPX run, 5 s on a 42,892-pair part) and what
+# follows it check no interrupt: in one run of three it went on 9 s past the deadline.
 QUIET_HEURISTICS = {"mip_heuristic_effort": 0.0, "mip_heuristic_run_rins": False,
                     "mip_heuristic_run_rens": False,
                     "mip_heuristic_run_root_reduced_cost": False,
@@ -142,7 +145,8 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
         for name, value in QUIET_HEURISTICS.items():
             highs.setOptionValue(name, value)
         exchange.attach(highs)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="highs") as pool:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="highs")
+    try:
         running = pool.submit(solve_built, problem, built,
                               max(0.5, deadline - time.perf_counter()), rel_gap,
                               HIGHS_THREADS, True, start)
@@ -153,22 +157,28 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
                 g, choice, guide, deadline, SearchLog(), HIGHS_THREADS,
                 until=lambda: running.done() or exchange.met(),
                 found=lambda better: exchange.offer(better, objective(g, better)))
-        if not running.done():  # the search ended first (proven, or out of time)
-            wait([running], timeout=max(0.0, deadline - time.perf_counter()))
+        # the search ended first (proven, or out of time): HiGHS has until the deadline
+        wait([running], timeout=max(0.0, deadline - time.perf_counter()))
         if not running.done():
-            highs.cancelSolve()  # HiGHS overran its limit by up to 11 s beside the search;
-            # the request stays set on ``built``, which is not run again
-        try:
-            result = running.result()
-        except AssignmentError:  # stopped before it had a plan: the search's stands
-            if choice is None:
-                raise
-            return _plan_result(problem, to_frame(g, choice),
-                                max(exchange.dual_bound,
-                                    guide.bound if guide is not None else -math.inf),
-                                False, built.seconds, time.perf_counter() - started, rel_gap)
-        finally:
-            exchange.detach(highs)
+            highs.cancelSolve()  # the request stays set on ``built``, not run again
+            wait([running], timeout=None if choice is None else CANCEL_GRACE)
+    finally:
+        pool.shutdown(wait=False)
+
+    def searched() -> AssignmentResult:  # the search's plan, the best bound HiGHS reported
+        lp_bound = guide.bound if guide is not None else -math.inf
+        return _plan_result(problem, to_frame(g, choice), max(exchange.dual_bound, lp_bound),
+                            False, built.seconds, time.perf_counter() - started, rel_gap)
+
+    if not running.done():  # in a phase that never checks for an interrupt: it ends there,
+        return searched()  # in the background
+    exchange.detach(highs)
+    try:
+        result = running.result()
+    except AssignmentError:  # stopped before it had a plan: the search's stands
+        if choice is None:
+            raise
+        return searched()
     seconds = time.perf_counter() - started
     if choice is None or not math.isfinite(result.objective):
         return result
