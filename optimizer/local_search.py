@@ -232,16 +232,29 @@ def large_neighbourhoods(g: GapArrays, choice: np.ndarray, guide: LpGuide | None
                          deadline: float, log: SearchLog, threads: int = 1, seed: int = 0,
                          sub_seconds: float = 0.5,
                          until: Callable[[], bool] | None = None,
-                         found: Callable[[np.ndarray], None] | None = None) -> np.ndarray:
+                         found: Callable[[np.ndarray], None] | None = None,
+                         latest: Callable[[], np.ndarray | None] | None = None) -> np.ndarray:
     """Free the jobs of k agents, solve that sub-GAP exactly, keep improvements; adapt k.
     Stops at ``deadline`` or as soon as ``until()`` is true; ``found`` hears of each
-    better plan."""
+    better plan. With other searches at work, ``latest()`` is the best plan any found:
+    this one carries on from it when it is better, with its own changes since it last
+    did so applied on top when that is better still."""
     rng = np.random.default_rng(seed)
     n_agents = len(g.agents)
     k = min(n_agents, 4)
     affinity = _affinity(g, choice, guide)
     allowed = _allowed(g, choice, guide)
+    value = objective(g, choice)
+    changed = np.zeros(len(g.jobs), dtype=bool)  # by this search since it last caught up
     while time.perf_counter() < deadline - 0.05 and not (until is not None and until()):
+        other = latest() if latest is not None else None
+        if other is not None and objective(g, other) < value - 1e-7:
+            merged = other.copy()
+            merged[changed] = choice[changed]
+            choice = min((merged, other), key=lambda plan: objective(g, plan))
+            value, changed[:] = objective(g, choice), False
+            affinity = _affinity(g, choice, guide)
+            allowed = _allowed(g, choice, guide)
         if guide is not None and rng.random() < JOB_NEIGHBOURHOODS:
             jobs = _pick_jobs(g, choice, guide, k * len(g.jobs) // n_agents, rng)
             pairs = g.job_pairs(jobs)
@@ -258,7 +271,10 @@ def large_neighbourhoods(g: GapArrays, choice: np.ndarray, guide: LpGuide | None
         new, proven = _solve_sub(g, choice, jobs, pairs, seconds, log, threads)
         took = time.perf_counter() - started
         if new is not None:
+            before = choice
             choice = shift_moves(g, new)
+            value = objective(g, choice)
+            changed |= choice != before
             log.improvements += 1
             if found is not None:
                 found(choice)

@@ -48,6 +48,11 @@ MIP_SECONDS_PER_PAIR = 1.2e-4  # below this share HiGHS does not get past its ro
 # HiGHS's own primal heuristics off beside the search: on the largest 300 × 3,000 part
 # its sub-MIPs took 15 of 40 s and found nothing the search had not; without them the
 # root's cuts reach the same bound (205,868) at 21 s instead of 38 s.
+HIGHS_SHARE = 0.65  # of a part's time for HiGHS beside the search; then a second search
+# takes its core (their sub-MIPs are 97 % of their time and HiGHS releases the lock in
+# them: on the largest 300 × 3,000 part two searches reached 208,567–208,731 in 20 s,
+# one 209,695–209,744). Both at once with HiGHS, three threads on two cores, cost HiGHS
+# more bound than the second search gained.
 CANCEL_GRACE = 0.5  # seconds HiGHS has to stop once cancelled; then it is left to end alone.
 # Its root's analytic centre (a separate IPX run, 5 s on a 42,892-pair part) and what
 # follows it check no interrupt: in one run of three it went on 9 s past the deadline.
@@ -145,20 +150,39 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
         for name, value in QUIET_HEURISTICS.items():
             highs.setOptionValue(name, value)
         exchange.attach(highs)
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="highs")
+    # HiGHS has the first part of the time (beside one search) for its bound, then a second
+    # search has its core
+    highs_until = deadline if choice is None else started + HIGHS_SHARE * time_limit
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="highs")
+    second_searches: list = []  # started once HiGHS is done
     try:
         running = pool.submit(solve_built, problem, built,
-                              max(0.5, deadline - time.perf_counter()), rel_gap,
+                              max(0.5, highs_until - time.perf_counter()), rel_gap,
                               HIGHS_THREADS, True, start)
+
+        def proved() -> bool:
+            return running.done() and running.exception() is None \
+                and running.result().status == "optimal"
+
         if choice is not None:
             choice = shift_moves(g, choice)
             exchange.offer(choice, objective(g, choice))
-            choice = large_neighbourhoods(
-                g, choice, guide, deadline, SearchLog(), HIGHS_THREADS,
-                until=lambda: running.done() or exchange.met(),
-                found=lambda better: exchange.offer(better, objective(g, better)))
-        # the search ended first (proven, or out of time): HiGHS has until the deadline
-        wait([running], timeout=max(0.0, deadline - time.perf_counter()))
+
+            def search(plan: np.ndarray, seed: int) -> np.ndarray:
+                return large_neighbourhoods(
+                    g, plan, guide, deadline, SearchLog(), HIGHS_THREADS, seed,
+                    until=lambda: proved() or exchange.met(),
+                    found=lambda better: exchange.offer(better, objective(g, better)),
+                    latest=exchange.latest)
+
+            def second(_: object) -> None:
+                if not proved() and deadline - time.perf_counter() > 1.0:
+                    second_searches.append(pool.submit(search, exchange.latest(), 1))
+            running.add_done_callback(second)
+            plans = [search(choice, 0), *[other.result() for other in list(second_searches)]]
+            choice = min(plans, key=lambda plan: objective(g, plan))
+        # the search ended first (proven, or out of time): HiGHS has until its own end
+        wait([running], timeout=max(0.0, highs_until - time.perf_counter()))
         if not running.done():
             highs.cancelSolve()  # the request stays set on ``built``, not run again
             wait([running], timeout=None if choice is None else CANCEL_GRACE)
@@ -179,7 +203,7 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
         if choice is None:
             raise
         return searched()
-    seconds = time.perf_counter() - started
     if choice is None or not math.isfinite(result.objective):
         return result
-    return _with_plan(problem, result, to_frame(g, choice), seconds, rel_gap)
+    return _with_plan(problem, result, to_frame(g, choice), time.perf_counter() - started,
+                      rel_gap)

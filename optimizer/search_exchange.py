@@ -61,6 +61,12 @@ class Exchange:
             if self._offered is None or value < self._offered[0]:
                 self._offered = (value, choice.copy())
 
+    def latest(self) -> np.ndarray | None:
+        """The search's best plan so far (a copy), for another search to carry on from."""
+        with self._lock:
+            offered = self._offered
+        return None if offered is None else offered[1].copy()
+
     def best(self) -> float:
         """The best objective known to either side."""
         offered = self._offered[0] if self._offered is not None else math.inf

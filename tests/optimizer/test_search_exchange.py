@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import optimizer.rebalance_search as rebalance_search
 import optimizer.rebalance_solve as rebalance_solve
 from optimizer.assignment import (
     AssignmentProblem,
@@ -19,7 +20,8 @@ from optimizer.assignment import (
     solve_assignment,
     solve_built,
 )
-from optimizer.gap_arrays import choice_of, from_problem, objective
+from optimizer.gap_arrays import choice_of, from_problem, objective, to_frame
+from optimizer.local_search import SearchLog, large_neighbourhoods
 from optimizer.rebalance_search import QUIET_HEURISTICS, _columns, solve_with_search
 from optimizer.rebalance_solve import Rebalancing, solve_rebalancing
 from optimizer.search_exchange import Exchange
@@ -133,3 +135,40 @@ def test_parts_get_time_in_proportion_to_their_sites_not_their_pairs(monkeypatch
     assert shares[0][0] in (20, 60) and len(parts) == 2
     assert shares[0][1] == pytest.approx(5.0, abs=0.2)
     assert sorted(result.assignment["job"]) == sorted(_two_parts((2, 6)).current["job"])
+
+
+def test_a_search_carries_on_from_a_better_plan_found_elsewhere() -> None:
+    """Another search's plan (here the optimum) is better than this one's start: it is
+    taken up, and the result is no worse."""
+    problem, current = grouped_problem(3)
+    g = from_problem(problem)
+    exact = solve_assignment(problem, rel_gap=0.0)
+    best = choice_of(g, exact.assignment)
+    start = choice_of(g, current)
+    found = large_neighbourhoods(g, start, None, time.perf_counter() + 0.5, SearchLog(),
+                                 latest=lambda: best.copy())
+    assert objective(g, found) == pytest.approx(exact.objective)
+    assert _value(problem, to_frame(g, found)) == pytest.approx(exact.objective)
+
+
+def test_a_second_search_takes_highs_core_when_its_share_is_over(monkeypatch) -> None:  # noqa: ANN001
+    """HiGHS has 30 % of 3 s on a part it cannot prove; then a second search runs to the
+    deadline beside the first. The plan stays sound and no worse than the start."""
+    monkeypatch.setattr(rebalance_search, "HIGHS_SHARE", 0.3)
+    seeds = []
+    search = rebalance_search.large_neighbourhoods
+
+    def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        seeds.append(args[6])
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(rebalance_search, "large_neighbourhoods", counted)
+    problem, current = grouped_problem(4, agents=8, jobs=60)
+    started = time.perf_counter()
+    result = solve_with_search(problem, build_for_highs(problem), current, 3.0, 0.0)
+    assert time.perf_counter() - started < 6.0
+    assert sorted(seeds) == [0, 1]
+    assert sorted(result.assignment["job"]) == sorted(current["job"])
+    assert result.objective == pytest.approx(_value(problem, result.assignment))
+    assert result.bound <= result.objective
+    assert result.objective <= _value(problem, current)
