@@ -53,6 +53,9 @@ HIGHS_SHARE = 0.65  # of a part's time for HiGHS beside the search; then a secon
 # them: on the largest 300 × 3,000 part two searches reached 208,567–208,731 in 20 s,
 # one 209,695–209,744). Both at once with HiGHS, three threads on two cores, cost HiGHS
 # more bound than the second search gained.
+ROOT_SECONDS_PER_PAIR = 4.5e-4  # ... but not before HiGHS's root is done: 20 s on that
+# part's 44,238 pairs. On the 2,000 × 20,000 largest part (77,725 pairs, 22 s) HiGHS to
+# the end left a gap of 19,323, handing its core over at 65 % 26,893 (the LP's bound).
 CANCEL_GRACE = 0.5  # seconds HiGHS has to stop once cancelled; then it is left to end alone.
 # Its root's analytic centre (a separate IPX run, 5 s on a 42,892-pair part) and what
 # follows it check no interrupt: in one run of three it went on 9 s past the deadline.
@@ -120,6 +123,19 @@ def _columns(problem: AssignmentProblem, built: BuiltModel,
     return columns_of
 
 
+def _searcher(g: GapArrays, guide: LpGuide | None, deadline: float, exchange: Exchange,
+              stop: Callable[[], bool]) -> Callable[[np.ndarray, int], np.ndarray]:
+    """A neighbourhood search from a plan, with a seed: it tells ``exchange`` each better
+    plan and carries on from the best any search found; it ends at ``deadline`` or when
+    ``stop()``."""
+    def search(plan: np.ndarray, seed: int) -> np.ndarray:
+        return large_neighbourhoods(
+            g, plan, guide, deadline, SearchLog(), HIGHS_THREADS, seed, until=stop,
+            found=lambda better: exchange.offer(better, objective(g, better)),
+            latest=exchange.latest)
+    return search
+
+
 def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.DataFrame,
                       time_limit: float, rel_gap: float,
                       relaxed: Relaxation | None = None) -> AssignmentResult:
@@ -137,9 +153,10 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
         alone.dual_bound = relaxed.objective
         choice = shift_moves(g, choice)
         alone.offer(choice, objective(g, choice))
-        choice = large_neighbourhoods(
-            g, choice, guide, deadline, SearchLog(), HIGHS_THREADS, until=alone.met,
-            found=lambda better: alone.offer(better, objective(g, better)))
+        search = _searcher(g, guide, deadline, alone, alone.met)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="search") as pool:
+            other = pool.submit(search, choice, 1)  # on the core HiGHS is not using
+            choice = min([search(choice, 0), other.result()], key=lambda p: objective(g, p))
         return _plan_result(problem, to_frame(g, choice), relaxed.objective, False,
                             built.seconds, time.perf_counter() - started, rel_gap)
     highs = built.compiled.highs
@@ -152,7 +169,8 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
         exchange.attach(highs)
     # HiGHS has the first part of the time (beside one search) for its bound, then a second
     # search has its core
-    highs_until = deadline if choice is None else started + HIGHS_SHARE * time_limit
+    share = max(HIGHS_SHARE, ROOT_SECONDS_PER_PAIR * len(problem.pairs) / time_limit)
+    highs_until = deadline if choice is None else started + min(1.0, share) * time_limit
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="highs")
     second_searches: list = []  # started once HiGHS is done
     try:
@@ -168,12 +186,8 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
             choice = shift_moves(g, choice)
             exchange.offer(choice, objective(g, choice))
 
-            def search(plan: np.ndarray, seed: int) -> np.ndarray:
-                return large_neighbourhoods(
-                    g, plan, guide, deadline, SearchLog(), HIGHS_THREADS, seed,
-                    until=lambda: proved() or exchange.met(),
-                    found=lambda better: exchange.offer(better, objective(g, better)),
-                    latest=exchange.latest)
+            search = _searcher(g, guide, deadline, exchange,
+                               lambda: proved() or exchange.met())
 
             def second(_: object) -> None:
                 if not proved() and deadline - time.perf_counter() > 1.0:

@@ -144,6 +144,7 @@ def _merge(results: list[AssignmentResult], constant: float, assignment: pd.Data
 def solve_rebalancing(data: Rebalancing, time_limit: float, rel_gap: float,
                       decompose: bool = True) -> tuple[AssignmentResult, pd.DataFrame]:
     """The merged result and one row per subproblem solved (SUBPROBLEM_COLUMNS)."""
+    deadline = time.perf_counter() + time_limit  # splitting into parts counts too
     choices = data.pairs.groupby("job")["agent"].transform("size")
     fixed, free = data.pairs[choices == 1], data.pairs[choices > 1]
     fixed_load = data.load.merge(fixed[["agent", "job"]], on=["agent", "job"]).groupby(
@@ -171,7 +172,6 @@ def solve_rebalancing(data: Rebalancing, time_limit: float, rel_gap: float,
     pairs = part_of.value_counts()  # what building a part costs
     sites = free.drop_duplicates("job")["job"].map(label).value_counts()  # what it decides
     order = sites.sort_values(kind="stable").index  # smallest first
-    deadline = time.perf_counter() + time_limit
     remaining_pairs = float(pairs.sum())
     remaining_weight = float((sites ** SHARE_EXPONENT).sum())
     built = 0.0  # building seconds per pair of the last (largest) part built: reserved
