@@ -40,8 +40,9 @@ def narrow(pairs: pd.DataFrame, jobs: pd.DataFrame, cras: pd.DataFrame,
     ``capacity``: agent, period, capacity."""
     periods = np.unique(np.concatenate([capacity["period"].astype(str).to_numpy(),
                                         hours["period"].astype(str).to_numpy()]))
-    agents = np.unique(np.concatenate([capacity["agent"].astype(str).to_numpy(),
-                                       pairs["agent"].astype(str).to_numpy()]))
+    agents = np.unique(np.concatenate([capacity["agent"].astype(str).unique(),
+                                       pairs["agent"].astype(str).unique()]))  # hashed first:
+    # sorting 4 million names took 2.7 s
     a_of = pd.Series(np.arange(len(agents)), index=agents)
     t_of = pd.Series(np.arange(len(periods)), index=periods)
     room = np.zeros((len(agents), len(periods)))
