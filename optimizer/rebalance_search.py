@@ -1,4 +1,4 @@
-"""A rebalancing part solved two ways at once: HiGHS bounds it, a search improves the plan.
+"""A rebalancing part solved two ways at once: HiGHS bounds it, searches improve the plan.
 
 On the synthetic 300 × 3,000 portfolio's largest part (1,252 sites × 125 CRAs,
 44,238 pairs) HiGHS spends its minute on the root's cuts: 90 s left the
@@ -6,22 +6,26 @@ LP-rounded start of 213,896 untouched (bound 205,989). The large-neighbourhood
 search of :mod:`optimizer.local_search` (free the sites of a few CRAs, solve
 that small sub-problem exactly from arrays, keep what improves) took the same
 start to 209,217 in 20 s. HiGHS releases Python's interpreter lock while it
-solves, so the two run at once on two cores: HiGHS, one thread, on the part's
-whole Pyomo model for the proven bound (and its own plans), the search on the
-calling thread for better plans. The result is the better plan with HiGHS's
-bound; the search stops as soon as HiGHS is done, and HiGHS is stopped at the
-deadline (beside the search it overran its own time limit by up to 11 s, at
-random, on a 42,892-pair part; alone it did not). A part too large for HiGHS to
-get past its root LP in its share is left to the search, with the LP's bound.
+solves, so the two run at once on two cores: HiGHS, one thread and without its
+own primal heuristics, on the part's whole Pyomo model for the proven bound; the
+search on the calling thread for the plan. They exchange what they find
+(:mod:`optimizer.search_exchange`): the search's best plan becomes HiGHS's
+incumbent, and both stop once it is within the gap of HiGHS's bound. Once
+HiGHS's share is over (65 % of the time, more when its root needs it), a second
+search takes its core. HiGHS is stopped at its deadline, and left to end alone
+when it does not listen. A part too large for HiGHS to get past its root LP in
+its share is left to two searches, with the LP's bound. The result is the best
+plan with the best bound.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 import numpy as np
 import pandas as pd
@@ -45,9 +49,6 @@ from optimizer.search_exchange import Exchange
 HIGHS_THREADS = 1  # the other core runs the search
 MIP_SECONDS_PER_PAIR = 1.2e-4  # below this share HiGHS does not get past its root LP
 # (9 s on a 77,725-pair part): the LP's bound stands and the search has the time alone
-# HiGHS's own primal heuristics off beside the search: on the largest 300 × 3,000 part
-# its sub-MIPs took 15 of 40 s and found nothing the search had not; without them the
-# root's cuts reach the same bound (205,868) at 21 s instead of 38 s.
 HIGHS_SHARE = 0.65  # of a part's time for HiGHS beside the search; then a second search
 # takes its core (their sub-MIPs are 97 % of their time and HiGHS releases the lock in
 # them: on the largest 300 × 3,000 part two searches reached 208,567–208,731 in 20 s,
@@ -59,6 +60,9 @@ ROOT_SECONDS_PER_PAIR = 4.5e-4  # ... but not before HiGHS's root is done: 20 s 
 CANCEL_GRACE = 0.5  # seconds HiGHS has to stop once cancelled; then it is left to end alone.
 # Its root's analytic centre (a separate IPX run, 5 s on a 42,892-pair part) and what
 # follows it check no interrupt: in one run of three it went on 9 s past the deadline.
+# HiGHS's own primal heuristics off beside the search: on the largest 300 × 3,000 part
+# its sub-MIPs took 15 of 40 s and found nothing the search had not; without them the
+# root's cuts reach the same bound (205,868) at 21 s instead of 38 s.
 QUIET_HEURISTICS = {"mip_heuristic_effort": 0.0, "mip_heuristic_run_rins": False,
                     "mip_heuristic_run_rens": False,
                     "mip_heuristic_run_root_reduced_cost": False,
@@ -172,7 +176,8 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
     share = max(HIGHS_SHARE, ROOT_SECONDS_PER_PAIR * len(problem.pairs) / time_limit)
     highs_until = deadline if choice is None else started + min(1.0, share) * time_limit
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="highs")
-    second_searches: list = []  # started once HiGHS is done
+    second_searches: list[Future] = []  # started once HiGHS is done ...
+    first_done = threading.Event()  # ... unless the first search is over by then
     try:
         running = pool.submit(solve_built, problem, built,
                               max(0.5, highs_until - time.perf_counter()), rel_gap,
@@ -190,10 +195,13 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
                                lambda: proved() or exchange.met())
 
             def second(_: object) -> None:
-                if not proved() and deadline - time.perf_counter() > 1.0:
+                if not (first_done.is_set() or proved()) \
+                        and deadline - time.perf_counter() > 1.0:
                     second_searches.append(pool.submit(search, exchange.latest(), 1))
             running.add_done_callback(second)
-            plans = [search(choice, 0), *[other.result() for other in list(second_searches)]]
+            first = search(choice, 0)
+            first_done.set()
+            plans = [first, *[other.result() for other in list(second_searches)]]
             choice = min(plans, key=lambda plan: objective(g, plan))
         # the search ended first (proven, or out of time): HiGHS has until its own end
         wait([running], timeout=max(0.0, highs_until - time.perf_counter()))
