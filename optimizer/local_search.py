@@ -233,12 +233,13 @@ def large_neighbourhoods(g: GapArrays, choice: np.ndarray, guide: LpGuide | None
                          sub_seconds: float = 0.5,
                          until: Callable[[], bool] | None = None,
                          found: Callable[[np.ndarray], None] | None = None,
-                         latest: Callable[[], np.ndarray | None] | None = None) -> np.ndarray:
+                         better: Callable[[float], np.ndarray | None] | None = None
+                         ) -> np.ndarray:
     """Free the jobs of k agents, solve that sub-GAP exactly, keep improvements; adapt k.
     Stops at ``deadline`` or as soon as ``until()`` is true; ``found`` hears of each
-    better plan. With other searches at work, ``latest()`` is the best plan any found:
-    this one carries on from it when it is better, with its own changes since it last
-    did so applied on top when that is better still."""
+    better plan. With other searches at work, ``better(value)`` is the best plan any
+    found when its objective is below ``value`` (else None): this one carries on from it,
+    with its own changes since it last did so applied on top when that is better still."""
     rng = np.random.default_rng(seed)
     n_agents = len(g.agents)
     k = min(n_agents, 4)
@@ -247,12 +248,13 @@ def large_neighbourhoods(g: GapArrays, choice: np.ndarray, guide: LpGuide | None
     value = objective(g, choice)
     changed = np.zeros(len(g.jobs), dtype=bool)  # by this search since it last caught up
     while time.perf_counter() < deadline - 0.05 and not (until is not None and until()):
-        other = latest() if latest is not None else None
-        if other is not None and objective(g, other) < value - 1e-7:
+        other = better(value) if better is not None else None
+        if other is not None:
             merged = other.copy()
             merged[changed] = choice[changed]
-            choice = min((merged, other), key=lambda plan: objective(g, plan))
-            value, changed[:] = objective(g, choice), False
+            value, choice = min(((objective(g, plan), plan) for plan in (merged, other)),
+                                key=lambda scored: scored[0])
+            changed[:] = False
             affinity = _affinity(g, choice, guide)
             allowed = _allowed(g, choice, guide)
         if guide is not None and rng.random() < JOB_NEIGHBOURHOODS:

@@ -108,12 +108,15 @@ def _plan_result(problem: AssignmentProblem, plan: pd.DataFrame, bound: float,
 
 def _with_plan(problem: AssignmentProblem, result: AssignmentResult,
                plan: pd.DataFrame, seconds: float, rel_gap: float) -> AssignmentResult:
-    """HiGHS's result with the searched ``plan`` (job, agent) when that is better."""
+    """HiGHS's result with the searched ``plan`` (job, agent) when that is better; either
+    optimal within ``rel_gap`` (HiGHS may have been stopped by the exchange's gap test)."""
     searched = _plan_result(problem, plan, result.bound, result.status == "optimal",
                             result.build_seconds, seconds, rel_gap)
     if searched.objective < result.objective - 1e-7 * max(1.0, abs(result.objective)):
         return searched
-    return dataclasses.replace(result, solve_seconds=seconds)
+    met = result.objective - result.bound <= rel_gap * max(1.0, abs(result.objective))
+    return dataclasses.replace(result, solve_seconds=seconds,
+                               status="optimal" if met else result.status)
 
 
 def _columns(problem: AssignmentProblem, built: BuiltModel,
@@ -136,7 +139,7 @@ def _searcher(g: GapArrays, guide: LpGuide | None, deadline: float, exchange: Ex
         return large_neighbourhoods(
             g, plan, guide, deadline, SearchLog(), HIGHS_THREADS, seed, until=stop,
             found=lambda better: exchange.offer(better, objective(g, better)),
-            latest=exchange.latest)
+            better=exchange.better_than)
     return search
 
 
@@ -153,8 +156,7 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
     guide = _guide(g, problem, built, relaxed)
     if choice is not None and relaxed is not None \
             and time_limit < MIP_SECONDS_PER_PAIR * len(problem.pairs):
-        alone = Exchange(lambda plan: plan, rel_gap)  # no HiGHS: the LP's bound is met
-        alone.dual_bound = relaxed.objective
+        alone = Exchange(None, rel_gap, relaxed.objective)  # no HiGHS: the LP's bound
         choice = shift_moves(g, choice)
         alone.offer(choice, objective(g, choice))
         search = _searcher(g, guide, deadline, alone, alone.met)
@@ -197,7 +199,7 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
             def second(_: object) -> None:
                 if not (first_done.is_set() or proved()) \
                         and deadline - time.perf_counter() > 1.0:
-                    second_searches.append(pool.submit(search, exchange.latest(), 1))
+                    second_searches.append(pool.submit(search, exchange.better_than(math.inf), 1))
             running.add_done_callback(second)
             first = search(choice, 0)
             first_done.set()

@@ -89,9 +89,6 @@ def _solve(problem: AssignmentProblem, current: pd.DataFrame, time_limit: float,
                              accept_incumbent=True, start=start)
     if lp_bound > result.bound:  # HiGHS stopped before its root LP: the LP's bound holds
         result = dataclasses.replace(result, bound=min(lp_bound, result.objective))
-    if result.status == "time_limit" and result.objective - result.bound <= rel_gap * max(
-            1.0, abs(result.objective)):  # stopped by the search's gap test: as HiGHS says
-        result = dataclasses.replace(result, status="optimal")
     if not result.bound >= 0.0:  # -inf or NaN when HiGHS stopped before its first bound:
         # every cost here is ≥ 0 (travel premium, moves, overload, studies), so 0 is one
         result = dataclasses.replace(result, bound=0.0)

@@ -40,9 +40,11 @@ class Exchange:
     """Shared between HiGHS's thread (callbacks) and the search's (``offer``, ``met``).
 
     ``columns_of(choice)`` makes HiGHS's full column vector of a search plan (in the
-    search's arrays); objectives are HiGHS's own (the model minimizes)."""
+    search's arrays; None when no HiGHS runs, and ``bound`` is then the bound the gap is
+    measured against); objectives are HiGHS's own (the model minimizes)."""
 
-    def __init__(self, columns_of: Callable[[np.ndarray], np.ndarray], rel_gap: float) -> None:
+    def __init__(self, columns_of: Callable[[np.ndarray], np.ndarray] | None, rel_gap: float,
+                 bound: float = -math.inf) -> None:
         self._columns_of = columns_of
         self._rel_gap = rel_gap
         self._lock = threading.Lock()
@@ -50,7 +52,7 @@ class Exchange:
         self._handed = math.inf  # value of the last plan handed to HiGHS
         self._handed_at = -math.inf
         self.highs_best = math.inf  # HiGHS's incumbent, as its callbacks report it
-        self.dual_bound = -math.inf  # HiGHS's best bound so far
+        self.dual_bound = bound  # HiGHS's best bound so far
         self.handed = 0  # plans handed over
         self.failed: str | None = None  # why handing over stopped, if it did
 
@@ -61,11 +63,14 @@ class Exchange:
             if self._offered is None or value < self._offered[0]:
                 self._offered = (value, choice.copy())
 
-    def latest(self) -> np.ndarray | None:
-        """The search's best plan so far (a copy), for another search to carry on from."""
+    def better_than(self, value: float) -> np.ndarray | None:
+        """The searches' best plan (a copy) when its objective is below ``value``: for
+        another search to carry on from."""
         with self._lock:
             offered = self._offered
-        return None if offered is None else offered[1].copy()
+        if offered is None or offered[0] >= value - 1e-7:
+            return None
+        return offered[1].copy()
 
     def best(self) -> float:
         """The best objective known to either side."""
@@ -80,6 +85,8 @@ class Exchange:
 
     # HiGHS's side
     def attach(self, highs: highspy.Highs) -> None:
+        if self._columns_of is None:
+            raise ValueError("an exchange with HiGHS needs its columns_of")
         highs.cbMipUserSolution.subscribe(self._hand_over)
         highs.cbMipInterrupt.subscribe(self._check)
         highs.cbSimplexInterrupt.subscribe(self._stop_if_met)

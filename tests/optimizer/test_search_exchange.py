@@ -145,8 +145,9 @@ def test_a_search_carries_on_from_a_better_plan_found_elsewhere() -> None:
     exact = solve_assignment(problem, rel_gap=0.0)
     best = choice_of(g, exact.assignment)
     start = choice_of(g, current)
-    found = large_neighbourhoods(g, start, None, time.perf_counter() + 0.5, SearchLog(),
-                                 latest=lambda: best.copy())
+    found = large_neighbourhoods(
+        g, start, None, time.perf_counter() + 0.5, SearchLog(),
+        better=lambda value: best.copy() if objective(g, best) < value - 1e-7 else None)
     assert objective(g, found) == pytest.approx(exact.objective)
     assert _value(problem, to_frame(g, found)) == pytest.approx(exact.objective)
 
@@ -172,3 +173,15 @@ def test_a_second_search_takes_highs_core_when_its_share_is_over(monkeypatch) ->
     assert result.objective == pytest.approx(_value(problem, result.assignment))
     assert result.bound <= result.objective
     assert result.objective <= _value(problem, current)
+
+
+def test_the_exchange_hands_out_only_a_better_plan_and_keeps_the_best() -> None:
+    exchange = Exchange(None, 0.01, bound=95.0)
+    assert exchange.better_than(np.inf) is None and not exchange.met()
+    exchange.offer(np.array([1, 2]), 100.0)
+    exchange.offer(np.array([3, 4]), 120.0)  # worse: not kept
+    assert list(exchange.better_than(101.0)) == [1, 2]
+    assert exchange.better_than(100.0) is None
+    assert not exchange.met()  # 100 − 95 > 1 % of 100
+    exchange.offer(np.array([5, 6]), 95.5)
+    assert exchange.met()  # 0.5 ≤ 0.955
