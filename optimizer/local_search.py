@@ -179,6 +179,14 @@ def _solve_sub(g: GapArrays, choice: np.ndarray, jobs: np.ndarray, pairs: np.nda
     return (new if objective(g, new) < objective(g, choice) - 1e-7 else None), proven
 
 
+def solve_jobs(g: GapArrays, choice: np.ndarray, jobs: np.ndarray, seconds: float,
+               log: SearchLog, threads: int = 1) -> np.ndarray:
+    """``choice`` with ``jobs`` re-placed together exactly over all their pairs (every other
+    job kept), when HiGHS finds that better within ``seconds``."""
+    new, _ = _solve_sub(g, choice, jobs, g.job_pairs(jobs), seconds, log, threads)
+    return choice if new is None else new
+
+
 def _allowed(g: GapArrays, choice: np.ndarray, guide: LpGuide | None) -> np.ndarray:
     """Pairs that may be in a better solution (reduced-cost fixing), incumbent included."""
     keep = np.ones(len(g.cost), dtype=bool)

@@ -45,6 +45,7 @@ from optimizer.greedy import shift_moves
 from optimizer.highs_bridge import Relaxation, set_threads
 from optimizer.local_search import LpGuide, SearchLog, large_neighbourhoods, lp_relaxation
 from optimizer.search_exchange import Exchange
+from optimizer.shed_start import shed_start
 
 HIGHS_THREADS = 1  # the other core runs the search
 MIP_SECONDS_PER_PAIR = 1.2e-4  # below this share HiGHS does not get past its root LP
@@ -57,16 +58,23 @@ HIGHS_SHARE = 0.65  # of a part's time for HiGHS beside the search; then a secon
 ROOT_SECONDS_PER_PAIR = 4.5e-4  # ... but not before HiGHS's root is done: 20 s on that
 # part's 44,238 pairs. On the 2,000 × 20,000 largest part (77,725 pairs, 22 s) HiGHS to
 # the end left a gap of 19,323, handing its core over at 65 % 26,893 (the LP's bound).
+SHED_SHARE = 0.4  # of a part's time at most for the shedding start, made by the first search
+# while HiGHS starts its root (a 309-site part of 2,000 × 20,000 in 1.5 s: 44,200–44,400
+# with it, 45,000–45,200 without; its 0.15 and 0.25 fell in between)
 CANCEL_GRACE = 0.5  # seconds HiGHS has to stop once cancelled; then it is left to end alone.
 # Its root's analytic centre (a separate IPX run, 5 s on a 42,892-pair part) and what
 # follows it check no interrupt: in one run of three it went on 9 s past the deadline.
-# HiGHS's own primal heuristics off beside the search: on the largest 300 × 3,000 part
+# Beside the search, HiGHS's own primal heuristics are off: on the largest 300 × 3,000 part
 # its sub-MIPs took 15 of 40 s and found nothing the search had not; without them the
-# root's cuts reach the same bound (205,868) at 21 s instead of 38 s.
-QUIET_HEURISTICS = {"mip_heuristic_effort": 0.0, "mip_heuristic_run_rins": False,
-                    "mip_heuristic_run_rens": False,
-                    "mip_heuristic_run_root_reduced_cost": False,
-                    "mip_heuristic_run_feasibility_jump": False}
+# root's cuts reach the same bound (205,868) at 21 s instead of 38 s. Its presolve is off
+# too: on the 2,000 × 20,000 largest part (77,725 pairs) presolve and what follows it
+# took 10.6 s before the root LP was even started; without them the root LP is solved
+# at 2.3 s and the root's cuts reach 611,151 in a 21 s share (602,347, the LP's bound,
+# or 607,742 with it). It removed 3 % of the columns there, nothing on a 42,892-pair part.
+BESIDE_SEARCH = {"mip_heuristic_effort": 0.0, "mip_heuristic_run_rins": False,
+                 "mip_heuristic_run_rens": False,
+                 "mip_heuristic_run_root_reduced_cost": False,
+                 "mip_heuristic_run_feasibility_jump": False, "presolve": "off"}
 
 
 def searchable(problem: AssignmentProblem) -> bool:
@@ -143,6 +151,15 @@ def _searcher(g: GapArrays, guide: LpGuide | None, deadline: float, exchange: Ex
     return search
 
 
+def _shed(g: GapArrays, choice: np.ndarray, time_limit: float, exchange: Exchange,
+          stop: Callable[[], bool]) -> np.ndarray:
+    """The shedding start (:mod:`optimizer.shed_start`) when better than ``choice``, told
+    to ``exchange``; at most SHED_SHARE of the part's time, less once ``stop()``."""
+    shed = shed_start(g, choice, SHED_SHARE * time_limit, HIGHS_THREADS, stop)
+    exchange.offer(shed, objective(g, shed))
+    return shed
+
+
 def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.DataFrame,
                       time_limit: float, rel_gap: float,
                       relaxed: Relaxation | None = None) -> AssignmentResult:
@@ -162,6 +179,8 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
         search = _searcher(g, guide, deadline, alone, alone.met)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="search") as pool:
             other = pool.submit(search, choice, 1)  # on the core HiGHS is not using
+            choice = _shed(g, choice, time_limit, alone, alone.met)  # the other search
+            # takes it up when better
             choice = min([search(choice, 0), other.result()], key=lambda p: objective(g, p))
         return _plan_result(problem, to_frame(g, choice), relaxed.objective, False,
                             built.seconds, time.perf_counter() - started, rel_gap)
@@ -170,7 +189,7 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
     highs.HandleUserInterrupt = True  # so that the search can stop it at the deadline
     exchange = Exchange(_columns(problem, built, g), rel_gap)
     if choice is not None:
-        for name, value in QUIET_HEURISTICS.items():
+        for name, value in BESIDE_SEARCH.items():
             highs.setOptionValue(name, value)
         exchange.attach(highs)
     # HiGHS has the first part of the time (beside one search) for its bound, then a second
@@ -192,6 +211,8 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
         if choice is not None:
             choice = shift_moves(g, choice)
             exchange.offer(choice, objective(g, choice))
+            choice = _shed(g, choice, time_limit, exchange,
+                           lambda: proved() or exchange.met())  # while HiGHS starts its root
 
             search = _searcher(g, guide, deadline, exchange,
                                lambda: proved() or exchange.met())

@@ -22,7 +22,7 @@ from optimizer.assignment import (
 )
 from optimizer.gap_arrays import choice_of, from_problem, objective, to_frame
 from optimizer.local_search import SearchLog, large_neighbourhoods
-from optimizer.rebalance_search import QUIET_HEURISTICS, _columns, solve_with_search
+from optimizer.rebalance_search import BESIDE_SEARCH, _columns, solve_with_search
 from optimizer.rebalance_solve import Rebalancing, solve_rebalancing
 from optimizer.search_exchange import Exchange
 from tests.optimizer.test_rebalance_search import grouped_problem
@@ -37,7 +37,7 @@ def _quiet_run(problem: AssignmentProblem, current: pd.DataFrame, offered: pd.Da
     """HiGHS without its own heuristics for ``seconds`` from ``current``, with a plan the
     search offers (``offered``) when given."""
     built = build_for_highs(problem)
-    for name, value in QUIET_HEURISTICS.items():
+    for name, value in BESIDE_SEARCH.items():
         built.compiled.highs.setOptionValue(name, value)
     g = from_problem(problem)
     exchange = Exchange(_columns(problem, built, g), 0.0)

@@ -1,0 +1,131 @@
+"""A start built the other way round: each over-capacity CRA sheds its best set of sites.
+
+The repair start (:mod:`optimizer.repair`) makes the single moves that gain most,
+one at a time; on a rebalancing neighbourhood at CRO scale (overloaded CRAs
+handing sites to CRAs with room) that sheds more sites than needed, or the
+wrong ones for the studies. Here every CRA over capacity under the current
+assignment solves its own shedding problem exactly (:func:`optimizer.relief.least_relief`:
+which of its sites to hand over so that its overload, moves and studies cost
+least, each site priced at its cheapest CRA with no overload of its own,
+counting a study that CRA does not work on yet); the shed sites are then placed
+largest first where cost + study + added overload is least, re-placed together
+exactly by a sub-MIP, and single shifts finish.
+
+On the synthetic 2,000 × 20,000 portfolio's parts the start is 1–3 % below the
+repair start's (45,700 against 46,500 on a 309-site part before the sub-MIP,
+44,300 after it; 345,200 against 356,900 on a 2,475-site part), and the search
+goes on from the better of the two.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from optimizer.gap_arrays import GapArrays, objective, usage
+from optimizer.greedy import shift_moves
+from optimizer.local_search import SearchLog, solve_jobs
+from optimizer.relief import least_relief
+
+PLACE_SHARE = 0.5  # of the time left for the sub-MIP that re-places the shed sites
+
+
+def _current(g: GapArrays, start: np.ndarray) -> np.ndarray:
+    """Pair per job under the current assignment (the pair that is no move); ``start``'s
+    for a job without a current CRA."""
+    choice = start.copy()
+    held = np.flatnonzero(~g.move)
+    owned = np.zeros(len(g.jobs), dtype=bool)
+    owned[g.pair_job[g.move]] = True  # a job with a move has a current CRA
+    held = held[owned[g.pair_job[held]]]
+    choice[g.pair_job[held]] = held
+    return choice
+
+
+def _works(g: GapArrays, choice: np.ndarray) -> np.ndarray:
+    """(P,) the pair's agent works on the job's study already (held or paid)."""
+    if not g.grouped:
+        return np.ones(len(g.cost), dtype=bool)
+    keys = g.group_key(np.arange(len(g.cost)))
+    return g.pair_paid | np.isin(keys, g.group_key(choice))
+
+
+def _shed(g: GapArrays, choice: np.ndarray, donors: np.ndarray, deadline: float,
+          stop: Callable[[], bool]) -> np.ndarray:
+    """Jobs each donor hands over, by its exact shedding problem (donors left when the
+    deadline passes or ``stop()`` shed nothing)."""
+    receiving = np.ones(len(g.cost), dtype=bool)
+    receiving[np.isin(g.pair_agent, donors)] = False
+    price = g.cost + g.group_penalty * ~_works(g, choice)
+    leave = np.full(len(g.jobs), np.inf)
+    np.minimum.at(leave, g.pair_job[receiving], price[receiving])
+    holder = g.pair_agent[choice]
+    shed = []
+    for agent in donors:
+        if time.perf_counter() > deadline or stop():
+            break
+        jobs = np.flatnonzero(holder == agent)
+        pairs = choice[jobs]
+        studies = None
+        if g.grouped:
+            studies = np.where(g.pair_paid[pairs], -1, g.job_group[jobs])
+        relief = least_relief(g.load[pairs], g.capacity[agent], g.cost[pairs], leave[jobs],
+                              float(g.penalty), studies, g.group_penalty)
+        shed.append(jobs[relief.shed])
+    return np.concatenate(shed) if shed else np.empty(0, dtype=np.int64)
+
+
+def _place(g: GapArrays, choice: np.ndarray, jobs: np.ndarray,
+           donors: np.ndarray) -> np.ndarray:
+    """``jobs`` taken off their agents, then each (largest first) where cost + study +
+    penalty × added overload is least, never on a donor."""
+    choice = choice.copy()
+    used = usage(g, choice)
+    np.subtract.at(used, g.pair_agent[choice[jobs]], g.load[choice[jobs]])
+    donor = np.zeros(len(g.agents), dtype=bool)
+    donor[donors] = True
+    rest = np.setdiff1d(np.arange(len(g.jobs)), jobs)
+    works = _works(g, choice[rest])
+    keys = g.group_key(np.arange(len(g.cost))) if g.grouped else None
+    for job in jobs[np.argsort(-g.load[choice[jobs]].sum(axis=1), kind="stable")]:
+        pairs = np.arange(g.job_ptr[job], g.job_ptr[job + 1])
+        pairs = pairs[~donor[g.pair_agent[pairs]]]
+        if len(pairs) == 0:
+            pairs = np.array([choice[job]])
+        agents = g.pair_agent[pairs]
+        before = np.maximum(used[agents] - g.capacity[agents], 0.0).sum(axis=1)
+        after = np.maximum(used[agents] + g.load[pairs] - g.capacity[agents], 0.0).sum(axis=1)
+        score = g.cost[pairs] + g.group_penalty * ~works[pairs] + g.penalty * (after - before)
+        best = pairs[int(np.argmin(score))]
+        choice[job] = best
+        used[g.pair_agent[best]] += g.load[best]
+        if keys is not None:
+            works |= keys == keys[best]
+    return choice
+
+
+def shed_start(g: GapArrays, start: np.ndarray, seconds: float, threads: int = 1,
+               stop: Callable[[], bool] = lambda: False) -> np.ndarray:
+    """The shedding start (module docstring), or ``start`` when that is better; within
+    about ``seconds``, less once ``stop()`` (another solver proved the part). Soft
+    capacities without a move budget only."""
+    if not g.soft or g.max_moves is not None:
+        return start
+    deadline = time.perf_counter() + seconds
+    current = _current(g, start)
+    over = usage(g, current) - g.capacity > 1e-9
+    donors = np.flatnonzero(over.any(axis=1))
+    shed = _shed(g, current, donors, deadline, stop)
+    if len(shed) == 0 or stop():
+        return start
+    plan = shift_moves(g, _place(g, current, shed, donors))
+    if objective(g, plan) >= objective(g, start):  # where CRAs give and take at once (every
+        return start  # pair eligible) the repair does as well: no time for a sub-MIP here
+    left = deadline - time.perf_counter()
+    moved = np.flatnonzero(plan != current)
+    if left > 0.05 and len(moved):
+        plan = shift_moves(g, solve_jobs(g, plan, moved, PLACE_SHARE * left + 0.05,
+                                         SearchLog(), threads))
+    return plan
