@@ -65,6 +65,18 @@ def rebalance(inputs: RebalanceInputs,
     jobs = _jobs(inputs)
     pinned = {f"{s}\x1f{t}" for s, t in options.pinned}
     pairs = eligible_pairs(jobs, inputs.cras, pinned)
+    unstaffable = jobs[~jobs["job"].isin(pairs["job"].unique())]
+    site_hours = inputs.hours.merge(jobs[["study_id", "site_id", "job"]],
+                                    on=["study_id", "site_id"])
+    capacity = inputs.capacity.rename(columns={"staff_id": "agent", "month": "period"})
+    hours = site_hours[["job", "month", "hours"]].rename(
+        columns={"month": "period", "hours": "amount"})
+    scope = options.movable
+    if scope == "auto":
+        scope = "all" if len(pairs) * hours["period"].nunique() <= AUTO_ALL_LIMIT \
+            else "overloaded"
+    if scope == "overloaded":  # before pricing the pairs: 181,027 of 3.96 million are kept
+        pairs = narrow(pairs, jobs, inputs.cras, hours, capacity)
     owner = dict(zip(jobs["job"], jobs["cra"], strict=True))
     by_job = jobs.set_index("job")
     held = lookup(by_job["cra"], pairs["job"])
@@ -76,18 +88,6 @@ def rebalance(inputs: RebalanceInputs,
     pairs["travel"] = travel
     premium = travel - TRIP_COST_DOMESTIC * lookup(by_job["trips"], pairs["job"], 0.0)
     pairs["cost"] = (premium if options.travel else 0.0) + pairs["move"] * options.move_penalty
-    unstaffable = jobs[~jobs["job"].isin(pairs["job"].unique())]
-    site_hours = inputs.hours.merge(jobs[["study_id", "site_id", "job"]],
-                                    on=["study_id", "site_id"])
-    capacity = inputs.capacity.rename(columns={"staff_id": "agent", "month": "period"})
-    hours = site_hours[["job", "month", "hours"]].rename(
-        columns={"month": "period", "hours": "amount"})
-    scope = options.movable
-    if scope == "auto":
-        scope = "all" if len(pairs) * hours["period"].nunique() <= AUTO_ALL_LIMIT \
-            else "overloaded"
-    if scope == "overloaded":
-        pairs = narrow(pairs, jobs, inputs.cras, hours, capacity)
     load = pairs[["agent", "job"]].merge(hours, on="job")
     data = Rebalancing(
         pairs=pairs, load=load, capacity=capacity,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from optimizer.highs_bridge import quiet_highs
+from optimizer.highs_bridge import quiet_highs, set_threads
 
 RELIEF_SECONDS = 0.5  # a single CRA's problem: milliseconds as a rule
 
@@ -92,7 +92,7 @@ def least_relief(hours: np.ndarray, capacity: np.ndarray, stay: np.ndarray,
     lp.integrality_ = [highspy.HighsVarType.kInteger] * n + (
         [highspy.HighsVarType.kContinuous] * n_over) + [highspy.HighsVarType.kContinuous] * n_keep
     h = quiet_highs()
-    h.setOptionValue("threads", 1)
+    set_threads(h, 1)  # the pool's size stays what the searches beside HiGHS use
     h.setOptionValue("time_limit", RELIEF_SECONDS)
     h.setOptionValue("mip_rel_gap", 0.0)
     h.passModel(lp)
