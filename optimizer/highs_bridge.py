@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,33 +45,43 @@ class HighsOutcome:
 
 
 _pool_threads: list[int] = []  # the thread count HiGHS's process-wide pool was last built for
+_made: list[bool] = []  # a first instance was made (its banner went to /dev/null)
+_process_wide = threading.Lock()  # both above are the process's, and searches run in threads
 
 
 def set_threads(highs: highspy.Highs, threads: int | None) -> None:
     """Ask for ``threads`` threads (None: HiGHS's default). HiGHS keeps one thread pool
     per process, sized by the first run; a later run asking for another count fails
-    with kError unless the pool is rebuilt, which is done here when the count changes."""
+    with kError unless the pool is rebuilt, which is done here when the count changes
+    (never while another thread solves: callers fix the count before starting any)."""
     if not threads:
         return
     highs.setOptionValue("threads", int(threads))
-    if _pool_threads != [int(threads)]:
-        highspy.Highs.resetGlobalScheduler(True)
-        _pool_threads[:] = [int(threads)]
+    with _process_wide:
+        if _pool_threads != [int(threads)]:
+            highspy.Highs.resetGlobalScheduler(True)
+            _pool_threads[:] = [int(threads)]
 
 
 def quiet_highs() -> highspy.Highs:
     """A HiGHS instance that printed nothing: HiGHS writes its banner straight to file
     descriptor 1 when the process makes its first instance, which would corrupt the
-    CLI's --json output, so descriptor 1 points at /dev/null meanwhile."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as sink:
-            os.dup2(sink.fileno(), 1)
+    CLI's --json output, so descriptor 1 points at /dev/null meanwhile. Only then:
+    two threads redirecting at once could restore each other's /dev/null for good."""
+    with _process_wide:
+        if _made:
             highs = highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+        else:
+            sys.stdout.flush()
+            saved = os.dup(1)
+            try:
+                with open(os.devnull, "w") as sink:
+                    os.dup2(sink.fileno(), 1)
+                    highs = highspy.Highs()
+            finally:
+                os.dup2(saved, 1)
+                os.close(saved)
+            _made.append(True)
     highs.setOptionValue("output_flag", False)
     return highs
 

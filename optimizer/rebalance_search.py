@@ -151,11 +151,12 @@ def _searcher(g: GapArrays, guide: LpGuide | None, deadline: float, exchange: Ex
     return search
 
 
-def _shed(g: GapArrays, choice: np.ndarray, time_limit: float, exchange: Exchange,
-          stop: Callable[[], bool]) -> np.ndarray:
+def _shedding_start(g: GapArrays, choice: np.ndarray, time_limit: float, deadline: float,
+                    exchange: Exchange, stop: Callable[[], bool]) -> np.ndarray:
     """The shedding start (:mod:`optimizer.shed_start`) when better than ``choice``, told
     to ``exchange``; at most SHED_SHARE of the part's time, less once ``stop()``."""
-    shed = shed_start(g, choice, SHED_SHARE * time_limit, HIGHS_THREADS, stop)
+    seconds = min(SHED_SHARE * time_limit, deadline - time.perf_counter())
+    shed = shed_start(g, choice, seconds, HIGHS_THREADS, stop)
     exchange.offer(shed, objective(g, shed))
     return shed
 
@@ -177,10 +178,11 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
         choice = shift_moves(g, choice)
         alone.offer(choice, objective(g, choice))
         search = _searcher(g, guide, deadline, alone, alone.met)
+        set_threads(built.compiled.highs, HIGHS_THREADS)  # the pool sized before both run
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="search") as pool:
-            other = pool.submit(search, choice, 1)  # on the core HiGHS is not using
-            choice = _shed(g, choice, time_limit, alone, alone.met)  # the other search
-            # takes it up when better
+            other = pool.submit(search, choice, 1)  # on the core HiGHS is not using; it
+            # takes the shedding start up when that is better
+            choice = _shedding_start(g, choice, time_limit, deadline, alone, alone.met)
             choice = min([search(choice, 0), other.result()], key=lambda p: objective(g, p))
         return _plan_result(problem, to_frame(g, choice), relaxed.objective, False,
                             built.seconds, time.perf_counter() - started, rel_gap)
@@ -211,8 +213,9 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
         if choice is not None:
             choice = shift_moves(g, choice)
             exchange.offer(choice, objective(g, choice))
-            choice = _shed(g, choice, time_limit, exchange,
-                           lambda: proved() or exchange.met())  # while HiGHS starts its root
+            # while HiGHS starts its root:
+            choice = _shedding_start(g, choice, time_limit, deadline, exchange,
+                                     lambda: proved() or exchange.met())
 
             search = _searcher(g, guide, deadline, exchange,
                                lambda: proved() or exchange.met())

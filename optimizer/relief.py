@@ -28,10 +28,13 @@ import numpy as np
 from optimizer.highs_bridge import quiet_highs, set_threads
 
 RELIEF_SECONDS = 0.5  # a single CRA's problem: milliseconds as a rule
+FEASIBLE = 2  # HiGHS's solution status of a feasible point (1: an infeasible one)
 
 
 @dataclass(frozen=True)
 class Relief:
+    """One CRA's least relief: its best shed set found and a bound no set can beat."""
+
     floor: float  # a valid lower bound on least(a) (the optimum when proven)
     value: float  # the cost of ``shed``
     shed: np.ndarray  # (J,) bool: the sites to hand over in the best plan found
@@ -39,10 +42,12 @@ class Relief:
 
 def least_relief(hours: np.ndarray, capacity: np.ndarray, stay: np.ndarray,
                  leave: np.ndarray, penalty: float, studies: np.ndarray | None = None,
-                 study_penalty: float = 0.0) -> Relief:
+                 study_penalty: float = 0.0, seconds: float = RELIEF_SECONDS,
+                 threads: int = 1) -> Relief:
     """least(a) of the module docstring: ``hours`` (J, T), ``capacity`` (T,), ``stay``
     and ``leave`` (J,) costs (``leave`` ∞: the site cannot go), ``penalty`` per hour
-    over; ``studies`` (J,) study numbers, −1 for a study paid for anyway."""
+    over; ``studies`` (J,) study numbers, −1 for a study paid for anyway; HiGHS has
+    ``seconds`` and ``threads`` (the count every HiGHS run of the process uses)."""
     n, periods = hours.shape
     movable = np.isfinite(leave)
     excess = hours.sum(axis=0) - capacity
@@ -51,7 +56,7 @@ def least_relief(hours: np.ndarray, capacity: np.ndarray, stay: np.ndarray,
         else np.empty(0, dtype=np.int64)
     # columns: z (n), over (per period with excess), keep (per study)
     n_over, n_keep = len(rows_t), len(kept)
-    cost = np.concatenate([np.where(movable, leave - stay, 0.0) if n else np.zeros(0),
+    cost = np.concatenate([np.where(movable, leave - stay, 0.0),
                            np.full(n_over, float(penalty)), np.full(n_keep, study_penalty)])
     upper = np.concatenate([movable.astype(float), np.full(n_over, highspy.kHighsInf),
                             np.ones(n_keep)])
@@ -67,11 +72,12 @@ def least_relief(hours: np.ndarray, capacity: np.ndarray, stay: np.ndarray,
         row += [links, links]
         col += [member, n + n_over + np.searchsorted(kept, studies[member])]
         val += [np.ones(len(member)), np.ones(len(member))]
-    lower = np.concatenate([excess[rows_t], np.ones(len(np.flatnonzero(studies >= 0)))
-                            if n_keep else np.zeros(0)])
+    lower = np.concatenate([excess[rows_t], np.ones(len(member)) if n_keep else np.zeros(0)])
     constant = float(stay.sum())
-    if len(lower) == 0:
-        return Relief(constant, constant, np.zeros(n, dtype=bool))
+    if len(lower) == 0:  # nothing over, no study counted: each site where it costs least
+        shed = movable & (leave < stay)
+        value = float(np.where(shed, leave, stay).sum())
+        return Relief(value, value, shed)
     row_a = np.concatenate([np.asarray(x, dtype=np.int64) for x in row])
     col_a = np.concatenate([np.asarray(x, dtype=np.int64) for x in col])
     val_a = np.concatenate([np.asarray(x, dtype=float) for x in val])
@@ -92,17 +98,17 @@ def least_relief(hours: np.ndarray, capacity: np.ndarray, stay: np.ndarray,
     lp.integrality_ = [highspy.HighsVarType.kInteger] * n + (
         [highspy.HighsVarType.kContinuous] * n_over) + [highspy.HighsVarType.kContinuous] * n_keep
     h = quiet_highs()
-    set_threads(h, 1)  # the pool's size stays what the searches beside HiGHS use
-    h.setOptionValue("time_limit", RELIEF_SECONDS)
+    set_threads(h, threads)
+    h.setOptionValue("time_limit", max(float(seconds), 0.01))
     h.setOptionValue("mip_rel_gap", 0.0)
     h.passModel(lp)
     h.run()
     info = h.getInfo()
-    if not info.primal_solution_status:  # never at these sizes: keeping all is a plan
-        return Relief(constant + min(0.0, float(np.minimum(cost[:n], 0).sum())),
-                      np.inf, np.zeros(n, dtype=bool))
+    if info.primal_solution_status != FEASIBLE:  # not at these sizes; keeping all is a plan
+        keep_all = constant + penalty * float(excess[rows_t].sum()) + study_penalty * n_keep
+        return Relief(constant + float(np.minimum(cost[:n], 0.0).sum()), keep_all,
+                      np.zeros(n, dtype=bool))
     shed = np.asarray(h.getSolution().col_value)[:n] > 0.5
     value = constant + float(info.objective_function_value)
     floor = constant + float(info.mip_dual_bound)
     return Relief(min(floor, value), value, shed)
-

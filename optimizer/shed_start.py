@@ -27,7 +27,7 @@ import numpy as np
 from optimizer.gap_arrays import GapArrays, objective, usage
 from optimizer.greedy import shift_moves
 from optimizer.local_search import SearchLog, solve_jobs
-from optimizer.relief import least_relief
+from optimizer.relief import RELIEF_SECONDS, least_relief
 
 PLACE_SHARE = 0.5  # of the time left for the sub-MIP that re-places the shed sites
 
@@ -52,8 +52,8 @@ def _works(g: GapArrays, choice: np.ndarray) -> np.ndarray:
     return g.pair_paid | np.isin(keys, g.group_key(choice))
 
 
-def _shed(g: GapArrays, choice: np.ndarray, donors: np.ndarray, deadline: float,
-          stop: Callable[[], bool]) -> np.ndarray:
+def _shed_sets(g: GapArrays, choice: np.ndarray, donors: np.ndarray, deadline: float,
+               stop: Callable[[], bool], threads: int) -> np.ndarray:
     """Jobs each donor hands over, by its exact shedding problem (donors left when the
     deadline passes or ``stop()`` shed nothing)."""
     receiving = np.ones(len(g.cost), dtype=bool)
@@ -72,7 +72,8 @@ def _shed(g: GapArrays, choice: np.ndarray, donors: np.ndarray, deadline: float,
         if g.grouped:
             studies = np.where(g.pair_paid[pairs], -1, g.job_group[jobs])
         relief = least_relief(g.load[pairs], g.capacity[agent], g.cost[pairs], leave[jobs],
-                              float(g.penalty), studies, g.group_penalty)
+                              float(g.penalty), studies, g.group_penalty,
+                              min(RELIEF_SECONDS, deadline - time.perf_counter()), threads)
         shed.append(jobs[relief.shed])
     return np.concatenate(shed) if shed else np.empty(0, dtype=np.int64)
 
@@ -89,6 +90,7 @@ def _place(g: GapArrays, choice: np.ndarray, jobs: np.ndarray,
     rest = np.setdiff1d(np.arange(len(g.jobs)), jobs)
     works = _works(g, choice[rest])
     keys = g.group_key(np.arange(len(g.cost))) if g.grouped else None
+    joined = np.zeros(len(g.agents) * max(g.group_count, 1), dtype=bool)  # by the placed
     for job in jobs[np.argsort(-g.load[choice[jobs]].sum(axis=1), kind="stable")]:
         pairs = np.arange(g.job_ptr[job], g.job_ptr[job + 1])
         pairs = pairs[~donor[g.pair_agent[pairs]]]
@@ -97,12 +99,13 @@ def _place(g: GapArrays, choice: np.ndarray, jobs: np.ndarray,
         agents = g.pair_agent[pairs]
         before = np.maximum(used[agents] - g.capacity[agents], 0.0).sum(axis=1)
         after = np.maximum(used[agents] + g.load[pairs] - g.capacity[agents], 0.0).sum(axis=1)
-        score = g.cost[pairs] + g.group_penalty * ~works[pairs] + g.penalty * (after - before)
+        on = works[pairs] | (joined[keys[pairs]] if keys is not None else False)
+        score = g.cost[pairs] + g.group_penalty * ~on + g.penalty * (after - before)
         best = pairs[int(np.argmin(score))]
         choice[job] = best
         used[g.pair_agent[best]] += g.load[best]
         if keys is not None:
-            works |= keys == keys[best]
+            joined[keys[best]] = True
     return choice
 
 
@@ -117,12 +120,12 @@ def shed_start(g: GapArrays, start: np.ndarray, seconds: float, threads: int = 1
     current = _current(g, start)
     over = usage(g, current) - g.capacity > 1e-9
     donors = np.flatnonzero(over.any(axis=1))
-    shed = _shed(g, current, donors, deadline, stop)
+    shed = _shed_sets(g, current, donors, deadline, stop, threads)
     if len(shed) == 0 or stop():
         return start
     plan = shift_moves(g, _place(g, current, shed, donors))
-    if objective(g, plan) >= objective(g, start):  # where CRAs give and take at once (every
-        return start  # pair eligible) the repair does as well: no time for a sub-MIP here
+    if objective(g, plan) >= objective(g, start):
+        return start  # as where CRAs give and take at once: no time for a sub-MIP then
     left = deadline - time.perf_counter()
     moved = np.flatnonzero(plan != current)
     if left > 0.05 and len(moved):
