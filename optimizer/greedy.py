@@ -103,7 +103,7 @@ def shift_moves(g: GapArrays, choice: np.ndarray, max_rounds: int = 50) -> np.nd
     Respects the move budget."""
     choice = choice.copy()
     free = g.capacity - usage(g, choice)
-    worked = _worked(g, choice)
+    worked = study_counts(g, choice)
     for _ in range(max_rounds):
         current = g.cost[choice][g.pair_job]
         gain = current - g.cost
@@ -147,7 +147,7 @@ def shift_moves(g: GapArrays, choice: np.ndarray, max_rounds: int = 50) -> np.nd
     return choice
 
 
-def _worked(g: GapArrays, choice: np.ndarray) -> np.ndarray:
+def study_counts(g: GapArrays, choice: np.ndarray) -> np.ndarray:
     """(A, G) jobs each agent holds of each group, counting only unpaid (agent, group)s
     (empty when not grouped)."""
     if not g.grouped:

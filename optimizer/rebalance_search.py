@@ -153,8 +153,8 @@ def _searcher(g: GapArrays, guide: LpGuide | None, deadline: float, exchange: Ex
 
 def _shedding_start(g: GapArrays, choice: np.ndarray, time_limit: float, deadline: float,
                     exchange: Exchange, stop: Callable[[], bool]) -> np.ndarray:
-    """The shedding start (:mod:`optimizer.shed_start`) when better than ``choice``, told
-    to ``exchange``; at most SHED_SHARE of the part's time, less once ``stop()``."""
+    """``choice``, or the shedding start (:mod:`optimizer.shed_start`) when that is better,
+    told to ``exchange``; at most SHED_SHARE of the part's time, less once ``stop()``."""
     seconds = min(SHED_SHARE * time_limit, deadline - time.perf_counter())
     shed = shed_start(g, choice, seconds, HIGHS_THREADS, stop)
     exchange.offer(shed, objective(g, shed))
@@ -172,13 +172,13 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
     g = from_problem(problem)
     choice = choice_of(g, start)
     guide = _guide(g, problem, built, relaxed)
+    set_threads(built.compiled.highs, HIGHS_THREADS)  # the pool sized before any run
     if choice is not None and relaxed is not None \
             and time_limit < MIP_SECONDS_PER_PAIR * len(problem.pairs):
         alone = Exchange(None, rel_gap, relaxed.objective)  # no HiGHS: the LP's bound
         choice = shift_moves(g, choice)
         alone.offer(choice, objective(g, choice))
         search = _searcher(g, guide, deadline, alone, alone.met)
-        set_threads(built.compiled.highs, HIGHS_THREADS)  # the pool sized before both run
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="search") as pool:
             other = pool.submit(search, choice, 1)  # on the core HiGHS is not using; it
             # takes the shedding start up when that is better
@@ -187,7 +187,6 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
         return _plan_result(problem, to_frame(g, choice), relaxed.objective, False,
                             built.seconds, time.perf_counter() - started, rel_gap)
     highs = built.compiled.highs
-    set_threads(highs, HIGHS_THREADS)  # the pool sized before both run
     highs.HandleUserInterrupt = True  # so that the search can stop it at the deadline
     exchange = Exchange(_columns(problem, built, g), rel_gap)
     if choice is not None:
@@ -210,15 +209,13 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
             return running.done() and running.exception() is None \
                 and running.result().status == "optimal"
 
-        if choice is not None:
-            choice = shift_moves(g, choice)
-            exchange.offer(choice, objective(g, choice))
-            # while HiGHS starts its root:
-            choice = _shedding_start(g, choice, time_limit, deadline, exchange,
-                                     lambda: proved() or exchange.met())
+        def settled() -> bool:  # HiGHS proved the part, or the best plan is within the gap
+            return proved() or exchange.met()
 
-            search = _searcher(g, guide, deadline, exchange,
-                               lambda: proved() or exchange.met())
+        if choice is not None:  # while HiGHS starts its root:
+            choice = _shedding_start(g, shift_moves(g, choice), time_limit, deadline,
+                                     exchange, settled)
+            search = _searcher(g, guide, deadline, exchange, settled)
 
             def second(_: object) -> None:
                 if not (first_done.is_set() or proved()) \

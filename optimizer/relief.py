@@ -14,8 +14,8 @@ leaves, c[j] = ∞ for a site that cannot) and capacity k[t]:
                + P · Σ_t max(0, Σ_j h[j, t] (1 − z[j]) − k[t])
                + G · |studies a keeps a site of|        (only when ``studies`` given)
 
-HiGHS's best bound is returned with the best shed set it found: a time-limited
-solve still gives a valid floor.
+A time-limited solve returns the best shed set HiGHS found (keeping every site, the
+worst case, when it found none).
 """
 
 from __future__ import annotations
@@ -33,9 +33,8 @@ FEASIBLE = 2  # HiGHS's solution status of a feasible point (1: an infeasible on
 
 @dataclass(frozen=True)
 class Relief:
-    """One CRA's least relief: its best shed set found and a bound no set can beat."""
+    """One CRA's best shed set found and what it costs (least(a) when HiGHS proved it)."""
 
-    floor: float  # a valid lower bound on least(a) (the optimum when proven)
     value: float  # the cost of ``shed``
     shed: np.ndarray  # (J,) bool: the sites to hand over in the best plan found
 
@@ -77,7 +76,7 @@ def least_relief(hours: np.ndarray, capacity: np.ndarray, stay: np.ndarray,
     if len(lower) == 0:  # nothing over, no study counted: each site where it costs least
         shed = movable & (leave < stay)
         value = float(np.where(shed, leave, stay).sum())
-        return Relief(value, value, shed)
+        return Relief(value, shed)
     row_a = np.concatenate([np.asarray(x, dtype=np.int64) for x in row])
     col_a = np.concatenate([np.asarray(x, dtype=np.int64) for x in col])
     val_a = np.concatenate([np.asarray(x, dtype=float) for x in val])
@@ -106,9 +105,6 @@ def least_relief(hours: np.ndarray, capacity: np.ndarray, stay: np.ndarray,
     info = h.getInfo()
     if info.primal_solution_status != FEASIBLE:  # not at these sizes; keeping all is a plan
         keep_all = constant + penalty * float(excess[rows_t].sum()) + study_penalty * n_keep
-        return Relief(constant + float(np.minimum(cost[:n], 0.0).sum()), keep_all,
-                      np.zeros(n, dtype=bool))
+        return Relief(keep_all, np.zeros(n, dtype=bool))
     shed = np.asarray(h.getSolution().col_value)[:n] > 0.5
-    value = constant + float(info.objective_function_value)
-    floor = constant + float(info.mip_dual_bound)
-    return Relief(min(floor, value), value, shed)
+    return Relief(constant + float(info.objective_function_value), shed)

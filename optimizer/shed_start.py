@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 from optimizer.gap_arrays import GapArrays, objective, usage
-from optimizer.greedy import shift_moves
+from optimizer.greedy import shift_moves, study_counts
 from optimizer.local_search import SearchLog, solve_jobs
 from optimizer.relief import RELIEF_SECONDS, least_relief
 
@@ -45,12 +45,12 @@ def _current(g: GapArrays, start: np.ndarray) -> np.ndarray:
     return choice
 
 
-def _works(g: GapArrays, choice: np.ndarray) -> np.ndarray:
-    """(P,) the pair's agent works on the job's study already (held or paid)."""
+def _on_study(g: GapArrays, counts: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Each pair's agent works on its job's study already: paid for, or holding one of its
+    sites (``counts``: :func:`optimizer.greedy.study_counts`). Always, without studies."""
     if not g.grouped:
-        return np.ones(len(g.cost), dtype=bool)
-    keys = g.group_key(np.arange(len(g.cost)))
-    return g.pair_paid | np.isin(keys, g.group_key(choice))
+        return np.ones(len(pairs), dtype=bool)
+    return g.pair_paid[pairs] | (counts.reshape(-1)[g.group_key(pairs)] > 0)
 
 
 def _shed_sets(g: GapArrays, choice: np.ndarray, donors: np.ndarray, deadline: float,
@@ -59,7 +59,8 @@ def _shed_sets(g: GapArrays, choice: np.ndarray, donors: np.ndarray, deadline: f
     deadline passes or ``stop()`` shed nothing)."""
     receiving = np.ones(len(g.cost), dtype=bool)
     receiving[np.isin(g.pair_agent, donors)] = False
-    price = g.cost + g.group_penalty * ~_works(g, choice)
+    every = np.arange(len(g.cost))
+    price = g.cost + g.group_penalty * ~_on_study(g, study_counts(g, choice), every)
     leave = np.full(len(g.jobs), np.inf)
     np.minimum.at(leave, g.pair_job[receiving], price[receiving])
     holder = g.pair_agent[choice]
@@ -88,10 +89,7 @@ def _place(g: GapArrays, choice: np.ndarray, jobs: np.ndarray,
     np.subtract.at(used, g.pair_agent[choice[jobs]], g.load[choice[jobs]])
     donor = np.zeros(len(g.agents), dtype=bool)
     donor[donors] = True
-    rest = np.setdiff1d(np.arange(len(g.jobs)), jobs)
-    works = _works(g, choice[rest])
-    keys = g.group_key(np.arange(len(g.cost))) if g.grouped else None
-    joined = np.zeros(len(g.agents) * max(g.group_count, 1), dtype=bool)  # by the placed
+    counts = study_counts(g, choice[np.setdiff1d(np.arange(len(g.jobs)), jobs)])
     for job in jobs[np.argsort(-g.load[choice[jobs]].sum(axis=1), kind="stable")]:
         pairs = np.arange(g.job_ptr[job], g.job_ptr[job + 1])
         pairs = pairs[~donor[g.pair_agent[pairs]]]
@@ -100,13 +98,13 @@ def _place(g: GapArrays, choice: np.ndarray, jobs: np.ndarray,
         agents = g.pair_agent[pairs]
         before = np.maximum(used[agents] - g.capacity[agents], 0.0).sum(axis=1)
         after = np.maximum(used[agents] + g.load[pairs] - g.capacity[agents], 0.0).sum(axis=1)
-        on = works[pairs] | (joined[keys[pairs]] if keys is not None else False)
-        score = g.cost[pairs] + g.group_penalty * ~on + g.penalty * (after - before)
+        score = g.cost[pairs] + g.group_penalty * ~_on_study(g, counts, pairs) \
+            + g.penalty * (after - before)
         best = pairs[int(np.argmin(score))]
         choice[job] = best
         used[g.pair_agent[best]] += g.load[best]
-        if keys is not None:
-            joined[keys[best]] = True
+        if g.grouped and not g.pair_paid[best]:
+            counts.reshape(-1)[g.group_key(best)] += 1
     return choice
 
 
