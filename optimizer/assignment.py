@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
+from pyomo.common.gc_manager import PauseGC
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from optimizer.highs_bridge import CompiledModel, compile_model, solve_compiled
@@ -81,11 +82,12 @@ def _pair_index(problem: AssignmentProblem) -> list[tuple]:
 
 def add_assignment_constraints(model: pyo.ConcreteModel, problem: AssignmentProblem) -> None:
     """Each job goes to exactly one eligible agent:  Σ_{a ∈ A(j)} x[a, j] = 1  ∀ j."""
-    agents_of = problem.pairs.groupby("job")["agent"].agg(list)
-    model.jobs = pyo.Set(initialize=list(agents_of.index))
+    variables_of = _pair_variables(model, problem).groupby("job", sort=True)["var"].agg(list)
+    model.jobs = pyo.Set(initialize=variables_of.index.tolist())
+    options = dict(zip(variables_of.index.tolist(), variables_of.tolist(), strict=True))
 
     def rule(m: pyo.ConcreteModel, job: object) -> pyo.Expression:
-        return pyo.quicksum(m.x[agent, job] for agent in agents_of[job]) == 1
+        return LinearExpression(args=options[job]) == 1  # coefficients of 1: the variables
 
     model.assign = pyo.Constraint(model.jobs, rule=rule)
 
@@ -118,12 +120,12 @@ def add_capacity_constraints(model: pyo.ConcreteModel, problem: AssignmentProble
 
     def rule(m: pyo.ConcreteModel, agent: object, period: object) -> pyo.Expression:
         first, last = spans[agent, period]
-        used = LinearExpression(constant=0.0, linear_coefs=amounts[first:last],
-                                linear_vars=variables[first:last])
-        limit = capacity.get((agent, period), 0.0)
-        if problem.overload_penalty is not None:
-            return used <= limit + m.over[agent, period]
-        return used <= limit
+        coefs, terms = amounts[first:last], variables[first:last]
+        if problem.overload_penalty is not None:  # over inside the one linear expression:
+            # Pyomo's compiler walks ``used <= limit + over`` term by term, 3 times slower
+            coefs, terms = [*coefs, -1.0], [*terms, m.over[agent, period]]
+        used = LinearExpression(constant=0.0, linear_coefs=coefs, linear_vars=terms)
+        return used <= capacity.get((agent, period), 0.0)
 
     model.capacity = pyo.Constraint(model.agent_periods, rule=rule)
 
@@ -256,11 +258,17 @@ def add_group_spread_constraints(model: pyo.ConcreteModel,
         initialize=list(rows[["agent", "group"]].drop_duplicates().itertuples(
             index=False, name=None)), dimen=2)
     model.works_on = pyo.Var(model.agent_groups, domain=pyo.Binary)
-    model.pair_groups = pyo.Set(initialize=list(rows.itertuples(index=False, name=None)),
-                                dimen=3)
-    model.group_spread = pyo.Constraint(
-        model.pair_groups,
-        rule=lambda m, agent, job, group: m.works_on[agent, group] >= m.x[agent, job])
+    keys = list(rows.itertuples(index=False, name=None))
+    model.pair_groups = pyo.Set(initialize=keys, dimen=3)
+    x = dict(zip(_pair_index(problem), model.x.values(), strict=True))  # no keyed lookups
+    links = {(a, j, g): (x[a, j], model.works_on[a, g]) for a, j, g in keys}
+
+    def rule(m: pyo.ConcreteModel, agent: object, job: object, group: object
+             ) -> pyo.Expression:
+        pair, works_on = links[agent, job, group]
+        return works_on >= pair
+
+    model.group_spread = pyo.Constraint(model.pair_groups, rule=rule)
 
 
 def add_objective(model: pyo.ConcreteModel, problem: AssignmentProblem) -> None:
@@ -371,10 +379,14 @@ class BuiltModel:
 
 
 def build_for_highs(problem: AssignmentProblem) -> BuiltModel:
-    """Build in Pyomo and translate into HiGHS (through the standard-form compiler)."""
+    """Build in Pyomo and translate into HiGHS (through the standard-form compiler), with
+    Python's cyclic garbage collector paused, as Pyomo's own writers do: the model's
+    million expression objects set off collections that scan every object made so far
+    (on a 77,725-pair part: building 3.7–4.8 s with it, 1.5–1.7 s without)."""
     started = time.perf_counter()
-    model = build_model(problem)
-    compiled = compile_model(model)
+    with PauseGC():
+        model = build_model(problem)
+        compiled = compile_model(model)
     return BuiltModel(model, compiled, time.perf_counter() - started)
 
 

@@ -61,7 +61,8 @@ ROOT_SECONDS_PER_PAIR = 4.5e-4  # ... but not before HiGHS's root is done: 20 s 
 SHED_SHARE = 0.4  # of a part's time at most for the shedding start, made by the first search
 # while HiGHS starts its root (a 309-site part of 2,000 × 20,000 in 1.5 s: 44,200–44,400
 # with it, 45,000–45,200 without; its 0.15 and 0.25 fell in between)
-CANCEL_GRACE = 0.5  # seconds HiGHS has to stop once cancelled; then it is left to end alone.
+CANCEL_GRACE = 0.5  # seconds HiGHS has to stop once cancelled, within the part's time (it
+# is stopped that much before the searches end); then it is left to end alone.
 # Its root's analytic centre (a separate IPX run, 5 s on a 42,892-pair part) and what
 # follows it check no interrupt: in one run of three it went on 9 s past the deadline.
 # Beside the search, HiGHS's own primal heuristics are off: on the largest 300 × 3,000 part
@@ -196,7 +197,8 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
     # HiGHS has the first part of the time (beside one search) for its bound, then a second
     # search has its core
     share = max(HIGHS_SHARE, ROOT_SECONDS_PER_PAIR * len(problem.pairs) / time_limit)
-    highs_until = deadline if choice is None else started + min(1.0, share) * time_limit
+    highs_until = deadline if choice is None \
+        else min(started + share * time_limit, deadline - CANCEL_GRACE)  # its grace within
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="highs")
     second_searches: list[Future] = []  # started once HiGHS is done ...
     first_done = threading.Event()  # ... unless the first search is over by then
@@ -230,7 +232,8 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
         wait([running], timeout=max(0.0, highs_until - time.perf_counter()))
         if not running.done():
             highs.cancelSolve()  # the request stays set on ``built``, not run again
-            wait([running], timeout=None if choice is None else CANCEL_GRACE)
+            wait([running], timeout=None if choice is None
+                 else min(CANCEL_GRACE, max(0.05, deadline - time.perf_counter())))
     finally:
         pool.shutdown(wait=False)
 

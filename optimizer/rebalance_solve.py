@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 import pandas as pd
+from pyomo.common.gc_manager import PauseGC
 
 from optimizer.assignment import (
     AssignmentProblem,
@@ -140,7 +141,19 @@ def _merge(results: list[AssignmentResult], constant: float, assignment: pd.Data
 
 def solve_rebalancing(data: Rebalancing, time_limit: float, rel_gap: float,
                       decompose: bool = True) -> tuple[AssignmentResult, pd.DataFrame]:
-    """The merged result and one row per subproblem solved (SUBPROBLEM_COLUMNS)."""
+    """The merged result and one row per subproblem solved (SUBPROBLEM_COLUMNS).
+
+    Python's cyclic garbage collector is paused meanwhile, as Pyomo's writers do: the
+    models' expressions, the plans' column dicts and the searches' arrays are millions of
+    short-lived objects in no cycle (reference counting frees them), and each collection
+    they set off scans every object alive. At 2,000 × 20,000 that was 0.5–2 s of a part's
+    build; peak memory rose 10 % (1.67 → 1.83 GB)."""
+    with PauseGC():
+        return _solve_parts(data, time_limit, rel_gap, decompose)
+
+
+def _solve_parts(data: Rebalancing, time_limit: float, rel_gap: float,
+                 decompose: bool) -> tuple[AssignmentResult, pd.DataFrame]:
     deadline = time.perf_counter() + time_limit  # splitting into parts counts too
     choices = data.pairs.groupby("job")["agent"].transform("size")
     fixed, free = data.pairs[choices == 1], data.pairs[choices > 1]
