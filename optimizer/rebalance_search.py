@@ -42,7 +42,7 @@ from optimizer.assignment import (
 )
 from optimizer.gap_arrays import GapArrays, choice_of, from_problem, objective, to_frame
 from optimizer.greedy import shift_moves
-from optimizer.highs_bridge import Relaxation, set_threads
+from optimizer.highs_bridge import Relaxation, in_yielding_thread, set_threads, yield_cpu
 from optimizer.local_search import LpGuide, SearchLog, large_neighbourhoods, lp_relaxation
 from optimizer.search_exchange import Exchange
 from optimizer.shed_start import shed_start
@@ -63,8 +63,9 @@ SHED_SHARE = 0.4  # of a part's time at most for the shedding start, made by the
 # with it, 45,000–45,200 without; its 0.15 and 0.25 fell in between)
 CANCEL_GRACE = 0.5  # seconds HiGHS has to stop once cancelled, within the part's time (it
 # is stopped that much before the searches end); then it is left to end alone.
-# Its root's analytic centre (a separate IPX run, 5 s on a 42,892-pair part) and what
-# follows it check no interrupt: in one run of three it went on 9 s past the deadline.
+# What follows its root's cuts (the analytic centre, a separate IPX run) checks neither an
+# interrupt nor the time limit: 8 s alone on a 42,892-pair part, and 19–33 s after the
+# cancel beside the next part's solve, so it is then niced to the lowest CPU priority.
 # Beside the search, HiGHS's own primal heuristics are off: on the largest 300 × 3,000 part
 # its sub-MIPs took 15 of 40 s and found nothing the search had not; without them the
 # root's cuts reach the same bound (205,868) at 21 s instead of 38 s. Its presolve is off
@@ -202,10 +203,11 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="highs")
     second_searches: list[Future] = []  # started once HiGHS is done ...
     first_done = threading.Event()  # ... unless the first search is over by then
+    highs_thread: list[int] = []
     try:
-        running = pool.submit(solve_built, problem, built,
-                              max(0.5, highs_until - time.perf_counter()), rel_gap,
-                              HIGHS_THREADS, True, start)
+        seconds = max(0.5, highs_until - time.perf_counter())
+        running = pool.submit(in_yielding_thread, highs_thread, lambda: solve_built(
+            problem, built, seconds, rel_gap, HIGHS_THREADS, True, start))
 
         def proved() -> bool:
             return running.done() and running.exception() is None \
@@ -243,7 +245,8 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
                             False, built.seconds, time.perf_counter() - started, rel_gap)
 
     if not running.done():  # in a phase that never checks for an interrupt: it ends there,
-        return searched()  # in the background
+        yield_cpu(highs_thread)  # in the background, not in the next part's way
+        return searched()
     exchange.detach(highs)
     try:
         result = running.result()

@@ -1,0 +1,37 @@
+"""The HiGHS bridge's process-level helpers: the thread a HiGHS run is on can be handed the
+lowest CPU priority once it will not stop when asked."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from optimizer.highs_bridge import in_yielding_thread, yield_cpu
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_a_thread_left_to_run_gets_the_lowest_priority_and_the_caller_keeps_its_own() -> None:
+    release = threading.Event()
+    ids: list[int] = []
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(in_yielding_thread, ids, lambda: release.wait(10.0))
+        while not ids:
+            threading.Event().wait(0.01)
+        assert ids[0] != threading.get_native_id()
+        before = os.getpriority(os.PRIO_PROCESS, ids[0])
+        yield_cpu(ids)
+        assert os.getpriority(os.PRIO_PROCESS, ids[0]) == 19 != before
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
+        release.set()
+        assert running.result() is True  # the run's own result comes back
+
+
+def test_a_thread_that_ended_meanwhile_is_no_error() -> None:
+    ids: list[int] = []
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        assert pool.submit(in_yielding_thread, ids, lambda: 7).result() == 7
+    yield_cpu([*ids, 2**22 + 12345])  # ended, and an id no thread has
