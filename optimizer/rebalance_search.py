@@ -21,6 +21,7 @@ plan with the best bound.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import threading
 import time
@@ -61,11 +62,13 @@ ROOT_SECONDS_PER_PAIR = 4.5e-4  # ... but not before HiGHS's root is done: 20 s 
 SHED_SHARE = 0.4  # of a part's time at most for the shedding start, made by the first search
 # while HiGHS starts its root (a 309-site part of 2,000 × 20,000 in 1.5 s: 44,200–44,400
 # with it, 45,000–45,200 without; its 0.15 and 0.25 fell in between)
-CANCEL_GRACE = 0.5  # seconds HiGHS has to stop once cancelled, within the part's time (it
-# is stopped that much before the searches end); then it is left to end alone.
+CANCEL_GRACE = 0.5  # HiGHS's own time limit ends this long before the part's, so that it
+# stops and hands its result back within the part's time; cancelled when the searches
+# end, it then has at most this long (at least STOP_WAIT) before it is left to end alone.
 # What follows its root's cuts (the analytic centre, a separate IPX run) checks neither an
 # interrupt nor the time limit: 8 s alone on a 42,892-pair part, and 19–33 s after the
 # cancel beside the next part's solve, so it is then niced to the lowest CPU priority.
+STOP_WAIT = 0.2  # reading a stopped run's plan back takes Python tenths of a second
 # Beside the search, HiGHS's own primal heuristics are off: on the largest 300 × 3,000 part
 # its sub-MIPs took 15 of 40 s and found nothing the search had not; without them the
 # root's cuts reach the same bound (205,868) at 21 s instead of 38 s. Its presolve is off
@@ -204,10 +207,11 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
     second_searches: list[Future] = []  # started once HiGHS is done ...
     first_done = threading.Event()  # ... unless the first search is over by then
     highs_thread: list[int] = []
+    abandoned = threading.Event()  # the part went on without HiGHS's run
     try:
-        seconds = max(0.5, highs_until - time.perf_counter())
-        running = pool.submit(in_yielding_thread, highs_thread, lambda: solve_built(
-            problem, built, seconds, rel_gap, HIGHS_THREADS, True, start))
+        running = pool.submit(in_yielding_thread, highs_thread, functools.partial(
+            solve_built, problem, built, max(0.5, highs_until - time.perf_counter()),
+            rel_gap, HIGHS_THREADS, True, start, abandoned))
 
         def proved() -> bool:
             return running.done() and running.exception() is None \
@@ -235,7 +239,7 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
         if not running.done():
             highs.cancelSolve()  # the request stays set on ``built``, not run again
             wait([running], timeout=None if choice is None
-                 else min(CANCEL_GRACE, max(0.05, deadline - time.perf_counter())))
+                 else min(CANCEL_GRACE, max(STOP_WAIT, deadline - time.perf_counter())))
     finally:
         pool.shutdown(wait=False)
 
@@ -245,7 +249,9 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
                             False, built.seconds, time.perf_counter() - started, rel_gap)
 
     if not running.done():  # in a phase that never checks for an interrupt: it ends there,
-        yield_cpu(highs_thread)  # in the background, not in the next part's way
+        abandoned.set()  # in the background, not in the next part's way: at the lowest
+        exchange.retire()  # priority, and holding Python's lock as little as it can
+        yield_cpu(highs_thread)
         return searched()
     exchange.detach(highs)
     try:

@@ -19,10 +19,15 @@ def test_a_thread_left_to_run_gets_the_lowest_priority_and_the_caller_keeps_its_
     ids: list[int] = []
     with ThreadPoolExecutor(max_workers=1) as pool:
         running = pool.submit(in_yielding_thread, ids, lambda: release.wait(10.0))
-        while not ids:
+        for _ in range(500):
+            if ids:
+                break
             threading.Event().wait(0.01)
-        assert ids[0] != threading.get_native_id()
+        assert ids and ids[0] != threading.get_native_id()
         before = os.getpriority(os.PRIO_PROCESS, ids[0])
+        if before == 19:
+            release.set()
+            pytest.skip("the suite itself runs at the lowest priority")
         yield_cpu(ids)
         assert os.getpriority(os.PRIO_PROCESS, ids[0]) == 19 != before
         assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before

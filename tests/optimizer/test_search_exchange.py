@@ -4,6 +4,7 @@ recomputed from the plans by optimizer.assignment."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 import optimizer.rebalance_search as rebalance_search
 import optimizer.rebalance_solve as rebalance_solve
 from optimizer.assignment import (
+    AssignmentError,
     AssignmentProblem,
     build_for_highs,
     objective_of,
@@ -185,3 +187,27 @@ def test_the_exchange_hands_out_only_a_better_plan_and_keeps_the_best() -> None:
     assert not exchange.met()  # 100 − 95 > 1 % of 100
     exchange.offer(np.array([5, 6]), 95.5)
     assert exchange.met()  # 0.5 ≤ 0.955
+
+
+def test_a_run_given_up_on_stops_at_its_next_callback_and_reads_nothing_back() -> None:
+    """Retired, the exchange's callbacks only stop HiGHS: a run given 30 s on a model it
+    does not prove within 1 s returns within 1 s, at its first callback, and, abandoned,
+    raises instead of reading its plan back."""
+    problem, current = grouped_problem(2, agents=8, jobs=60)
+    built = build_for_highs(problem)
+    for name, value in BESIDE_SEARCH.items():
+        built.compiled.highs.setOptionValue(name, value)
+    exchange = Exchange(_columns(problem, built, from_problem(problem)), 0.0)
+    exchange.attach(built.compiled.highs)
+    exchange.retire()
+    abandoned = threading.Event()
+    abandoned.set()
+    started = time.perf_counter()
+    with pytest.raises(AssignmentError, match="given up on"):
+        solve_built(problem, built, 30.0, 0.0, 1, True, current, abandoned)
+    assert time.perf_counter() - started < 1.0
+    assert exchange.handed == 0
+    again = build_for_highs(problem)  # the same run, not given up on, is not over in 1 s
+    for name, value in BESIDE_SEARCH.items():
+        again.compiled.highs.setOptionValue(name, value)
+    assert solve_built(problem, again, 1.0, 0.0, 1, True, current).status == "time_limit"
