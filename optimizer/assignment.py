@@ -261,8 +261,11 @@ def add_group_spread_constraints(model: pyo.ConcreteModel,
     model.works_on = pyo.Var(model.agent_groups, domain=pyo.Binary)
     keys = list(rows.itertuples(index=False, name=None))
     model.pair_groups = pyo.Set(initialize=keys, dimen=3)
-    x = dict(zip(_pair_index(problem), model.x.values(), strict=True))  # no keyed lookups
-    links = {(a, j, g): (x[a, j], model.works_on[a, g]) for a, j, g in keys}
+    works_on = dict(zip(model.agent_groups, model.works_on.values(), strict=True))
+    linked = rows.merge(_pair_variables(model, problem), on=["agent", "job"])  # no keyed
+    links = {(a, j, g): (x, works_on[a, g])  # lookups: each pair's x found once
+             for a, j, g, x in linked[["agent", "job", "group", "var"]].itertuples(
+                 index=False, name=None)}
 
     def rule(m: pyo.ConcreteModel, agent: object, job: object, group: object
              ) -> pyo.Expression:

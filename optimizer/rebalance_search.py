@@ -207,11 +207,10 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
     second_searches: list[Future] = []  # started once HiGHS is done ...
     first_done = threading.Event()  # ... unless the first search is over by then
     highs_thread: list[int] = []
-    abandoned = threading.Event()  # the part went on without HiGHS's run
     try:
         running = pool.submit(in_yielding_thread, highs_thread, functools.partial(
             solve_built, problem, built, max(0.5, highs_until - time.perf_counter()),
-            rel_gap, HIGHS_THREADS, True, start, abandoned))
+            rel_gap, HIGHS_THREADS, True, start, exchange.retired))
 
         def proved() -> bool:
             return running.done() and running.exception() is None \
@@ -249,9 +248,8 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
                             False, built.seconds, time.perf_counter() - started, rel_gap)
 
     if not running.done():  # in a phase that never checks for an interrupt: it ends there,
-        abandoned.set()  # in the background, not in the next part's way: at the lowest
-        exchange.retire()  # priority, and holding Python's lock as little as it can
-        yield_cpu(highs_thread)
+        exchange.retired.set()  # in the background, not in the next part's way: at the
+        yield_cpu(highs_thread)  # lowest priority, holding Python's lock as little as it can
         return searched()
     exchange.detach(highs)
     try:

@@ -55,7 +55,7 @@ class Exchange:
         self.dual_bound = bound  # HiGHS's best bound so far
         self.handed = 0  # plans handed over
         self.failed: str | None = None  # why handing over stopped, if it did
-        self._retired = False  # HiGHS's run was given up on: it is only to stop
+        self.retired = threading.Event()  # HiGHS's run was given up on: it is only to stop
 
     # the search's side
     def offer(self, choice: np.ndarray, value: float) -> None:
@@ -84,12 +84,6 @@ class Exchange:
         return math.isfinite(best) and best - self.dual_bound <= self._rel_gap * max(
             1.0, abs(best))
 
-    def retire(self) -> None:
-        """HiGHS's run is given up on (it did not stop when cancelled): its callbacks now
-        only stop it, holding Python's lock no longer than that, since its thread runs at
-        the lowest priority (:func:`optimizer.highs_bridge.yield_cpu`)."""
-        self._retired = True
-
     # HiGHS's side
     def attach(self, highs: highspy.Highs) -> None:
         if self._columns_of is None:
@@ -111,8 +105,8 @@ class Exchange:
             self.highs_best = min(self.highs_best, float(out.mip_primal_bound))
 
     def _hand_over(self, event) -> None:
-        if self._retired:
-            return
+        if self.retired.is_set():  # given up on (it did not stop when cancelled): its
+            return  # callbacks only stop it, holding Python's lock no longer than that
         self._note(event)
         now = time.perf_counter()
         with self._lock:
@@ -135,5 +129,5 @@ class Exchange:
         self._stop_if_met(event)
 
     def _stop_if_met(self, event) -> None:
-        if self._retired or self.met():
+        if self.retired.is_set() or self.met():
             event.interrupt()

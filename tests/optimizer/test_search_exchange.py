@@ -4,7 +4,6 @@ recomputed from the plans by optimizer.assignment."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
@@ -199,12 +198,10 @@ def test_a_run_given_up_on_stops_at_its_next_callback_and_reads_nothing_back() -
         built.compiled.highs.setOptionValue(name, value)
     exchange = Exchange(_columns(problem, built, from_problem(problem)), 0.0)
     exchange.attach(built.compiled.highs)
-    exchange.retire()
-    abandoned = threading.Event()
-    abandoned.set()
+    exchange.retired.set()
     started = time.perf_counter()
     with pytest.raises(AssignmentError, match="given up on"):
-        solve_built(problem, built, 30.0, 0.0, 1, True, current, abandoned)
+        solve_built(problem, built, 30.0, 0.0, 1, True, current, exchange.retired)
     assert time.perf_counter() - started < 1.0
     assert exchange.handed == 0
     again = build_for_highs(problem)  # the same run, not given up on, is not over in 1 s
