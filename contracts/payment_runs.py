@@ -4,8 +4,10 @@ Repository functions take a session and never commit: the caller owns the
 transaction. A run is stored only when approved, and is frozen from then on
 (:mod:`planner.payment_freeze`: the ORM refuses to update or delete its rows);
 this repository offers no update or delete. Corrections are a new run.
-Every row written goes through the ORM, so the audit hook records each insert
-(run and lines) with the approving actor.
+The run goes through the ORM (the audit hook records it); its lines are
+written set-wise with one audit row each, naming the approving actor, as the
+importers write theirs (:mod:`planner.importing.writes`): through the ORM, a run
+of thousands of lines would be two objects per line.
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ from contracts.payment_keys import ITEM, RELEASE, stale_lines
 from contracts.schemas import PAYMENT_LINES
 from planner import payment_freeze  # noqa: F401  (registers the freeze on every session)
 from planner.audit import ACTOR_KEY
+from planner.bulk import Constant, insert_columns
+from planner.domain import AuditAction
 from planner.frames import DATE
 from planner.fx import FX_DECIMALS
+from planner.importing.writes import json_objects, write_audit
 from planner.payment_tables import ItemType, PaymentLine, PaymentRun
 from planner.tables import Site, Study
 
@@ -171,32 +176,59 @@ def approve_run(session: Session, study_id: str, lines: pd.DataFrame, through: d
     try:
         session.add(run)
         session.flush()
-        session.add_all([_line(run.id, sites[str(row.site_id)], row)
-                         for row in lines.itertuples(index=False)])
-        session.flush()
     finally:
         if before is None:
             session.info.pop(ACTOR_KEY, None)
         else:
             session.info[ACTOR_KEY] = before
+    _insert_lines(session, run, sites, lines)
     return run.id
 
 
-def _line(run_pk: int, site_pk: int, row: Any) -> PaymentLine:
-    currency, reporting = str(row.currency), str(row.reporting_currency)
-    date = _value(row.service_date)
-    return PaymentLine(
-        run_pk=run_pk, site_pk=site_pk, kind=str(row.kind), subject_id=_value(row.subject_id),
-        item_type=None if _value(row.item_type) is None else ItemType(row.item_type),
-        item_code=_value(row.item_code), item_ref=_value(row.item_ref),
-        occurrence=None if _value(row.occurrence) is None else int(row.occurrence),
-        service_date=None if date is None else pd.Timestamp(date).date(),
-        gross=from_minor(row.gross_minor, currency),
-        holdback=from_minor(row.holdback_minor, currency),
-        already_paid=from_minor(row.already_paid_minor, currency),
-        amount=from_minor(row.amount_minor, currency), currency=currency,
-        fx_rate=Decimal(row.fx_rate), reporting_amount=from_minor(row.reporting_minor, reporting),
-        reporting_currency=reporting)
+def _optional(values: pd.Series) -> list[Any]:
+    return [_value(v) for v in values.astype(object)]
+
+
+def _insert_lines(session: Session, run: PaymentRun, sites: dict[str, int],
+                  lines: pd.DataFrame) -> None:
+    """The run's lines in one set-wise insert, and one audit row per line (action
+    insert, the run's actor): key = the run and the line's item identity, after = every
+    stored value, the site by its id."""
+    currency = lines["currency"].astype(str).tolist()
+    reporting = lines["reporting_currency"].astype(str).tolist()
+    dates = pd.to_datetime(lines["service_date"])
+    values: dict[str, list[Any]] = {
+        "kind": lines["kind"].astype(str).tolist(),
+        "subject_id": _optional(lines["subject_id"]),
+        "item_type": [None if v is None else ItemType(v).value
+                      for v in _optional(lines["item_type"])],
+        "item_code": _optional(lines["item_code"]),
+        "item_ref": _optional(lines["item_ref"]),
+        "occurrence": [None if v is None else int(v) for v in _optional(lines["occurrence"])],
+        "service_date": [None if pd.isna(d) else d.date().isoformat() for d in dates],
+        **{column: [from_minor(int(m), c) for m, c in zip(lines[minor], currency, strict=True)]
+           for column, minor in MONEY.items()},
+        "currency": currency,
+        "fx_rate": [Decimal(r) for r in lines["fx_rate"].astype(str)],
+        "reporting_amount": [from_minor(int(m), c) for m, c in
+                             zip(lines["reporting_minor"], reporting, strict=True)],
+        "reporting_currency": reporting,
+    }
+    site_ids = lines["site_id"].astype(str).tolist()
+    insert_columns(session, PaymentLine.__table__,
+                   {"run_pk": Constant(run.id), "site_pk": [sites[s] for s in site_ids],
+                    **values})
+    count = len(lines)
+    identity = ("kind", "subject_id", "item_type", "item_code", "item_ref")
+    keys = json_objects({"run_pk": [run.id] * count, "site_id": site_ids,
+                         **{c: values[c] for c in identity}}, count)
+    after = json_objects({"run_pk": [run.id] * count, "site_id": site_ids, **values}, count)
+    write_audit(session, {
+        "at": Constant(run.at), "actor": Constant(run.actor),
+        "batch_pk": Constant(session.info.get("batch_pk")),
+        "action": Constant(AuditAction.INSERT.value), "entity": Constant("payment_line"),
+        "entity_key": keys, "before": Constant(None), "after": after,
+        "source": Constant(session.info.get("source"))})
 
 
 def stored_runs(session: Session, study_id: str) -> list[PaymentRun]:

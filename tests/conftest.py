@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from planner.store import current_revision, head_revision, make_engine, upgrade
 from planner.tables import Base
+from tests.demo_store import DemoBuildError, demo_store
 
 PILOT = Path(__file__).resolve().parents[1] / "trialplan" / "data" / "cdiscpilot01"
 POSTGRES_URL_ENV = "TEST_POSTGRES_URL"
@@ -124,16 +127,61 @@ def snapshot(engine: Engine) -> dict[str, list[tuple]]:
         }
 
 
-@pytest.fixture(scope="session")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo portfolio built once per test run (SQLite file): copy it, never write it."""
-    from tests.trialplan.cli_runner import trialplan  # the CLI only where a test needs it
+DEMO_FOLDER = "demo-template"
 
-    path = Path(tmp_path_factory.mktemp("demo-template")) / "demo.db"
-    result = trialplan(f"sqlite:///{path}", "demo")
-    if result.exit_code != 0:
-        pytest.fail(f"the demo did not build: {result.output}")
-    return path
+
+def _run_folder(config: pytest.Config) -> Path:
+    """The folder every process of this run shares (a parallel run's workers each have
+    their own inside the controller's)."""
+    base = config._tmp_path_factory.getbasetemp()  # noqa: SLF001 (pytest's own factory)
+    return base.parent if hasattr(config, "workerinput") else base
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A parallel run's controller builds the demo store in the background while the
+    workers start on other tests (tests.demo_store); a serial run builds it when a test
+    first asks (demo_template)."""
+    config = session.config
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
+        return
+    folder = _run_folder(config) / DEMO_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    log = (folder / "build.log").open("w")
+    config._demo_build = subprocess.Popen(  # noqa: SLF001 (kept until the session ends)
+        [sys.executable, "-m", "tests.demo_store", str(folder)], stdout=log,
+        stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1])
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    build = getattr(session.config, "_demo_build", None)
+    if build is not None and build.poll() is None:
+        build.kill()
+
+
+def _heavy_seconds(item: pytest.Item) -> float:
+    mark = item.get_closest_marker("heavy")
+    return float(mark.args[0]) if mark else 0.0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with a ``heavy(seconds)`` test first, the longest first, and that test first
+    in its file: a parallel run hands whole files out in this order, so the longest work
+    starts while the demo store builds and the workers finish together on short files."""
+    weight: dict[Path, float] = {}
+    for item in items:
+        weight[item.path] = max(weight.get(item.path, 0.0), _heavy_seconds(item))
+    items.sort(key=lambda item: (-weight[item.path], -_heavy_seconds(item)))
+
+
+@pytest.fixture(scope="session")
+def demo_template(request: pytest.FixtureRequest) -> Path:
+    """The demo portfolio built once per test run (SQLite file): copy it, never write it.
+
+    One build serves every worker of a parallel run (tests.demo_store)."""
+    try:
+        return demo_store(_run_folder(request.config) / DEMO_FOLDER)
+    except DemoBuildError as exc:
+        pytest.fail(f"the demo did not build: {exc}")
 
 
 def _copy_sqlite(source: Path, target: Path) -> None:

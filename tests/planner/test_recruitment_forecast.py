@@ -159,6 +159,7 @@ def _inside_80(lpi_months: np.ndarray, truth_days: int) -> bool:
     return bool(ordered[math.ceil(0.1 * n) - 1] <= truth_days <= ordered[math.ceil(0.9 * n) - 1])
 
 
+@pytest.mark.heavy(30)  # seconds on 2 slow cores; a parallel run starts it first
 def test_calibration_automatic_model_covers_80_percent() -> None:
     """Issue acceptance: 300 synthetic trials cycling through every kind, cut the day half
     the target was randomized; the share whose actual LPI is in the automatic model's

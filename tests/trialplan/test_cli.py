@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import PILOT
 from tests.trialplan.cli_runner import trialplan
 
 
-def test_demo_then_status_json(store_url, request) -> None:  # noqa: ANN001
-    if store_url.startswith("sqlite"):
-        # the session fixture demo_template has run this very `trialplan demo` on SQLite
-        # (the run fails if it fails): check status on a copy rather than build it again
-        store_url = request.getfixturevalue("demo_url")
-    else:
-        result = trialplan(store_url, "demo")
-        assert result.exit_code == 0, result.output
+@pytest.mark.heavy(60)  # seconds on 2 slow cores; a parallel run starts it first
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_demo_then_status_json(store_url: str) -> None:
+    result = trialplan(store_url, "demo")
+    assert result.exit_code == 0, result.output
+    _status_of_the_demo(store_url)
+
+
+def test_status_json_of_the_demo_on_sqlite(demo_url: str) -> None:
+    # the session fixture demo_template has run this very `trialplan demo` on SQLite (the
+    # run fails if it fails): check status on a copy rather than build it again
+    _status_of_the_demo(demo_url)
+
+
+def _status_of_the_demo(store_url: str) -> None:
     status = trialplan(store_url, "status", "--json")
     assert status.exit_code == 0, status.output
     document = json.loads(status.stdout)
