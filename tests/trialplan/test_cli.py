@@ -10,7 +10,7 @@ from tests.conftest import PILOT
 from tests.trialplan.cli_runner import trialplan
 
 
-@pytest.mark.heavy(60)  # seconds on 2 slow cores; a parallel run starts it first
+@pytest.mark.heavy(60)  # the whole demo on PostgreSQL: a parallel run starts it first
 @pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
 def test_demo_then_status_json(store_url: str) -> None:
     result = trialplan(store_url, "demo")
