@@ -29,7 +29,7 @@ from dashboards.state.budget import BudgetState
 from dashboards.state.payments import PaymentsState
 from dashboards.state.portfolio import PortfolioState
 from dashboards.state.recruitment import RecruitmentState
-from dashboards.state.workload import WorkloadState
+from dashboards.state.workload import SOLVER_SETTINGS, WorkloadState
 from planner.domain import AppRole
 
 APP_TITLE = "trialplan"
@@ -47,7 +47,7 @@ PAGE_KINDS = {
                              ("sponsor", "therapeutic_area", "country")),
     Page.BUDGET: PageKind(BudgetState, BudgetView, ("study", "as_of")),
     Page.RECRUITMENT: PageKind(RecruitmentState, RecruitmentView, ("study",)),
-    Page.WORKLOAD: PageKind(WorkloadState, WorkloadView, ("max_moves", "time_limit")),
+    Page.WORKLOAD: PageKind(WorkloadState, WorkloadView, SOLVER_SETTINGS),
     Page.PAYMENTS: PageKind(PaymentsState, PaymentsView, ("study", "as_of", "status")),
 }
 
@@ -105,7 +105,7 @@ def build_page(reader: StoreReader, page: Page, user: str | None = None
         pn.state.location.sync(state, {name: name for name in kind.linked},
                                on_error=lambda bad: state.param.update(
                                    **{k: v for k, v in _typed(state, bad).items()
-                                      if k in ("max_moves", "time_limit")}))
+                                      if k in SOLVER_SETTINGS}))
     template.main.append(kind.view(state=state))
     queries.warm(reader)  # after a change to the store, the other pages get ready
     return template

@@ -71,6 +71,8 @@ class WorkloadView(Viewer):
             pn.widgets.IntInput.from_param(state.param.max_moves, label="Max moves", width=110),
             pn.widgets.FloatInput.from_param(state.param.time_limit, label="Time limit (s)",
                                              width=110),
+            pn.widgets.FloatInput.from_param(state.param.gap, label="Proven gap", step=0.005,
+                                             width=110),
             pn.Column(pn.Spacer(height=18), pn.Row(self._propose, self._progress)))
         return pn.Column(
             controls, self._status, pn.bind(self._proposal, state.param.proposal), self._apply,

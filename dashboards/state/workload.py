@@ -20,20 +20,22 @@ from planner.workload.portfolio import PortfolioWorkload
 
 MONTHS = queries.WORKLOAD_MONTHS
 UNASSIGNED = "unassigned"  # cra_utilization's row of the sites without a CRA
+SOLVER_SETTINGS = ("max_moves", "time_limit", "gap")  # also the page's query parameters
 
 
 class WorkloadState(PageState):
     workload = param.ClassSelector(class_=PortfolioWorkload, default=None, allow_None=True)
     max_moves = param.Integer(default=10, bounds=(0, 500), doc="at most K site moves")
     time_limit = param.Number(default=30.0, bounds=(1, 600), doc="solver seconds")
+    gap = param.Number(default=RebalanceOptions().rel_gap, bounds=(0.0, 0.5),
+                       doc="stop once the plan is proven within this relative gap (0.01: 1 %)")
     proposal = param.Dict(default=None, allow_None=True,
                           doc="the stored proposal's document (run, moves, utilization)")
     applied = param.Boolean(default=False)
 
     def __init__(self, reader, user, role, **params) -> None:  # noqa: ANN001
         super().__init__(reader, user, role)
-        self.param.update(**{k: v for k, v in params.items()
-                             if k in ("max_moves", "time_limit")})
+        self.param.update(**{k: v for k, v in params.items() if k in SOLVER_SETTINGS})
         self.refresh()
 
     def refresh(self) -> None:
@@ -59,7 +61,8 @@ class WorkloadState(PageState):
         """Solve and store a rebalance proposal with the page's options (PM only). Safe
         off the UI thread: no parameter changes until :meth:`show_proposal`."""
         require(self.role, Action.PROPOSE_REBALANCE)
-        options = RebalanceOptions(max_moves=self.max_moves, time_limit=float(self.time_limit))
+        options = RebalanceOptions(max_moves=self.max_moves, time_limit=float(self.time_limit),
+                                   rel_gap=float(self.gap))
 
         def solve() -> dict[str, Any]:
             with self.reader.write(self.user) as session:

@@ -134,7 +134,8 @@ def test_pm_uses_every_page(watched, app_url: str, shared_engine) -> None:  # no
     shot(page, "recruitment-what-if")
 
     # workload: the grid's overload count, then a rebalance proposed and applied
-    open_page(page, app_url, "workload", "[data-figure=over]")
+    # the solver settings come from the URL too: a 2 % proven gap, as the CLI tests ask
+    open_page(page, app_url, "workload?gap=0.02", "[data-figure=over]")
     work = portfolio_workload(portfolio, portfolio.as_of, 12).utilization
     over = work[work["utilization"] > 1]
     assert figure(page, "over").startswith(
@@ -149,6 +150,7 @@ def test_pm_uses_every_page(watched, app_url: str, shared_engine) -> None:  # no
         run = session.scalars(select(RebalanceRun).order_by(RebalanceRun.id.desc())).first()
     assert figure(page, "proposal").startswith(f"Proposal (run {run.id})")
     assert run.actor == "ana" and 0 < len(run.result["moves"]) <= 3
+    assert run.options["rel_gap"] == 0.02
     expect(page.locator(".moves .tabulator-row")).to_have_count(len(run.result["moves"]))
     shot(page, "workload-proposal")
     page.get_by_role("button", name="Approve and apply the moves").click()
