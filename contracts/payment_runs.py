@@ -192,8 +192,8 @@ def _optional(values: pd.Series) -> list[Any]:
 def _insert_lines(session: Session, run: PaymentRun, sites: dict[str, int],
                   lines: pd.DataFrame) -> None:
     """The run's lines in one set-wise insert, and one audit row per line (action
-    insert, the run's actor): key = the run and the line's item identity, after = every
-    stored value, the site by its id."""
+    insert, the run's actor): key = the run and the line's identity (its item, or the
+    site and currency of a release), after = every stored value, the site by its id."""
     currency = lines["currency"].astype(str).tolist()
     reporting = lines["reporting_currency"].astype(str).tolist()
     dates = pd.to_datetime(lines["service_date"])
@@ -219,10 +219,16 @@ def _insert_lines(session: Session, run: PaymentRun, sites: dict[str, int],
                    {"run_pk": Constant(run.id), "site_pk": [sites[s] for s in site_ids],
                     **values})
     count = len(lines)
-    identity = ("kind", "subject_id", "item_type", "item_code", "item_ref")
+    # amounts as their own text: JSON encoding shares equal values, and Decimal("100")
+    # equals Decimal("100.00") (a JPY and a EUR amount)
+    shown = {c: [None if v is None else str(v) for v in column]
+             if c in (*MONEY, "fx_rate", "reporting_amount") else column
+             for c, column in values.items()}
+    # a release is one per site and currency: the currency is part of a line's identity
+    identity = ("kind", "subject_id", "item_type", "item_code", "item_ref", "currency")
     keys = json_objects({"run_pk": [run.id] * count, "site_id": site_ids,
-                         **{c: values[c] for c in identity}}, count)
-    after = json_objects({"run_pk": [run.id] * count, "site_id": site_ids, **values}, count)
+                         **{c: shown[c] for c in identity}}, count)
+    after = json_objects({"run_pk": [run.id] * count, "site_id": site_ids, **shown}, count)
     write_audit(session, {
         "at": Constant(run.at), "actor": Constant(run.actor),
         "batch_pk": Constant(session.info.get("batch_pk")),

@@ -137,25 +137,27 @@ def _run_folder(config: pytest.Config) -> Path:
     return base.parent if hasattr(config, "workerinput") else base
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """A parallel run's controller builds the demo store in the background while the
-    workers start on other tests (tests.demo_store); a serial run builds it when a test
+def _start_demo_build(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A parallel run's first worker starts building the demo store in the background as
+    soon as it has collected a test that needs it (tests.demo_store), so the store is
+    ready by the time a worker reaches such a test; a serial run builds it when a test
     first asks (demo_template)."""
-    config = session.config
-    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if worker != "gw0" or not any("demo_template" in i.fixturenames for i in items):
         return
     folder = _run_folder(config) / DEMO_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
-    log = (folder / "build.log").open("w")
-    config._demo_build = subprocess.Popen(  # noqa: SLF001 (kept until the session ends)
-        [sys.executable, "-m", "tests.demo_store", str(folder)], stdout=log,
-        stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1])
+    with (folder / "build.log").open("w") as log:
+        config._demo_build = subprocess.Popen(  # noqa: SLF001 (waited for at the end)
+            [sys.executable, "-m", "tests.demo_store", str(folder)], stdout=log,
+            stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1])
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The background build ends before its worker does (other workers may wait for it)."""
     build = getattr(session.config, "_demo_build", None)
-    if build is not None and build.poll() is None:
-        build.kill()
+    if build is not None:
+        build.wait()
 
 
 def _heavy_seconds(item: pytest.Item) -> float:
@@ -163,14 +165,19 @@ def _heavy_seconds(item: pytest.Item) -> float:
     return float(mark.args[0]) if mark else 0.0
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Files with a ``heavy(seconds)`` test first, the longest first, and that test first
-    in its file: a parallel run hands whole files out in this order, so the longest work
-    starts while the demo store builds and the workers finish together on short files."""
+    in its file: a parallel run hands whole files out in this order (``.ci/run`` keeps
+    it), so the longest work starts while the demo store builds and the workers finish
+    together on short files."""
     weight: dict[Path, float] = {}
-    for item in items:
+    first: dict[Path, int] = {}
+    for position, item in enumerate(items):
         weight[item.path] = max(weight.get(item.path, 0.0), _heavy_seconds(item))
-    items.sort(key=lambda item: (-weight[item.path], -_heavy_seconds(item)))
+        first.setdefault(item.path, position)
+    items.sort(key=lambda item: (-weight[item.path], first[item.path],
+                                 -_heavy_seconds(item)))
+    _start_demo_build(config, items)
 
 
 @pytest.fixture(scope="session")

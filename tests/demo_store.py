@@ -1,10 +1,10 @@
 """The demo store every demo test copies: built once per test run, whatever the workers.
 
-``python -m tests.demo_store FOLDER`` builds it in FOLDER (the controller of a parallel
-run starts this at the session's start, so the store is ready by the time a worker's
-test asks for it); :func:`demo_store` is what the ``demo_template`` fixture calls. Both
-build under the same file lock and mark the store built, so whoever comes second reads
-the finished file.
+``python -m tests.demo_store FOLDER`` builds it in FOLDER (a parallel run starts this in
+the background as soon as its first worker has collected a test that needs the store);
+:func:`demo_store` is what the ``demo_template`` fixture calls. Both build under the same
+file lock and leave either the finished store (marked built) or the failure's output, so
+whoever comes second reads the one result and never builds again.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import fcntl
 import sys
 from pathlib import Path
 
-BUILT, LOCK, STORE = "built", "lock", "demo.db"
+BUILT, FAILED, LOCK, STORE = "built", "failed", "lock", "demo.db"
 
 
 class DemoBuildError(RuntimeError):
@@ -21,17 +21,21 @@ class DemoBuildError(RuntimeError):
 
 
 def demo_store(folder: Path) -> Path:
-    """The demo store in ``folder``: built by this call unless already built."""
+    """The demo store in ``folder``: built by this call unless already built (or failed)."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / STORE
+    path, failed = folder / STORE, folder / FAILED
     with (folder / LOCK).open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if failed.exists():
+            raise DemoBuildError(failed.read_text())
         if not (folder / BUILT).exists():
             from tests.trialplan.cli_runner import trialplan  # imports the whole CLI
 
-            path.unlink(missing_ok=True)  # a failed build's leftovers
+            for leftover in folder.glob(f"{STORE}*"):  # a killed build's file, -wal, -shm
+                leftover.unlink()
             result = trialplan(f"sqlite:///{path}", "demo")
             if result.exit_code != 0:
+                failed.write_text(result.output)
                 raise DemoBuildError(result.output)
             (folder / BUILT).touch()
     return path
@@ -40,6 +44,6 @@ def demo_store(folder: Path) -> Path:
 if __name__ == "__main__":
     try:
         demo_store(Path(sys.argv[1]))
-    except DemoBuildError as exc:  # the fixture builds again and fails with the output
+    except DemoBuildError as exc:  # the fixture raises it again, with the same output
         print(exc, file=sys.stderr)
         sys.exit(1)
