@@ -29,7 +29,7 @@ from planner.bulk import Constant, insert_columns
 from planner.domain import AuditAction
 from planner.frames import DATE
 from planner.fx import FX_DECIMALS
-from planner.importing.writes import json_objects, write_audit
+from planner.importing.writes import db_values, json_objects, write_audit
 from planner.payment_tables import ItemType, PaymentLine, PaymentRun
 from planner.tables import Site, Study
 
@@ -185,10 +185,6 @@ def approve_run(session: Session, study_id: str, lines: pd.DataFrame, through: d
     return run.id
 
 
-def _optional(values: pd.Series) -> list[Any]:
-    return [_value(v) for v in values.astype(object)]
-
-
 def _insert_lines(session: Session, run: PaymentRun, sites: dict[str, int],
                   lines: pd.DataFrame) -> None:
     """The run's lines in one set-wise insert, and one audit row per line (action
@@ -196,16 +192,15 @@ def _insert_lines(session: Session, run: PaymentRun, sites: dict[str, int],
     site and currency of a release), after = every stored value, the site by its id."""
     currency = lines["currency"].astype(str).tolist()
     reporting = lines["reporting_currency"].astype(str).tolist()
-    dates = pd.to_datetime(lines["service_date"])
+    text = {c: db_values(lines[c], None).tolist() for c in
+            ("subject_id", "item_type", "item_code", "item_ref")}  # NA → None
     values: dict[str, list[Any]] = {
         "kind": lines["kind"].astype(str).tolist(),
-        "subject_id": _optional(lines["subject_id"]),
-        "item_type": [None if v is None else ItemType(v).value
-                      for v in _optional(lines["item_type"])],
-        "item_code": _optional(lines["item_code"]),
-        "item_ref": _optional(lines["item_ref"]),
-        "occurrence": [None if v is None else int(v) for v in _optional(lines["occurrence"])],
-        "service_date": [None if pd.isna(d) else d.date().isoformat() for d in dates],
+        **text,
+        "item_type": [None if v is None else ItemType(v).value for v in text["item_type"]],
+        "occurrence": [None if _value(v) is None else int(v) for v in lines["occurrence"]],
+        "service_date": db_values(lines["service_date"],
+                                  PaymentLine.__table__.c.service_date.type).tolist(),
         **{column: [from_minor(int(m), c) for m, c in zip(lines[minor], currency, strict=True)]
            for column, minor in MONEY.items()},
         "currency": currency,

@@ -88,12 +88,6 @@ def _typed(state: type[PageState] | PageState, values: dict[str, object]
     return typed
 
 
-def _take_numbers(state: PageState, values: dict[str, object]) -> None:
-    """URL values the location sync could not set: the numbers among them, as numbers."""
-    if isinstance(state, WorkloadState):
-        state.take_settings(_typed(state, values))
-
-
 def build_page(reader: StoreReader, page: Page, user: str | None = None
                ) -> pn.template.BaseTemplate:
     """The page for ``user`` (default: the logged-in one), or its refusal."""
@@ -109,7 +103,7 @@ def build_page(reader: StoreReader, page: Page, user: str | None = None
     state = kind.state(reader, user, role, **_typed(kind.state, query_arguments(kind.linked)))
     if kind.linked and pn.state.location is not None:
         pn.state.location.sync(state, {name: name for name in kind.linked},
-                               on_error=lambda bad: _take_numbers(state, bad))
+                               on_error=lambda bad: state.take_valid(_typed(state, bad)))
     template.main.append(kind.view(state=state))
     queries.warm(reader)  # after a change to the store, the other pages get ready
     return template

@@ -14,6 +14,7 @@ computation failed and names the error; the traceback goes to the server log.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,6 +67,13 @@ class PageState(param.Parameterized):
                  **params: object) -> None:
         self.reader, self.user, self.role = reader, user, role
         super().__init__(**params)
+
+    def take_valid(self, values: dict[str, object]) -> None:
+        """Set each of ``values`` the parameter accepts; one it refuses (a link's gap of
+        0.9, a study the page does not offer) is left at what it was."""
+        for name, value in values.items():
+            with contextlib.suppress(ValueError):
+                self.param.update(**{name: value})
 
     def attempt(self, compute: Callable[[], T]) -> T | None:
         """``compute()``, or None with ``error`` set to what went wrong (UI thread only)."""

@@ -3,7 +3,6 @@ the UI thread) and applying it (PM only, audited)."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from typing import Any
 
@@ -36,16 +35,8 @@ class WorkloadState(PageState):
 
     def __init__(self, reader, user, role, **params) -> None:  # noqa: ANN001
         super().__init__(reader, user, role)
-        self.take_settings(params)
+        self.take_valid({k: v for k, v in params.items() if k in SOLVER_SETTINGS})
         self.refresh()
-
-    def take_settings(self, values: dict[str, Any]) -> None:
-        """The solver settings among ``values`` (a link's query, say); one out of its
-        bounds (a gap of 0.9) is left at what it was."""
-        for name in SOLVER_SETTINGS:
-            if name in values:
-                with contextlib.suppress(ValueError):
-                    self.param.update(**{name: values[name]})
 
     def refresh(self) -> None:
         self.workload = self.attempt(lambda: self.reader.read(*queries.workload()))
