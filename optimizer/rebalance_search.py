@@ -45,6 +45,7 @@ from optimizer.gap_arrays import GapArrays, choice_of, from_problem, objective, 
 from optimizer.greedy import shift_moves
 from optimizer.highs_bridge import Relaxation, in_yielding_thread, set_threads, yield_cpu
 from optimizer.local_search import LpGuide, SearchLog, large_neighbourhoods, lp_relaxation
+from optimizer.lp_rounding import lp_rounding_start
 from optimizer.search_exchange import Exchange
 from optimizer.shed_start import shed_start
 
@@ -62,6 +63,10 @@ ROOT_SECONDS_PER_PAIR = 4.5e-4  # ... but not before HiGHS's root is done: 20 s 
 SHED_SHARE = 0.4  # of a part's time at most for the shedding start, made by the first search
 # while HiGHS starts its root (a 309-site part of 2,000 × 20,000 in 1.5 s: 44,200–44,400
 # with it, 45,000–45,200 without; its 0.15 and 0.25 fell in between)
+ROUNDING_SHARE = 0.3  # of a part's time at most for the LP-rounding start (3.6 s on the
+# largest 2,000 × 20,000 part: 629,800 where the shedding start gave 636,900; on the
+# 2,475-site part 343,950 against the shedding start's 340,400: both are made, the
+# better goes on)
 CANCEL_GRACE = 0.5  # HiGHS's own time limit ends this long before the part's, so that it
 # stops and hands its result back within the part's time; cancelled when the searches
 # end, it then has at most this long (at least STOP_WAIT) before it is left to end alone.
@@ -156,6 +161,21 @@ def _searcher(g: GapArrays, guide: LpGuide | None, deadline: float, exchange: Ex
     return search
 
 
+def _rounding_start(g: GapArrays, choice: np.ndarray, guide: LpGuide | None,
+                    time_limit: float, deadline: float, exchange: Exchange,
+                    stop: Callable[[], bool]) -> np.ndarray:
+    """``choice``, or the LP-rounding start (:mod:`optimizer.lp_rounding`) when that is
+    better, told to ``exchange``; at most ROUNDING_SHARE of the part's time."""
+    if guide is None:
+        return choice
+    until = min(time.perf_counter() + ROUNDING_SHARE * time_limit, deadline)
+    plan = lp_rounding_start(g, guide, until, HIGHS_THREADS, stop)
+    if objective(g, plan) >= objective(g, choice):
+        return choice
+    exchange.offer(plan, objective(g, plan))
+    return plan
+
+
 def _shedding_start(g: GapArrays, choice: np.ndarray, time_limit: float, deadline: float,
                     exchange: Exchange, stop: Callable[[], bool]) -> np.ndarray:
     """``choice``, or the shedding start (:mod:`optimizer.shed_start`) when that is better,
@@ -220,8 +240,9 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
             return proved() or exchange.met()
 
         if choice is not None:  # while HiGHS starts its root:
-            choice = _shedding_start(g, shift_moves(g, choice), time_limit, deadline,
+            choice = _rounding_start(g, shift_moves(g, choice), guide, time_limit, deadline,
                                      exchange, settled)
+            choice = _shedding_start(g, choice, time_limit, deadline, exchange, settled)
             search = _searcher(g, guide, deadline, exchange, settled)
 
             def second(_: object) -> None:
