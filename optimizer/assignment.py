@@ -191,7 +191,7 @@ def add_shedding_constraints(model: pyo.ConcreteModel, problem: AssignmentProble
     def rule(m: pyo.ConcreteModel, agent: object, period: object,
              number: int) -> pyo.Expression:
         value, slope, variables = rows[agent, period, number]
-        # f(r−1) − slope·(|J(a, t)| − Σx − r + 1) = slope·Σx + f(r−1) − slope·(|J| − r + 1)
+        # f(r−1) − slope·(|J(a, t)| − Σx − r + 1), rearranged: slope·Σx + constant
         kept = LinearExpression(constant=value - slope * (len(variables) - number + 1),
                                 linear_coefs=[slope] * len(variables),
                                 linear_vars=variables)

@@ -165,7 +165,9 @@ def _rounding_start(g: GapArrays, choice: np.ndarray, guide: LpGuide | None,
                     time_limit: float, deadline: float, exchange: Exchange,
                     stop: Callable[[], bool]) -> np.ndarray:
     """``choice``, or the LP-rounding start (:mod:`optimizer.lp_rounding`) when that is
-    better, told to ``exchange``; at most ROUNDING_SHARE of the part's time."""
+    better, told to ``exchange``; at most ROUNDING_SHARE of the part's time. Only from the
+    model's own LP (a first solve): a part resumed from its incumbent has a better plan
+    than a rounding already, and its share goes to the search."""
     if guide is None:
         return choice
     until = min(time.perf_counter() + ROUNDING_SHARE * time_limit, deadline)
@@ -203,6 +205,7 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
         alone = Exchange(None, rel_gap, relaxed.objective)  # no HiGHS: the LP's bound
         choice = shift_moves(g, choice)
         alone.offer(choice, objective(g, choice))
+        choice = _rounding_start(g, choice, guide, time_limit, deadline, alone, alone.met)
         search = _searcher(g, guide, deadline, alone, alone.met)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="search") as pool:
             other = pool.submit(search, choice, 1)  # on the core HiGHS is not using; it
@@ -240,8 +243,8 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
             return proved() or exchange.met()
 
         if choice is not None:  # while HiGHS starts its root:
-            choice = _rounding_start(g, shift_moves(g, choice), guide, time_limit, deadline,
-                                     exchange, settled)
+            choice = _rounding_start(g, shift_moves(g, choice), guide if relaxed else None,
+                                     time_limit, deadline, exchange, settled)
             choice = _shedding_start(g, choice, time_limit, deadline, exchange, settled)
             search = _searcher(g, guide, deadline, exchange, settled)
 
