@@ -180,10 +180,14 @@ def _solve_sub(g: GapArrays, choice: np.ndarray, jobs: np.ndarray, pairs: np.nda
 
 
 def solve_jobs(g: GapArrays, choice: np.ndarray, jobs: np.ndarray, seconds: float,
-               log: SearchLog, threads: int = 1) -> np.ndarray:
+               log: SearchLog, threads: int = 1, guide: LpGuide | None = None) -> np.ndarray:
     """``choice`` with ``jobs`` re-placed together exactly over all their pairs (every other
-    job kept), when HiGHS finds that better within ``seconds``."""
-    new, _ = _solve_sub(g, choice, jobs, g.job_pairs(jobs), seconds, log, threads)
+    job kept), when HiGHS finds that better within ``seconds``; with ``guide``, over the
+    pairs reduced-cost fixing leaves (:func:`_allowed`)."""
+    pairs = g.job_pairs(jobs)
+    if guide is not None:
+        pairs = pairs[_allowed(g, choice, guide)[pairs]]
+    new, _ = _solve_sub(g, choice, jobs, pairs, seconds, log, threads)
     return choice if new is None else new
 
 
