@@ -70,6 +70,10 @@ ROUNDING_SHARE = 0.3  # of a part's time at most for the LP-rounding start (3.6 
 # better goes on)
 SWEEP_SHARE = 0.4  # of a part's time at most for the caseload sweep (6.7 s on the largest
 # 2,000 × 20,000 part, 2.6 s on the largest 300 × 3,000 one), before the search
+STALL_SECONDS = 4.0  # HiGHS beside the search is stopped once its bound has not really
+# risen for this long (search_exchange.STALL_RISE), and the second search takes its core:
+# on the largest 300 × 3,000 part its root's bound rises every 1.6–3.4 s until 11–15 s,
+# then stays at the root without a node until 30 s
 CANCEL_GRACE = 0.5  # HiGHS's own time limit ends this long before the part's, so that it
 # stops and hands its result back within the part's time; cancelled when the searches
 # end, it then has at most this long (at least STOP_WAIT) before it is left to end alone.
@@ -229,7 +233,8 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
                             built.seconds, time.perf_counter() - started, rel_gap)
     highs = built.compiled.highs
     highs.HandleUserInterrupt = True  # so that the search can stop it at the deadline
-    exchange = Exchange(_columns(problem, built, g), rel_gap)
+    exchange = Exchange(_columns(problem, built, g), rel_gap,
+                        stall_seconds=STALL_SECONDS if choice is not None else None)
     if choice is not None:
         for name, value in BESIDE_SEARCH.items():
             highs.setOptionValue(name, value)

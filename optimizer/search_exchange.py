@@ -13,7 +13,11 @@ So, through highspy's callbacks:
 * HiGHS's dual bound is read at each MIP interrupt check (``kCallbackMipInterrupt``),
   and HiGHS is stopped there, or inside its next LP solve (``kCallbackSimplexInterrupt``:
   the MIP checks come seconds apart in the root's cut loop), once the best plan known,
-  either's, is within the caller's relative gap of it: the search stops too.
+  either's, is within the caller's relative gap of it: the search stops too;
+* with ``stall_seconds``, HiGHS is stopped at a MIP check once its bound has not risen
+  by STALL_RISE of the gap left for that long: on the 300 × 3,000 portfolio's largest
+  part the root's cuts reach 205,870 at 11–15 s and HiGHS then stays at the root
+  without a node until 30 s, a core the second search can use.
 
 A callback that raises ends HiGHS's run with an error, so these never raise: a plan
 that cannot be handed over is not, and the search goes on.
@@ -34,6 +38,7 @@ import highspy
 import numpy as np
 
 HANDOVER_SECONDS = 1.0  # least time between two plans handed to HiGHS
+STALL_RISE = 0.01  # of the gap left (best plan − bound): a smaller rise is no progress
 
 
 class Exchange:
@@ -44,7 +49,7 @@ class Exchange:
     measured against); objectives are HiGHS's own (the model minimizes)."""
 
     def __init__(self, columns_of: Callable[[np.ndarray], np.ndarray] | None, rel_gap: float,
-                 bound: float = -math.inf) -> None:
+                 bound: float = -math.inf, stall_seconds: float | None = None) -> None:
         self._columns_of = columns_of
         self._rel_gap = rel_gap
         self._lock = threading.Lock()
@@ -56,6 +61,9 @@ class Exchange:
         self.handed = 0  # plans handed over
         self.failed: str | None = None  # why handing over stopped, if it did
         self.retired = threading.Event()  # HiGHS's run was given up on: it is only to stop
+        self._stall_seconds = stall_seconds
+        self._progress = (-math.inf, math.inf)  # (bound, when): its last real rise
+        self.stalled = False  # HiGHS was stopped because its bound stalled
 
     # the search's side
     def offer(self, choice: np.ndarray, value: float) -> None:
@@ -103,6 +111,17 @@ class Exchange:
             self.dual_bound = max(self.dual_bound, float(out.mip_dual_bound))
         if math.isfinite(out.mip_primal_bound):
             self.highs_best = min(self.highs_best, float(out.mip_primal_bound))
+        bound, _ = self._progress
+        left = self.best() - bound
+        if math.isfinite(self.dual_bound) and (
+                not math.isfinite(left) or self.dual_bound - bound > STALL_RISE * left):
+            self._progress = (self.dual_bound, time.perf_counter())
+
+    def _stalling(self) -> bool:
+        """HiGHS's bound has made no real progress for ``stall_seconds``."""
+        _, since = self._progress
+        return self._stall_seconds is not None \
+            and time.perf_counter() - since > self._stall_seconds
 
     def _hand_over(self, event) -> None:
         if self.retired.is_set():  # given up on (it did not stop when cancelled): its
@@ -126,6 +145,10 @@ class Exchange:
 
     def _check(self, event) -> None:
         self._note(event)
+        if self._stalling():
+            self.stalled = True
+            event.interrupt()
+            return
         self._stop_if_met(event)
 
     def _stop_if_met(self, event) -> None:

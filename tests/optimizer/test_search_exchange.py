@@ -208,3 +208,29 @@ def test_a_run_given_up_on_stops_at_its_next_callback_and_reads_nothing_back() -
     for name, value in BESIDE_SEARCH.items():
         again.compiled.highs.setOptionValue(name, value)
     assert solve_built(problem, again, 1.0, 0.0, 1, True, current).status == "time_limit"
+
+
+def test_highs_is_stopped_once_its_bound_stalls() -> None:
+    """8 CRAs × 60 sites, which HiGHS cannot prove in a minute: told to stop once its bound
+    has not risen by 1 % of the gap left for 1 s, it ends within seconds as a time-limited
+    run with a sound bound (below its plan, and below the plan of a run without the rule
+    given 2 s more, which is still not proven then)."""
+    problem, current = grouped_problem(4, agents=8, jobs=60)
+    g = from_problem(problem)
+    built = build_for_highs(problem)
+    for name, value in BESIDE_SEARCH.items():
+        built.compiled.highs.setOptionValue(name, value)
+    exchange = Exchange(_columns(problem, built, g), 0.0, stall_seconds=1.0)
+    start = choice_of(g, current)
+    exchange.offer(start, objective(g, start))
+    exchange.attach(built.compiled.highs)
+    started = time.perf_counter()
+    result = solve_built(problem, built, 60.0, 0.0, 1, True, current)
+    took = time.perf_counter() - started
+    assert exchange.stalled and took < 20.0
+    assert result.status == "time_limit"
+    assert result.bound <= result.objective + 1e-6
+    longer = solve_assignment(problem, time_limit=took + 2.0, rel_gap=0.0,
+                              accept_incumbent=True)
+    assert longer.status == "time_limit"  # not proven in that time without the rule
+    assert result.bound <= longer.objective + 1e-6
