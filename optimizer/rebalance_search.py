@@ -71,12 +71,12 @@ ROUNDING_SHARE = 0.3  # of a part's time at most for the LP-rounding start (3.6 
 SWEEP_SHARE = 0.4  # of a part's time at most for the caseload sweep (6.7 s on the largest
 # 2,000 × 20,000 part, 2.6 s on the largest 300 × 3,000 one), before the search
 STALL_SECONDS, STALL_SECONDS_PER_PAIR = 2.0, 1e-4  # HiGHS beside the search is stopped
-# once its bound has not really risen (search_exchange.STALL_RISE) for the longer of these
-# (a round of the root's cuts takes longer on a larger model), and the second search takes
-# its core: on the largest 300 × 3,000 part (44,238 pairs: 4.4 s) the root's bound rises
-# every 1.6–3.4 s until 11–15 s, then HiGHS stayed at the root without a node until 30 s;
-# on the largest 2,000 × 20,000 part (77,725 pairs: 7.8 s) it still rose by 300 after a
-# 6 s pause at 14 s, and 4 s cost that
+# once its bound has not really risen (search_exchange.STALL_RISE) for the longer of these,
+# past the time its root likely needs (ROOT_SECONDS_PER_PAIR), and the second search takes
+# its core: on the largest 300 × 3,000 part (44,238 pairs: 4.4 s, root 20 s) the root's
+# bound is done at 11–15 s, then HiGHS stayed at the root without a node until 30 s. Its
+# cuts pause for 4 s and more between rounds before that: without the wait for the root,
+# a 4.4 s rule stopped it at 205,200 in both of two runs, where the root reaches 205,870
 CANCEL_GRACE = 0.5  # HiGHS's own time limit ends this long before the part's, so that it
 # stops and hands its result back within the part's time; cancelled when the searches
 # end, it then has at most this long (at least STOP_WAIT) before it is left to end alone.
@@ -248,7 +248,8 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
     highs.HandleUserInterrupt = True  # so that the search can stop it at the deadline
     exchange = Exchange(_columns(problem, built, g), rel_gap,
                         stall_seconds=max(STALL_SECONDS, STALL_SECONDS_PER_PAIR * len(
-                            problem.pairs)) if choice is not None else None)
+                            problem.pairs)) if choice is not None else None,
+                        stall_after=started + ROOT_SECONDS_PER_PAIR * len(problem.pairs))
     if choice is not None:
         for name, value in BESIDE_SEARCH.items():
             highs.setOptionValue(name, value)

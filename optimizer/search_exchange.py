@@ -15,9 +15,11 @@ So, through highspy's callbacks:
   the MIP checks come seconds apart in the root's cut loop), once the best plan known,
   either's, is within the caller's relative gap of it: the search stops too;
 * with ``stall_seconds``, HiGHS is stopped at a MIP check once its bound has not risen
-  by STALL_RISE of the gap left for that long: on the 300 × 3,000 portfolio's largest
-  part the root's cuts reach 205,870 at 11–15 s and HiGHS then stays at the root
-  without a node until 30 s, a core the second search can use.
+  by STALL_RISE of the gap left for that long, past ``stall_after``: on the 300 × 3,000
+  portfolio's largest part the root's cuts reach 205,870 at 11–15 s and HiGHS then
+  stays at the root without a node until 30 s, a core the second search can use; but
+  the cuts also pause for 4 s or more between rounds before that (205,198 at 6 s,
+  205,468 at 10 s), so a stall counts only once the root is likely done.
 
 A callback that raises ends HiGHS's run with an error, so these never raise: a plan
 that cannot be handed over is not, and the search goes on.
@@ -49,7 +51,8 @@ class Exchange:
     measured against); objectives are HiGHS's own (the model minimizes)."""
 
     def __init__(self, columns_of: Callable[[np.ndarray], np.ndarray] | None, rel_gap: float,
-                 bound: float = -math.inf, stall_seconds: float | None = None) -> None:
+                 bound: float = -math.inf, stall_seconds: float | None = None,
+                 stall_after: float = -math.inf) -> None:
         self._columns_of = columns_of
         self._rel_gap = rel_gap
         self._lock = threading.Lock()
@@ -62,6 +65,7 @@ class Exchange:
         self.failed: str | None = None  # why handing over stopped, if it did
         self.retired = threading.Event()  # HiGHS's run was given up on: it is only to stop
         self._stall_seconds = stall_seconds
+        self._stall_after = stall_after  # (perf_counter) no stop for a stall before then
         self._progress = (-math.inf, math.inf)  # (bound, when): its last real rise
         self.stalled = False  # HiGHS was stopped because its bound stalled
 
@@ -118,10 +122,12 @@ class Exchange:
             self._progress = (self.dual_bound, time.perf_counter())
 
     def _stalling(self) -> bool:
-        """HiGHS's bound has made no real progress for ``stall_seconds``."""
+        """HiGHS's bound has made no real progress for ``stall_seconds``, and it is past
+        ``stall_after`` (its root's cuts pause for seconds between rounds)."""
         _, since = self._progress
-        return self._stall_seconds is not None \
-            and time.perf_counter() - since > self._stall_seconds
+        now = time.perf_counter()
+        return self._stall_seconds is not None and now >= self._stall_after \
+            and now - since > self._stall_seconds
 
     def _hand_over(self, event) -> None:
         if self.retired.is_set():  # given up on (it did not stop when cancelled): its
