@@ -34,13 +34,18 @@ def _territory(frame: pd.DataFrame) -> list[str]:
     return ["territory"] if "territory" in frame else []
 
 
-def eligible_pairs(sites: pd.DataFrame, cras: pd.DataFrame,
-                   pinned: Iterable[str] = ()) -> pd.DataFrame:
+def eligible_pairs(sites: pd.DataFrame, cras: pd.DataFrame, pinned: Iterable[str] = (),
+                   choosing: set | None = None) -> pd.DataFrame:
     """``sites``: job, country, cra (current, may be missing); ``cras``: staff_id,
     home_country, languages (a list) → job, agent, basis (one row per pair, the
     strongest basis). Large countries are split into territories: when both frames
     have a ``territory`` column, a CRA takes sites of its own territory (or of none),
-    and a CRA with a territory does not cross borders."""
+    and a CRA with a territory does not cross borders. With ``choosing``, only those
+    jobs get their pairs beyond the current one (the sites that may move at CRO scale:
+    2,000 × 20,000 has 3.96 million pairs, of which the model keeps 181,027)."""
+    current_sites = sites
+    if choosing is not None:
+        sites = sites[sites["job"].isin(choosing)]
     domestic = sites[["job", "country", *_territory(sites)]].merge(
         cras[["staff_id", "home_country", *_territory(cras)]], left_on="country",
         right_on="home_country", suffixes=("_site", "_cra"))
@@ -51,7 +56,7 @@ def eligible_pairs(sites: pd.DataFrame, cras: pd.DataFrame,
     travelling = cras[cras["territory"].isna()] if "territory" in cras else cras
     foreign = sites[["job", "country"]].merge(_cross_border(travelling), on="country")
     foreign = foreign.assign(basis="language")
-    held = sites.dropna(subset=["cra"])
+    held = current_sites.dropna(subset=["cra"])
     current = pd.DataFrame({"job": held["job"], "agent": held["cra"], "basis": "current"})
     pairs = pd.concat([current, domestic[["job", "agent", "basis"]],
                        foreign[["job", "agent", "basis"]]], ignore_index=True)
@@ -67,6 +72,33 @@ def eligible_pairs(sites: pd.DataFrame, cras: pd.DataFrame,
     pinned_jobs = set(pinned) & set(held["job"])
     keep = ~pairs["job"].isin(pinned_jobs) | (pairs["basis"] == "current")
     return pairs[keep].reset_index(drop=True)
+
+
+def eligible_pair_count(sites: pd.DataFrame, cras: pd.DataFrame,
+                        pinned: Iterable[str] = ()) -> tuple[int, int]:
+    """The least and the most rows :func:`eligible_pairs` can return, from counts alone
+    (a current pair may or may not be one of its site's other pairs): enough to choose
+    the model's scope without making millions of pairs."""
+    pinned_jobs = set(pinned) & set(sites.dropna(subset=["cra"])["job"])
+    free = sites[~sites["job"].isin(pinned_jobs)]
+    split = bool(_territory(sites)) and bool(_territory(cras))
+    keys = ["country", "territory"] if split else ["country"]
+    site_groups = free.groupby(keys, dropna=False).size().rename("sites").reset_index()
+    cra_groups = cras.rename(columns={"home_country": "country"}).groupby(
+        keys, dropna=False).size().rename("cras").reset_index()
+    if split:
+        table = site_groups.merge(cra_groups, on="country", suffixes=("_site", "_cra"))
+        site_t, cra_t = table["territory_site"], table["territory_cra"]
+        table = table[site_t.isna() | cra_t.isna() | (site_t == cra_t)]
+    else:
+        table = site_groups.merge(cra_groups, on="country")
+    domestic = int((table["sites"] * table["cras"]).sum())
+    travelling = cras[cras["territory"].isna()] if "territory" in cras else cras
+    abroad = _cross_border(travelling).groupby("country").size().rename("cras")
+    foreign = int((free.groupby("country").size() * abroad).fillna(0).sum())
+    held = int(free["cra"].notna().sum())
+    least = domestic + foreign + len(pinned_jobs)
+    return least, least + held
 
 
 def travel_costs(pairs: pd.DataFrame, sites: pd.DataFrame, cras: pd.DataFrame,

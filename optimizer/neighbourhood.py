@@ -33,6 +33,17 @@ def _reasons_to_move(jobs: pd.DataFrame, cras: pd.DataFrame, overloaded: set) ->
     return set(jobs["job"]) - set(stay)
 
 
+def movable_sites(jobs: pd.DataFrame, cras: pd.DataFrame, hours: pd.DataFrame,
+                  capacity: pd.DataFrame) -> set:
+    """The sites with a reason to move (module docstring): the jobs :func:`narrow` gives
+    choices, from the current assignment alone (``jobs``: job, country, cra)."""
+    held = jobs.dropna(subset=["cra"])[["job", "cra"]].rename(columns={"cra": "agent"})
+    used = hours.merge(held, on="job").groupby(["agent", "period"])["amount"].sum()
+    limit = capacity.groupby(["agent", "period"])["capacity"].sum()
+    over = used - limit.reindex(used.index, fill_value=0.0)
+    return _reasons_to_move(jobs, cras, set(over[over > 1e-9].index.get_level_values(0)))
+
+
 def narrow(pairs: pd.DataFrame, jobs: pd.DataFrame, cras: pd.DataFrame,
            hours: pd.DataFrame, capacity: pd.DataFrame,
            candidates: int = CANDIDATES_PER_SITE) -> pd.DataFrame:

@@ -25,10 +25,10 @@ import time
 
 import pandas as pd
 
-from optimizer.eligibility import eligible_pairs, travel_costs
+from optimizer.eligibility import eligible_pair_count, eligible_pairs, travel_costs
 from optimizer.geography import TRIP_COST_DOMESTIC
 from optimizer.lookup import lookup
-from optimizer.neighbourhood import narrow
+from optimizer.neighbourhood import movable_sites, narrow
 from optimizer.rebalance_report import rebalance_report
 from optimizer.rebalance_solve import Rebalancing, solve_rebalancing
 from optimizer.rebalance_types import (
@@ -60,21 +60,37 @@ def _jobs(inputs: RebalanceInputs) -> pd.DataFrame:
     return sites
 
 
+def _scope(movable: str, jobs: pd.DataFrame, cras: pd.DataFrame, pinned: set[str],
+           months: int) -> str:
+    """``movable``, or for "auto" the scope the model's size asks for, when the pair
+    counts settle it without making the pairs ("auto" when they do not)."""
+    if movable != "auto":
+        return movable
+    least, most = eligible_pair_count(jobs, cras, pinned)
+    if most * months <= AUTO_ALL_LIMIT:
+        return "all"
+    return "overloaded" if least * months > AUTO_ALL_LIMIT else "auto"
+
+
 def rebalance(inputs: RebalanceInputs,
               options: RebalanceOptions = RebalanceOptions()) -> Rebalance:  # noqa: B008
     """The best site moves under ``options`` (see the module docstring)."""
     started = time.perf_counter()
     jobs = _jobs(inputs)
     pinned = {f"{s}\x1f{t}" for s, t in options.pinned}
-    pairs = eligible_pairs(jobs, inputs.cras, pinned)
-    unstaffable = jobs[~jobs["job"].isin(pairs["job"].unique())]
     site_hours = inputs.hours.merge(jobs[["study_id", "site_id", "job"]],
                                     on=["study_id", "site_id"])
     capacity = inputs.capacity.rename(columns={"staff_id": "agent", "month": "period"})
     hours = site_hours[["job", "month", "hours"]].rename(
         columns={"month": "period", "hours": "amount"})
-    scope = options.movable
-    if scope == "auto":
+    scope = _scope(options.movable, jobs, inputs.cras, pinned, hours["period"].nunique())
+    choosing = None
+    if scope == "overloaded":  # only the sites that may move get all their pairs
+        choosing = movable_sites(jobs, inputs.cras, hours, capacity)
+    pairs = eligible_pairs(jobs, inputs.cras, pinned, choosing)
+    unstaffable = jobs[~jobs["job"].isin(pairs["job"].unique())]  # (those have no CRA:
+    # they may move, so all their pairs are made)
+    if scope == "auto":  # the counts did not decide it
         scope = "all" if len(pairs) * hours["period"].nunique() <= AUTO_ALL_LIMIT \
             else "overloaded"
     if scope == "overloaded":  # before pricing the pairs: 181,027 of 3.96 million are kept

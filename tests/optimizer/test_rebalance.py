@@ -256,3 +256,56 @@ def test_the_lp_guided_start_and_bound_keep_the_optimum(monkeypatch) -> None:  #
     assert all(abs(v - round(v)) < 1e-6 for v in (
         mip.values[id(built.model.x[p])] for p in built.model.pairs))
 
+
+
+def _portfolio() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Sites (job, country, territory, cra), CRAs, hours and capacity: the US in two
+    territories, a German CRA who speaks French, an over-capacity US-east CRA (u1), a
+    site monitored from abroad (f2, by g1), a site without a CRA (d3), a pinned one."""
+    sites = pd.DataFrame({
+        "job": ["e1", "e2", "w1", "g0", "f1", "f2", "d3", "p1"],
+        "country": ["US", "US", "US", "DE", "FR", "FR", "DE", "US"],
+        "territory": ["US-0", "US-0", "US-1", None, None, None, None, "US-0"],
+        "cra": ["u1", "u1", "u3", "g1", "f9", "g1", None, "u2"]})
+    cras = pd.DataFrame({
+        "staff_id": ["u1", "u2", "u3", "g1", "g2", "f9"],
+        "home_country": ["US", "US", "US", "DE", "DE", "FR"],
+        "territory": ["US-0", "US-0", "US-1", None, None, None],
+        "languages": [["en"], ["en"], ["en"], ["de", "fr"], ["de"], ["fr"]]})
+    hours = pd.DataFrame({"job": list(sites["job"]), "period": "2027-01",
+                          "amount": [60.0, 50.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0]})
+    capacity = pd.DataFrame({"agent": list(cras["staff_id"]), "period": "2027-01",
+                             "capacity": 100.0})
+    return sites, cras, hours, capacity
+
+
+def test_pair_counts_bracket_the_pairs_made() -> None:
+    """Counted from groups alone: US-0 sites e1, e2 (and pinned p1) × u1, u2; w1 × u3;
+    German g0, d3 × g1, g2; French f1, f2 × f9, and × g1 across the border (he speaks
+    French): 4 + 1 + 4 + 4 = 13, plus p1's one current pair = 14; current pairs add at
+    most one each (7 sites with a CRA, pinned aside)."""
+    from optimizer.eligibility import eligible_pair_count, eligible_pairs
+
+    sites, cras, _, _ = _portfolio()
+    made = eligible_pairs(sites, cras, {"p1"})
+    assert eligible_pair_count(sites, cras, {"p1"}) == (14, 20)
+    assert 14 <= len(made) <= 20
+    assert len(made) == 14  # every current CRA here is eligible anyway (f2: g1 across)
+
+
+def test_only_the_sites_that_may_move_need_their_pairs() -> None:
+    """u1 is over capacity (110 h against 100), g1 monitors f2 from abroad, d3 has no CRA:
+    those sites may move. Making the other sites' current pair only, the narrowed
+    neighbourhood is the one made from every pair."""
+    from optimizer.eligibility import eligible_pairs
+    from optimizer.neighbourhood import movable_sites, narrow
+
+    sites, cras, hours, capacity = _portfolio()
+    movable = movable_sites(sites, cras, hours, capacity)
+    assert movable == {"e1", "e2", "f2", "d3"}
+    key = ["job", "agent", "basis"]
+    every = narrow(eligible_pairs(sites, cras, {"p1"}), sites, cras, hours, capacity)
+    some = narrow(eligible_pairs(sites, cras, {"p1"}, movable), sites, cras, hours, capacity)
+    assert some[key].sort_values(key).values.tolist() == every[key].sort_values(
+        key).values.tolist()
+    assert set(every.loc[every["basis"] != "current", "job"]) == movable
