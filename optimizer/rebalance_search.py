@@ -72,11 +72,15 @@ SWEEP_SHARE = 0.4  # of a part's time at most for the caseload sweep (6.7 s on t
 # 2,000 × 20,000 part, 2.6 s on the largest 300 × 3,000 one), before the search
 STALL_SECONDS, STALL_SECONDS_PER_PAIR = 2.0, 1e-4  # HiGHS beside the search is stopped
 # once its bound has not really risen (search_exchange.STALL_RISE) for the longer of these,
-# past the time its root likely needs (ROOT_SECONDS_PER_PAIR), and the second search takes
-# its core: on the largest 300 × 3,000 part (44,238 pairs: 4.4 s, root 20 s) the root's
-# bound is done at 11–15 s, then HiGHS stayed at the root without a node until 30 s. Its
-# cuts pause for 4 s and more between rounds before that: without the wait for the root,
-# a 4.4 s rule stopped it at 205,200 in both of two runs, where the root reaches 205,870
+# past the time its root likely needs (ROOT_SECONDS_PER_PAIR) or half its share when that
+# is sooner, and the second search takes its core: on the largest 300 × 3,000 part
+# (44,238 pairs: 4.4 s) the root's bound is done at 11–15 s, then HiGHS stayed at the root
+# without a node until 30 s. Its cuts pause for 4 s and more between rounds before that:
+# from the start, a 4.4 s rule stopped it at 205,200 in both of two runs (the root reaches
+# 205,870). Where HiGHS's share ends first, a stop at a check keeps the bound of its last
+# cuts, which a cancel in the phase after them loses: the 2,475-site part of 2,000 × 20,000
+# ended at 335,423–335,552 when stopped so (six runs), at 334,753–335,156 when not (four)
+STALL_AFTER_SHARE = 0.5
 CANCEL_GRACE = 0.5  # HiGHS's own time limit ends this long before the part's, so that it
 # stops and hands its result back within the part's time; cancelled when the searches
 # end, it then has at most this long (at least STOP_WAIT) before it is left to end alone.
@@ -246,19 +250,21 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
                             built.seconds, time.perf_counter() - started, rel_gap)
     highs = built.compiled.highs
     highs.HandleUserInterrupt = True  # so that the search can stop it at the deadline
-    exchange = Exchange(_columns(problem, built, g), rel_gap,
-                        stall_seconds=max(STALL_SECONDS, STALL_SECONDS_PER_PAIR * len(
-                            problem.pairs)) if choice is not None else None,
-                        stall_after=started + ROOT_SECONDS_PER_PAIR * len(problem.pairs))
-    if choice is not None:
-        for name, value in BESIDE_SEARCH.items():
-            highs.setOptionValue(name, value)
-        exchange.attach(highs)
     # HiGHS has the first part of the time (beside one search) for its bound, then a second
     # search has its core
     share = max(HIGHS_SHARE, ROOT_SECONDS_PER_PAIR * len(problem.pairs) / time_limit)
     highs_until = deadline if choice is None \
         else min(started + share * time_limit, deadline - CANCEL_GRACE)  # its grace within
+    root_done = min(ROOT_SECONDS_PER_PAIR * len(problem.pairs),
+                    STALL_AFTER_SHARE * (highs_until - started))
+    exchange = Exchange(_columns(problem, built, g), rel_gap,
+                        stall_seconds=max(STALL_SECONDS, STALL_SECONDS_PER_PAIR * len(
+                            problem.pairs)) if choice is not None else None,
+                        stall_after=started + root_done)
+    if choice is not None:
+        for name, value in BESIDE_SEARCH.items():
+            highs.setOptionValue(name, value)
+        exchange.attach(highs)
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="highs")
     second_searches: list[Future] = []  # started once HiGHS is done ...
     first_done = threading.Event()  # ... unless the first search is over by then
