@@ -79,6 +79,8 @@ def eligible_pair_count(sites: pd.DataFrame, cras: pd.DataFrame,
     """The least and the most rows :func:`eligible_pairs` can return, from counts alone
     (a current pair may or may not be one of its site's other pairs): enough to choose
     the model's scope without making millions of pairs."""
+    if sites["country"].isna().any() or cras["home_country"].isna().any():
+        return 0, len(sites) * (len(cras) + 1)  # a missing country: settled by making them
     pinned_jobs = set(pinned) & set(sites.dropna(subset=["cra"])["job"])
     free = sites[~sites["job"].isin(pinned_jobs)]
     split = bool(_territory(sites)) and bool(_territory(cras))

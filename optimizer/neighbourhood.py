@@ -39,7 +39,8 @@ def movable_sites(jobs: pd.DataFrame, cras: pd.DataFrame, hours: pd.DataFrame,
     choices, from the current assignment alone (``jobs``: job, country, cra)."""
     held = jobs.dropna(subset=["cra"])[["job", "cra"]].rename(columns={"cra": "agent"})
     used = hours.merge(held, on="job").groupby(["agent", "period"])["amount"].sum()
-    limit = capacity.groupby(["agent", "period"])["capacity"].sum()
+    limit = capacity.drop_duplicates(["agent", "period"], keep="last").set_index(
+        ["agent", "period"])["capacity"]  # a repeated row: the last holds, as in narrow
     over = used - limit.reindex(used.index, fill_value=0.0)
     return _reasons_to_move(jobs, cras, set(over[over > 1e-9].index.get_level_values(0)))
 

@@ -282,8 +282,11 @@ def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.D
             return proved() or exchange.met()
 
         if choice is not None:  # while HiGHS starts its root:
-            choice = _first_plan(g, shift_moves(g, choice), guide, relaxed is not None,
-                                 time_limit, deadline, exchange, settled)
+            choice = shift_moves(g, choice)
+            exchange.offer(choice, objective(g, choice))  # a plan for the second search
+            # even when no start or sweep improves on it
+            choice = _first_plan(g, choice, guide, relaxed is not None, time_limit, deadline,
+                                 exchange, settled)
             search = _searcher(g, guide, deadline, exchange, settled)
 
             def second(_: object) -> None:

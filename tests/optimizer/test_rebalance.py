@@ -283,7 +283,7 @@ def test_pair_counts_bracket_the_pairs_made() -> None:
     """Counted from groups alone: US-0 sites e1, e2 (and pinned p1) × u1, u2; w1 × u3;
     German g0, d3 × g1, g2; French f1, f2 × f9, and × g1 across the border (he speaks
     French): 4 + 1 + 4 + 4 = 13, plus p1's one current pair = 14; current pairs add at
-    most one each (7 sites with a CRA, pinned aside)."""
+    most one each (6 sites with a CRA, pinned aside)."""
     from optimizer.eligibility import eligible_pair_count, eligible_pairs
 
     sites, cras, _, _ = _portfolio()
@@ -309,3 +309,16 @@ def test_only_the_sites_that_may_move_need_their_pairs() -> None:
     assert some[key].sort_values(key).values.tolist() == every[key].sort_values(
         key).values.tolist()
     assert set(every.loc[every["basis"] != "current", "job"]) == movable
+
+
+def test_pair_counts_of_sites_without_a_country_are_none() -> None:
+    """A site with no country (and no CRA) has no eligible CRA. The counts do not guess
+    there (they once failed on the country column's missing values): their bounds are
+    wide, and the pairs made settle the scope."""
+    from optimizer.eligibility import eligible_pair_count, eligible_pairs
+
+    sites = pd.DataFrame({"job": ["j2"], "country": [None], "cra": [None]})
+    cras = pd.DataFrame({"staff_id": ["c1"], "home_country": ["DE"], "languages": [["de"]]})
+    assert len(eligible_pairs(sites, cras)) == 0
+    least, most = eligible_pair_count(sites, cras)
+    assert least == 0 and most >= 1
