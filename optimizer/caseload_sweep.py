@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from optimizer.gap_arrays import GapArrays
+from optimizer.gap_arrays import GapArrays, current_pairs
 from optimizer.greedy import shift_moves
 from optimizer.local_search import LpGuide, SearchLog, solve_jobs
 
@@ -33,10 +33,7 @@ def caseloads(g: GapArrays, choice: np.ndarray) -> list[np.ndarray]:
     """The jobs of each agent that holds jobs under the current assignment (its pairs with
     no move), the agents whose jobs cost most in ``choice`` first: those that gave jobs
     away, where a better shedding can gain."""
-    held = np.flatnonzero(~g.move)
-    moved = np.zeros(len(g.jobs), dtype=bool)
-    moved[g.pair_job[g.move]] = True  # a job with a move has a current agent
-    held = held[moved[g.pair_job[held]]]
+    held = current_pairs(g)
     holder, jobs = g.pair_agent[held], g.pair_job[held]
     order = np.argsort(holder, kind="stable")
     holder, jobs = holder[order], jobs[order]

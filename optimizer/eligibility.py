@@ -34,6 +34,13 @@ def _territory(frame: pd.DataFrame) -> list[str]:
     return ["territory"] if "territory" in frame else []
 
 
+def _same_territory(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a sites × CRAs table whose territories allow the pair: the site's or the
+    CRA's is missing, or they are the same."""
+    site_t, cra_t = table["territory_site"], table["territory_cra"]
+    return table[site_t.isna() | cra_t.isna() | (site_t == cra_t)]
+
+
 def eligible_pairs(sites: pd.DataFrame, cras: pd.DataFrame, pinned: Iterable[str] = (),
                    choosing: set | None = None) -> pd.DataFrame:
     """``sites``: job, country, cra (current, may be missing); ``cras``: staff_id,
@@ -50,8 +57,7 @@ def eligible_pairs(sites: pd.DataFrame, cras: pd.DataFrame, pinned: Iterable[str
         cras[["staff_id", "home_country", *_territory(cras)]], left_on="country",
         right_on="home_country", suffixes=("_site", "_cra"))
     if "territory_site" in domestic and "territory_cra" in domestic:
-        site_t, cra_t = domestic["territory_site"], domestic["territory_cra"]
-        domestic = domestic[site_t.isna() | cra_t.isna() | (site_t == cra_t)]
+        domestic = _same_territory(domestic)
     domestic = domestic.rename(columns={"staff_id": "agent"}).assign(basis="country")
     travelling = cras[cras["territory"].isna()] if "territory" in cras else cras
     foreign = sites[["job", "country"]].merge(_cross_border(travelling), on="country")
@@ -89,9 +95,8 @@ def eligible_pair_count(sites: pd.DataFrame, cras: pd.DataFrame,
     cra_groups = cras.rename(columns={"home_country": "country"}).groupby(
         keys, dropna=False).size().rename("cras").reset_index()
     if split:
-        table = site_groups.merge(cra_groups, on="country", suffixes=("_site", "_cra"))
-        site_t, cra_t = table["territory_site"], table["territory_cra"]
-        table = table[site_t.isna() | cra_t.isna() | (site_t == cra_t)]
+        table = _same_territory(site_groups.merge(cra_groups, on="country",
+                                                  suffixes=("_site", "_cra")))
     else:
         table = site_groups.merge(cra_groups, on="country")
     domestic = int((table["sites"] * table["cras"]).sum())

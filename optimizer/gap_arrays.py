@@ -137,6 +137,15 @@ def _groups(problem: AssignmentProblem, agents: np.ndarray, jobs: np.ndarray,
     return job_group.astype(np.int64), pair_paid
 
 
+def current_pairs(g: GapArrays) -> np.ndarray:
+    """The pairs of the current assignment: each job's pair that is no move, for the jobs
+    that have a current agent (a job with a move has one)."""
+    held = np.flatnonzero(~g.move)
+    owned = np.zeros(len(g.jobs), dtype=bool)
+    owned[g.pair_job[g.move]] = True
+    return held[owned[g.pair_job[held]]]
+
+
 def usage(g: GapArrays, choice: np.ndarray) -> np.ndarray:
     """(A, T) capacity used by the chosen pairs (``choice``: one pair number per job)."""
     used = np.zeros_like(g.capacity)

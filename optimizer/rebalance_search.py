@@ -65,9 +65,8 @@ SHED_SHARE = 0.4  # of a part's time at most for the shedding start, made by the
 # while HiGHS starts its root (a 309-site part of 2,000 × 20,000 in 1.5 s: 44,200–44,400
 # with it, 45,000–45,200 without; its 0.15 and 0.25 fell in between)
 ROUNDING_SHARE = 0.3  # of a part's time at most for the LP-rounding start (3.6 s on the
-# largest 2,000 × 20,000 part: 629,800 where the shedding start gave 636,900; on the
-# 2,475-site part 343,950 against the shedding start's 340,400: both are made, the
-# better goes on)
+# largest 2,000 × 20,000 part: 629,800 where the shedding start gave 636,900), made
+# instead of the shedding start where the part's own LP was solved (:func:`_first_plan`)
 SWEEP_SHARE = 0.4  # of a part's time at most for the caseload sweep (6.7 s on the largest
 # 2,000 × 20,000 part, 2.6 s on the largest 300 × 3,000 one), before the search
 STALL_SECONDS, STALL_SECONDS_PER_PAIR = 2.0, 1e-4  # HiGHS beside the search is stopped

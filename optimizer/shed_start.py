@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from optimizer.gap_arrays import GapArrays, objective, usage
+from optimizer.gap_arrays import GapArrays, current_pairs, objective, usage
 from optimizer.greedy import shift_moves, study_counts
 from optimizer.local_search import SearchLog, solve_jobs
 from optimizer.relief import RELIEF_SECONDS, least_relief
@@ -37,10 +37,7 @@ def _current(g: GapArrays, start: np.ndarray) -> np.ndarray:
     """Pair per job under the current assignment (the pair that is no move); ``start``'s
     for a job without a current CRA."""
     choice = start.copy()
-    held = np.flatnonzero(~g.move)
-    owned = np.zeros(len(g.jobs), dtype=bool)
-    owned[g.pair_job[g.move]] = True  # a job with a move has a current CRA
-    held = held[owned[g.pair_job[held]]]
+    held = current_pairs(g)
     choice[g.pair_job[held]] = held
     return choice
 

@@ -289,8 +289,11 @@ def test_pair_counts_bracket_the_pairs_made() -> None:
     sites, cras, _, _ = _portfolio()
     made = eligible_pairs(sites, cras, {"p1"})
     assert eligible_pair_count(sites, cras, {"p1"}) == (14, 20)
-    assert 14 <= len(made) <= 20
     assert len(made) == 14  # every current CRA here is eligible anyway (f2: g1 across)
+    # w1 (US-1) held by u1 of US-0: its current pair is one more, the counts the same
+    across = sites.assign(cra=sites["cra"].mask(sites["job"] == "w1", "u1"))
+    assert eligible_pair_count(across, cras, {"p1"}) == (14, 20)
+    assert len(eligible_pairs(across, cras, {"p1"})) == 15
 
 
 def test_only_the_sites_that_may_move_need_their_pairs() -> None:
