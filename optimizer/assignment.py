@@ -131,7 +131,7 @@ def add_capacity_constraints(model: pyo.ConcreteModel, problem: AssignmentProble
     model.capacity = pyo.Constraint(model.agent_periods, rule=rule)
 
 
-def _kept_excess(problem: AssignmentProblem) -> pd.DataFrame:
+def kept_excess(problem: AssignmentProblem) -> pd.DataFrame:
     """agent, period, excess, jobs, hours: agents whose current jobs alone exceed their
     capacity in a period, with those of the jobs that take hours in that period and their
     amounts there (a job idle in the period sheds none of its overload)."""
@@ -178,7 +178,7 @@ def add_shedding_constraints(model: pyo.ConcreteModel, problem: AssignmentProble
     where HiGHS has no time to branch, the root's bound is the bound."""
     if problem.overload_penalty is None or "move" not in problem.pairs:
         return
-    table = _kept_excess(problem)
+    table = kept_excess(problem)
     if table.empty:
         return
     rows = {}

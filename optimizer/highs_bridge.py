@@ -59,10 +59,16 @@ def set_threads(highs: highspy.Highs, threads: int | None) -> None:
     if not threads:
         return
     highs.setOptionValue("threads", int(threads))
+    size_pool(int(threads))
+
+
+def size_pool(threads: int) -> None:
+    """HiGHS's process-wide thread pool rebuilt for ``threads`` when it was sized for
+    another count (see :func:`set_threads`)."""
     with _process_wide:
-        if _pool_threads != [int(threads)]:
+        if _pool_threads != [threads]:
             highspy.Highs.resetGlobalScheduler(True)
-            _pool_threads[:] = [int(threads)]
+            _pool_threads[:] = [threads]
 
 
 def in_yielding_thread(native_ids: list[int], run: Callable[[], T]) -> T:

@@ -31,6 +31,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 import numpy as np
 import pandas as pd
 
+from optimizer.array_relaxation import relaxation_with_shedding
 from optimizer.assignment import (
     AssignmentError,
     AssignmentProblem,
@@ -44,13 +45,24 @@ from optimizer.assignment import (
 from optimizer.caseload_sweep import caseload_sweep
 from optimizer.gap_arrays import GapArrays, choice_of, from_problem, objective, to_frame
 from optimizer.greedy import shift_moves
-from optimizer.highs_bridge import Relaxation, in_yielding_thread, set_threads, yield_cpu
-from optimizer.local_search import LpGuide, SearchLog, large_neighbourhoods, lp_relaxation
+from optimizer.highs_bridge import (
+    Relaxation,
+    in_yielding_thread,
+    set_threads,
+    size_pool,
+    yield_cpu,
+)
+from optimizer.local_search import LpGuide, SearchLog, large_neighbourhoods
 from optimizer.lp_rounding import lp_rounding_start
 from optimizer.search_exchange import Exchange
 from optimizer.shed_start import shed_start
 
 HIGHS_THREADS = 1  # the other core runs the search
+LP_SHARE = 0.25  # of a part's time at most for its LP relaxation (0.7 s of dual simplex on
+# the largest 2,000 × 20,000 part, made while Pyomo builds the model: array_relaxation)
+LP_START_PAIRS = 20_000  # from this size the first search starts from the LP's rounding
+# (lp_rounding); below it from the shedding start, and HiGHS always runs (it proves small
+# parts, or nearly, in a second or two)
 MIP_SECONDS_PER_PAIR = 1.2e-4  # below this share HiGHS does not get past its root LP
 # (9 s on a 77,725-pair part): the LP's bound stands and the search has the time alone
 HIGHS_SHARE = 0.65  # of a part's time for HiGHS beside the search; then a second search
@@ -108,11 +120,8 @@ def searchable(problem: AssignmentProblem) -> bool:
 
 
 def _guide(g: GapArrays, problem: AssignmentProblem, built: BuiltModel,
-           relaxed: Relaxation | None) -> LpGuide | None:
-    """The LP relaxation per pair in the arrays' order: the Pyomo model's when it was
-    solved already, else the arrays' own (the same problem without the shedding rows)."""
-    if relaxed is None:
-        return lp_relaxation(g, SearchLog(), HIGHS_THREADS)
+           relaxed: Relaxation) -> LpGuide:
+    """The Pyomo model's LP relaxation per pair in the arrays' order."""
     agent = pd.Index(g.agents).get_indexer(problem.pairs["agent"])
     job = pd.Index(g.jobs).get_indexer(problem.pairs["job"])
     at = g.pair_of(agent, job)  # model.x is indexed by the problem's pairs, in order
@@ -221,108 +230,141 @@ def _shedding_start(g: GapArrays, choice: np.ndarray, time_limit: float, deadlin
     return shed
 
 
-def solve_with_search(problem: AssignmentProblem, built: BuiltModel, start: pd.DataFrame,
+def _started_highs(problem: AssignmentProblem, built: BuiltModel, g: GapArrays,
+                   exchange: Exchange, plan: np.ndarray, highs_until: float, rel_gap: float,
+                   pool: ThreadPoolExecutor, highs_thread: list[int]) -> Future:
+    """HiGHS on ``built`` beside the searches, from ``plan`` (the best they have so far),
+    until ``highs_until``, telling ``exchange`` what it finds (module docstring)."""
+    started = time.perf_counter()
+    highs = built.compiled.highs
+    highs.HandleUserInterrupt = True  # so that the search can stop it at the deadline
+    for name, value in BESIDE_SEARCH.items():
+        highs.setOptionValue(name, value)
+    root_done = min(ROOT_SECONDS_PER_PAIR * len(problem.pairs),
+                    STALL_AFTER_SHARE * (highs_until - started))
+    exchange.connect(_columns(problem, built, g),
+                     stall_seconds=max(STALL_SECONDS, STALL_SECONDS_PER_PAIR * len(problem.pairs)),
+                     stall_after=started + root_done)
+    exchange.attach(highs)
+    return pool.submit(in_yielding_thread, highs_thread, functools.partial(
+        solve_built, problem, built, max(0.5, highs_until - started), rel_gap, HIGHS_THREADS,
+        True, to_frame(g, plan), exchange.retired))
+
+
+def solve_with_search(problem: AssignmentProblem,
+                      model: BuiltModel | Callable[[], BuiltModel], start: pd.DataFrame,
                       time_limit: float, rel_gap: float,
                       relaxed: Relaxation | None = None) -> AssignmentResult:
-    """HiGHS on ``built`` from ``start`` (job, agent) and the neighbourhood search from the
-    same start, at once, for ``time_limit`` seconds or until the best plan is within
-    ``rel_gap`` of HiGHS's bound (see the module docstring)."""
+    """HiGHS on the part's model and the neighbourhood search from ``start`` (job, agent),
+    at once, for ``time_limit`` seconds or until the best plan is within ``rel_gap`` of
+    HiGHS's bound (see the module docstring). ``model`` is the built model, or how to
+    build it: then the first search solves the LP relaxation from its arrays
+    (:mod:`optimizer.array_relaxation`) and makes its first plan on the other core while
+    this thread builds, and HiGHS starts from the best plan found by then. ``relaxed``:
+    the built model's LP relaxation, when it was solved already."""
     started = time.perf_counter()
     deadline = started + time_limit
     g = from_problem(problem)
     choice = choice_of(g, start)
-    guide = _guide(g, problem, built, relaxed)
-    set_threads(built.compiled.highs, HIGHS_THREADS)  # the pool sized before any run
-    if choice is not None and relaxed is not None \
-            and time_limit < MIP_SECONDS_PER_PAIR * len(problem.pairs):
-        alone = Exchange(None, rel_gap, relaxed.objective)  # no HiGHS: the LP's bound
-        choice = shift_moves(g, choice)
-        alone.offer(choice, objective(g, choice))
-        search = _searcher(g, guide, deadline, alone, alone.met)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="search") as pool:
-            other = pool.submit(search, choice, 1)  # on the core HiGHS is not using; it
-            # takes the first search's plan up when that is better
-            choice = _first_plan(g, choice, guide, True, time_limit, deadline, alone,
-                                 alone.met)
-            choice = min([search(choice, 0), other.result()], key=lambda p: objective(g, p))
-        return _plan_result(problem, to_frame(g, choice), relaxed.objective, False,
-                            built.seconds, time.perf_counter() - started, rel_gap)
-    highs = built.compiled.highs
-    highs.HandleUserInterrupt = True  # so that the search can stop it at the deadline
-    # HiGHS has the first part of the time (beside one search) for its bound, then a second
-    # search has its core
-    share = max(HIGHS_SHARE, ROOT_SECONDS_PER_PAIR * len(problem.pairs) / time_limit)
-    highs_until = deadline if choice is None \
-        else min(started + share * time_limit, deadline - CANCEL_GRACE)  # its grace within
-    root_done = min(ROOT_SECONDS_PER_PAIR * len(problem.pairs),
-                    STALL_AFTER_SHARE * (highs_until - started))
-    exchange = Exchange(_columns(problem, built, g), rel_gap,
-                        stall_seconds=max(STALL_SECONDS, STALL_SECONDS_PER_PAIR * len(
-                            problem.pairs)) if choice is not None else None,
-                        stall_after=started + root_done)
-    if choice is not None:
-        for name, value in BESIDE_SEARCH.items():
-            highs.setOptionValue(name, value)
-        exchange.attach(highs)
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="highs")
+    if choice is None:  # no plan for the search to start from: HiGHS alone
+        built = model if isinstance(model, BuiltModel) else model()
+        set_threads(built.compiled.highs, HIGHS_THREADS)
+        return solve_built(problem, built, max(0.5, deadline - time.perf_counter()), rel_gap,
+                           HIGHS_THREADS, True, start)
+    prebuilt = isinstance(model, BuiltModel)
+    given = _guide(g, problem, model, relaxed) if prebuilt and relaxed is not None else None
+    from_lp = relaxed is not None or len(problem.pairs) >= LP_START_PAIRS  # the rounding
+    # start (and, short of time, no HiGHS) where the LP is the model's own or the part large
+    guides: list[LpGuide | None] = []  # the LP relaxation, once the first search has it
+    guide_ready = threading.Event()
+    exchange = Exchange(None, rel_gap)
+    highs_run: list[Future] = []  # HiGHS's run, once started
+
+    def proved() -> bool:
+        return bool(highs_run) and highs_run[0].done() and highs_run[0].exception() is None \
+            and highs_run[0].result().status == "optimal"
+
+    def settled() -> bool:  # HiGHS proved the part, or the best plan is within the gap
+        return proved() or exchange.met()
+
+    def first_search() -> np.ndarray:
+        try:  # on the core the build leaves idle (HiGHS releases Python's lock)
+            guides.append(given if given is not None else relaxation_with_shedding(
+                g, problem, LP_SHARE * time_limit, HIGHS_THREADS))
+        finally:
+            guide_ready.set()
+        plan = shift_moves(g, choice)
+        exchange.offer(plan, objective(g, plan))  # a plan for the second search even
+        # when no start or sweep improves on it
+        plan = _first_plan(g, plan, guides[0], from_lp, time_limit, deadline, exchange,
+                           settled)
+        return _searcher(g, guides[0], deadline, exchange, settled)(plan, 0)
+
+    pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="part")
     second_searches: list[Future] = []  # started once HiGHS is done ...
     first_done = threading.Event()  # ... unless the first search is over by then
     highs_thread: list[int] = []
     try:
-        running = pool.submit(in_yielding_thread, highs_thread, functools.partial(
-            solve_built, problem, built, max(0.5, highs_until - time.perf_counter()),
-            rel_gap, HIGHS_THREADS, True, start, exchange.retired))
+        size_pool(HIGHS_THREADS)  # before any run
+        searching = pool.submit(first_search)
+        built = model if prebuilt else model()
+        guide_ready.wait(max(0.0, deadline - time.perf_counter()))
+        guide = guides[0] if guides else None
+        search = _searcher(g, guide, deadline, exchange, settled)
 
-        def proved() -> bool:
-            return running.done() and running.exception() is None \
-                and running.result().status == "optimal"
+        def second(_: object) -> None:
+            if not (first_done.is_set() or proved()) and deadline - time.perf_counter() > 1.0:
+                plan = exchange.better_than(math.inf)
+                second_searches.append(pool.submit(search, choice if plan is None else plan, 1))
 
-        def settled() -> bool:  # HiGHS proved the part, or the best plan is within the gap
-            return proved() or exchange.met()
-
-        if choice is not None:  # while HiGHS starts its root:
-            choice = shift_moves(g, choice)
-            exchange.offer(choice, objective(g, choice))  # a plan for the second search
-            # even when no start or sweep improves on it
-            choice = _first_plan(g, choice, guide, relaxed is not None, time_limit, deadline,
-                                 exchange, settled)
-            search = _searcher(g, guide, deadline, exchange, settled)
-
-            def second(_: object) -> None:
-                if not (first_done.is_set() or proved()) \
-                        and deadline - time.perf_counter() > 1.0:
-                    second_searches.append(pool.submit(search, exchange.better_than(math.inf), 1))
-            running.add_done_callback(second)
-            first = search(choice, 0)
-            first_done.set()
-            plans = [first, *[other.result() for other in list(second_searches)]]
-            choice = min(plans, key=lambda plan: objective(g, plan))
-        # the search ended first (proven, or out of time): HiGHS has until its own end
-        wait([running], timeout=max(0.0, highs_until - time.perf_counter()))
-        if not running.done():
-            highs.cancelSolve()  # the request stays set on ``built``, not run again
-            wait([running], timeout=None if choice is None
-                 else min(CANCEL_GRACE, max(STOP_WAIT, deadline - time.perf_counter())))
+        # HiGHS has the first part of the time (beside one search) for its bound, then a
+        # second search has its core
+        share = max(HIGHS_SHARE, ROOT_SECONDS_PER_PAIR * len(problem.pairs) / time_limit)
+        highs_until = min(started + share * time_limit, deadline - CANCEL_GRACE)
+        too_short = highs_until - time.perf_counter() < MIP_SECONDS_PER_PAIR * len(problem.pairs)
+        if guide is not None and from_lp and too_short:  # no HiGHS: the LP's bound, two searches
+            exchange.bound_by(guide.bound)
+            second(None)
+        else:
+            plan = exchange.better_than(math.inf)
+            highs_run.append(_started_highs(problem, built, g, exchange,
+                                            choice if plan is None else plan, highs_until,
+                                            rel_gap, pool, highs_thread))
+            highs_run[0].add_done_callback(second)
+        first = searching.result()
+        first_done.set()
+        plans = [first, *[other.result() for other in list(second_searches)]]
+        choice = min(plans, key=lambda plan: objective(g, plan))
+        running = highs_run[0] if highs_run else None
+        if running is not None:  # the search ended first (proven, or out of time): HiGHS
+            # has until its own end
+            wait([running], timeout=max(0.0, highs_until - time.perf_counter()))
+            if not running.done():
+                built.compiled.highs.cancelSolve()  # the request stays set on ``built``
+                wait([running], timeout=min(CANCEL_GRACE, max(
+                    STOP_WAIT, deadline - time.perf_counter())))
     finally:
         pool.shutdown(wait=False)
+    lp_bound = guide.bound if guide is not None else -math.inf
 
-    def searched() -> AssignmentResult:  # the search's plan, the best bound HiGHS reported
-        lp_bound = guide.bound if guide is not None else -math.inf
+    def searched() -> AssignmentResult:  # the search's plan, the best bound known
         return _plan_result(problem, to_frame(g, choice), max(exchange.dual_bound, lp_bound),
                             False, built.seconds, time.perf_counter() - started, rel_gap)
 
+    if running is None:
+        return searched()
     if not running.done():  # in a phase that never checks for an interrupt: it ends there,
         exchange.retired.set()  # in the background, not in the next part's way: at the
         yield_cpu(highs_thread)  # lowest priority, holding Python's lock as little as it can
         return searched()
-    exchange.detach(highs)
+    exchange.detach(built.compiled.highs)
     try:
         result = running.result()
     except AssignmentError:  # stopped before it had a plan: the search's stands
-        if choice is None:
-            raise
         return searched()
-    if choice is None or not math.isfinite(result.objective):
-        return result
+    if not math.isfinite(result.objective):
+        return searched()
+    if lp_bound > result.bound:  # stopped before its root LP: the LP's bound holds
+        result = dataclasses.replace(result, bound=min(lp_bound, result.objective))
     return _with_plan(problem, result, to_frame(g, choice), time.perf_counter() - started,
                       rel_gap)

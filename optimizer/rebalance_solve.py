@@ -14,7 +14,7 @@ with a choice are solved in one model under the budget.
 from __future__ import annotations
 
 import dataclasses
-import math
+import functools
 import time
 from dataclasses import dataclass
 
@@ -76,20 +76,21 @@ def _solve(problem: AssignmentProblem, current: pd.DataFrame, time_limit: float,
     if problem.pairs["job"].is_unique:  # nothing to choose
         return fixed_result(problem)
     started = time.perf_counter()
-    built = build_for_highs(problem)
-    lp_bound, relaxed = -math.inf, None
     if start is None:
         start = repair_start(problem, current[current["job"].isin(set(problem.pairs["job"]))])
-        guided = lp_guided_start(problem, built, start, LP_SHARE * time_limit)
-        start, lp_bound, relaxed = guided.start, guided.bound, guided.relaxed
-    left = max(MIN_SECONDS, time_limit - (time.perf_counter() - started))
-    if len(problem.pairs) >= SEARCH_PAIRS and searchable(problem):
-        result = solve_with_search(problem, built, start, left, rel_gap, relaxed)
+    if len(problem.pairs) >= SEARCH_PAIRS and searchable(problem):  # built meanwhile
+        result = solve_with_search(problem, functools.partial(build_for_highs, problem), start,
+                                   max(MIN_SECONDS, time_limit - (time.perf_counter() - started)),
+                                   rel_gap)
     else:
-        result = solve_built(problem, built, time_limit=left, rel_gap=rel_gap,
-                             accept_incumbent=True, start=start)
-    if lp_bound > result.bound:  # HiGHS stopped before its root LP: the LP's bound holds
-        result = dataclasses.replace(result, bound=min(lp_bound, result.objective))
+        built = build_for_highs(problem)
+        guided = lp_guided_start(problem, built, start, LP_SHARE * time_limit)
+        result = solve_built(problem, built, accept_incumbent=True, start=guided.start,
+                             time_limit=max(MIN_SECONDS,
+                                            time_limit - (time.perf_counter() - started)),
+                             rel_gap=rel_gap)
+        if guided.bound > result.bound:  # HiGHS stopped before its root LP: the LP's holds
+            result = dataclasses.replace(result, bound=min(guided.bound, result.objective))
     if not result.bound >= 0.0:  # -inf or NaN when HiGHS stopped before its first bound:
         # every cost here is ≥ 0 (travel premium, moves, overload, studies), so 0 is one
         result = dataclasses.replace(result, bound=0.0)

@@ -96,7 +96,19 @@ class Exchange:
         return math.isfinite(best) and best - self.dual_bound <= self._rel_gap * max(
             1.0, abs(best))
 
+    def bound_by(self, bound: float) -> None:
+        """A bound known without HiGHS (the LP relaxation's) for the gap test."""
+        self.dual_bound = max(self.dual_bound, bound)
+
     # HiGHS's side
+    def connect(self, columns_of: Callable[[np.ndarray], np.ndarray],
+                stall_seconds: float | None, stall_after: float) -> None:
+        """HiGHS's model is built: how to make its columns of a plan, and its stall rule
+        (as for the constructor), for an exchange made before the model was."""
+        self._columns_of = columns_of
+        self._stall_seconds = stall_seconds
+        self._stall_after = stall_after
+
     def attach(self, highs: highspy.Highs) -> None:
         if self._columns_of is None:
             raise ValueError("an exchange with HiGHS needs its columns_of")
