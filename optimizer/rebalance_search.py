@@ -154,7 +154,9 @@ def _with_plan(problem: AssignmentProblem, result: AssignmentResult,
                             result.build_seconds, seconds, rel_gap)
     if searched.objective < result.objective - 1e-7 * max(1.0, abs(result.objective)):
         return searched
-    met = result.objective - result.bound <= rel_gap * max(1.0, abs(result.objective))
+    met = result.objective - result.bound <= max(1e-9, rel_gap) * max(1.0, abs(
+        result.objective))  # (the exchange stops HiGHS once its bound meets the plan: at a
+    # zero gap its last bound may end a rounding error below)
     return dataclasses.replace(result, solve_seconds=seconds,
                                status="optimal" if met else result.status)
 
