@@ -36,6 +36,7 @@ from optimizer.assignment import AssignmentError, AssignmentProblem, AssignmentR
 from optimizer.gap_arrays import (
     TOL,
     GapArrays,
+    change_of,
     choice_of,
     from_problem,
     highs_model,
@@ -176,7 +177,11 @@ def _solve_sub(g: GapArrays, choice: np.ndarray, jobs: np.ndarray, pairs: np.nda
         return None, proven
     new = choice.copy()
     new[g.pair_job[on]] = on
-    return (new if objective(g, new) < objective(g, choice) - 1e-7 else None), proven
+    if g.soft and g.max_moves is None:  # from the freed jobs alone
+        better = change_of(g, choice, new, jobs, residual, held) < -1e-7
+    else:
+        better = objective(g, new) < objective(g, choice) - 1e-7
+    return (new if better else None), proven
 
 
 def solve_jobs(g: GapArrays, choice: np.ndarray, jobs: np.ndarray, seconds: float,
