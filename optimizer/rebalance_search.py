@@ -8,7 +8,8 @@ that small sub-problem exactly from arrays, keep what improves) took the same
 start to 209,217 in 20 s. HiGHS releases Python's interpreter lock while it
 solves, so the two run at once on two cores: HiGHS, one thread and without its
 own primal heuristics, on the part's whole Pyomo model for the proven bound; the
-search on the calling thread for the plan. They exchange what they find
+search in a thread of its own for the plan (it solves the part's LP relaxation while
+the calling thread builds that model). They exchange what they find
 (:mod:`optimizer.search_exchange`): the search's best plan becomes HiGHS's
 incumbent, and both stop once it is within the gap of HiGHS's bound. Once
 HiGHS's share is over (65 % of the time, more when its root needs it), a second
@@ -261,9 +262,9 @@ def solve_with_search(problem: AssignmentProblem,
     at once, for ``time_limit`` seconds or until the best plan is within ``rel_gap`` of
     HiGHS's bound (see the module docstring). ``model`` is the built model, or how to
     build it: then the first search solves the LP relaxation from its arrays
-    (:mod:`optimizer.array_relaxation`) and makes its first plan on the other core while
-    this thread builds, and HiGHS starts from the best plan found by then. ``relaxed``:
-    the built model's LP relaxation, when it was solved already."""
+    (:mod:`optimizer.array_relaxation`) on the other core while this thread builds, and
+    makes its first plan once the model is there (their Python would take turns).
+    ``relaxed``: the built model's LP relaxation, when it was solved already."""
     started = time.perf_counter()
     deadline = started + time_limit
     g = from_problem(problem)
@@ -280,6 +281,7 @@ def solve_with_search(problem: AssignmentProblem,
     guides: list[LpGuide | None] = []  # the LP relaxation, once the first search has it
     guide_ready = threading.Event()
     model_ready = threading.Event()  # the model is built (or its build failed)
+    build_failed = threading.Event()  # ... and then the search stops too
     exchange = Exchange(None, rel_gap)
     highs_run: list[Future] = []  # HiGHS's run, once started
 
@@ -288,7 +290,7 @@ def solve_with_search(problem: AssignmentProblem,
             and highs_run[0].result().status == "optimal"
 
     def settled() -> bool:  # HiGHS proved the part, or the best plan is within the gap
-        return proved() or exchange.met()
+        return proved() or exchange.met() or build_failed.is_set()
 
     def first_search() -> np.ndarray:
         try:  # on the core the build leaves idle (HiGHS releases Python's lock)
@@ -317,6 +319,9 @@ def solve_with_search(problem: AssignmentProblem,
         searching = pool.submit(first_search)
         try:
             built = model if prebuilt else model()
+        except BaseException:
+            build_failed.set()
+            raise
         finally:
             model_ready.set()
         guide_ready.wait(max(0.0, deadline - time.perf_counter()))

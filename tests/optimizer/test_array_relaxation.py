@@ -112,3 +112,30 @@ def test_a_part_too_large_for_highs_is_left_to_the_searches_with_the_arrays_lp(
     exact = solve_assignment(problem, rel_gap=0.0).objective
     assert result.bound == pytest.approx(min(lp.objective, result.objective))
     assert result.bound <= exact + 1e-6 <= result.objective + 1e-6
+
+
+def test_a_failed_build_fails_the_part_and_stops_its_search() -> None:
+    """The build's error reaches the caller, and the first search (given 30 s) does not go
+    on alone in the background."""
+    import threading
+    import time
+
+    problem, current = grouped_problem(3)
+
+    def build():  # noqa: ANN202
+        raise RuntimeError("no model")
+
+    before = set(threading.enumerate())  # (other tests' HiGHS runs may still be ending)
+    started = time.perf_counter()
+    with pytest.raises(RuntimeError, match="no model"):
+        solve_with_search(problem, build, current, 30.0, 0.0)
+
+    def ours() -> list:
+        return [t for t in threading.enumerate() if t not in before]
+
+    for _ in range(50):  # the search sees the failure at its next check
+        if not ours():
+            break
+        time.sleep(0.1)
+    assert not ours()
+    assert time.perf_counter() - started < 10.0
