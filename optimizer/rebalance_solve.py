@@ -29,7 +29,7 @@ from optimizer.assignment import (
     solve_built,
 )
 from optimizer.decompose import components
-from optimizer.lp_guided import lp_guided_start
+from optimizer.lp_guided import GuidedStart, lp_guided_start
 from optimizer.rebalance_search import searchable, solve_with_search
 from optimizer.repair import repair_start
 
@@ -76,6 +76,7 @@ def _solve(problem: AssignmentProblem, current: pd.DataFrame, time_limit: float,
     if problem.pairs["job"].is_unique:  # nothing to choose
         return fixed_result(problem)
     started = time.perf_counter()
+    resumed = start is not None  # (a second pass: from the part's own plan, no LP again)
     if start is None:
         start = repair_start(problem, current[current["job"].isin(set(problem.pairs["job"]))])
     if len(problem.pairs) >= SEARCH_PAIRS and searchable(problem):  # built meanwhile
@@ -84,7 +85,8 @@ def _solve(problem: AssignmentProblem, current: pd.DataFrame, time_limit: float,
                                    rel_gap)
     else:
         built = build_for_highs(problem)
-        guided = lp_guided_start(problem, built, start, LP_SHARE * time_limit)
+        guided = GuidedStart(start) if resumed else lp_guided_start(
+            problem, built, start, LP_SHARE * time_limit)
         result = solve_built(problem, built, accept_incumbent=True, start=guided.start,
                              time_limit=max(MIN_SECONDS,
                                             time_limit - (time.perf_counter() - started)),
