@@ -144,6 +144,8 @@ def kept_excess(problem: AssignmentProblem) -> pd.DataFrame:
         {"capacity": 0.0})
     table["excess"] = table["load"] - table["capacity"]
     table = table[table["excess"] > 1e-9]
+    held = held.merge(table[["agent", "period"]], on=["agent", "period"])  # the lists only
+    # for the months over capacity
     active = held.groupby(["agent", "period"]).agg(jobs=("job", list), hours=("amount", list))
     return table.merge(active.reset_index(), on=["agent", "period"])
 
