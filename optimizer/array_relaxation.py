@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import time
 
-import highspy
 import numpy as np
 
 from optimizer.assignment import AssignmentProblem, kept_excess, shedding_lines
 from optimizer.gap_arrays import GapArrays, highs_model
-from optimizer.local_search import LpGuide
+from optimizer.local_search import LpGuide, guide_of
 
 LP_OPTIONS = {"solver": "simplex", "simplex_strategy": 1, "presolve": "off"}  # serial dual
 # simplex from the slack basis: 0.7 s on the largest 2,000 × 20,000 part (77,725 pairs),
@@ -84,9 +83,4 @@ def relaxation_with_shedding(g: GapArrays, problem: AssignmentProblem,
         h.setOptionValue(name, value)
     h.setOptionValue("time_limit", max(0.1, time_limit - (time.perf_counter() - started)))
     h.run()
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return None
-    solution = h.getSolution()
-    n = len(g.cost)
-    return LpGuide(np.asarray(solution.col_value)[:n], np.asarray(solution.col_dual)[:n],
-                   float(h.getInfo().objective_function_value))
+    return guide_of(h, len(g.cost))

@@ -86,11 +86,17 @@ def lp_relaxation(g: GapArrays, log: SearchLog, threads: int = 1) -> LpGuide | N
     h.setOptionValue("solver", "simplex")
     h.run()
     log.lp_seconds += time.perf_counter() - started
+    return guide_of(h, len(g.cost))
+
+
+def guide_of(h: highspy.Highs, pairs: int) -> LpGuide | None:
+    """The guide read off an LP over the pairs' columns (first) that HiGHS has just run;
+    None unless it was solved to optimality."""
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
     solution = h.getSolution()
-    n = len(g.cost)
-    return LpGuide(np.asarray(solution.col_value)[:n], np.asarray(solution.col_dual)[:n],
+    return LpGuide(np.asarray(solution.col_value)[:pairs],
+                   np.asarray(solution.col_dual)[:pairs],
                    float(h.getInfo().objective_function_value))
 
 

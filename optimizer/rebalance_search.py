@@ -54,6 +54,7 @@ from optimizer.highs_bridge import (
     yield_cpu,
 )
 from optimizer.local_search import LpGuide, SearchLog, large_neighbourhoods
+from optimizer.lp_guided import MIN_PAIRS
 from optimizer.lp_rounding import lp_rounding_start
 from optimizer.search_exchange import Exchange
 from optimizer.shed_start import shed_start
@@ -61,9 +62,9 @@ from optimizer.shed_start import shed_start
 HIGHS_THREADS = 1  # the other core runs the search
 LP_SHARE = 0.25  # of a part's time at most for its LP relaxation (0.7 s of dual simplex on
 # the largest 2,000 × 20,000 part, made while Pyomo builds the model: array_relaxation)
-LP_START_PAIRS = 20_000  # from this size the first search starts from the LP's rounding
-# (lp_rounding); below it from the shedding start, and HiGHS always runs (it proves small
-# parts, or nearly, in a second or two)
+LP_START_PAIRS = MIN_PAIRS  # from the size where HiGHS alone starts from the LP's rounding
+# (lp_guided), the first search does too (lp_rounding); below it from the shedding start,
+# and HiGHS always runs (it proves small parts, or nearly, in a second or two)
 MIP_SECONDS_PER_PAIR = 1.2e-4  # below this share HiGHS does not get past its root LP
 # (9 s on a 77,725-pair part): the LP's bound stands and the search has the time alone
 HIGHS_SHARE = 0.65  # of a part's time for HiGHS beside the search; then a second search

@@ -30,10 +30,9 @@ from optimizer.assignment import (
 )
 from optimizer.decompose import components
 from optimizer.lp_guided import GuidedStart, lp_guided_start
-from optimizer.rebalance_search import searchable, solve_with_search
+from optimizer.rebalance_search import LP_SHARE, searchable, solve_with_search
 from optimizer.repair import repair_start
 
-LP_SHARE = 0.25  # of a part's time at most for the LP relaxation behind the rounded start
 SHARE_EXPONENT = 1.0  # time shares ∝ sites: small parts are proven (or nearly) in a second
 # or two, and a large one needs its share to get HiGHS past the root (benchmarks/README.md)
 MIN_SECONDS = 0.5  # HiGHS's least time for one subproblem, even past the deadline

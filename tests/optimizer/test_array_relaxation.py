@@ -5,7 +5,6 @@ search works from it."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import optimizer.rebalance_search as rebalance_search
@@ -21,26 +20,11 @@ from optimizer.gap_arrays import from_problem
 from optimizer.highs_bridge import relaxation
 from optimizer.local_search import SearchLog, lp_relaxation
 from optimizer.rebalance_search import solve_with_search
-from tests.optimizer.test_rebalance_search import grouped_problem
-
-
-def _idle_site_problem() -> AssignmentProblem:
-    """A is 2 hours over in T1 with site b (12 hours in T1; moving it costs 350) and site
-    c (5 hours in T2 only; moving it costs 250): only b sheds T1's overload, so the LP
-    with the shedding rows moves b whole (350); without them it moves the 2 hours' sixth
-    of b (350 / 6). Hand-worked in test_rebalance_search."""
-    pairs = pd.DataFrame({"agent": list("AABB"), "job": ["b", "c"] * 2,
-                          "cost": [0.0, 0.0, 350.0, 250.0], "move": [False] * 2 + [True] * 2})
-    amounts = {("b", "T1"): 12.0, ("c", "T2"): 5.0}
-    load = pd.DataFrame([(a, j, t, h) for a in "AB" for (j, t), h in amounts.items()],
-                        columns=["agent", "job", "period", "amount"])
-    capacity = pd.DataFrame({"agent": ["A", "A", "B", "B"], "period": ["T1", "T2"] * 2,
-                             "capacity": [10.0, 100.0, 100.0, 100.0]})
-    return AssignmentProblem(pairs, load, capacity, "min", overload_penalty=1000.0)
+from tests.optimizer.test_rebalance_search import grouped_problem, idle_site_problem
 
 
 def test_the_shedding_rows_make_the_hand_worked_bound() -> None:
-    problem = _idle_site_problem()
+    problem = idle_site_problem()
     g = from_problem(problem)
     guide = relaxation_with_shedding(g, problem, 10.0)
     assert guide is not None
@@ -54,7 +38,7 @@ def test_the_shedding_rows_make_the_hand_worked_bound() -> None:
 def test_a_part_without_overload_has_no_shedding_rows() -> None:
     """Nobody is over capacity: the LP is the plain one, and here it is whole (each site
     stays at no cost)."""
-    problem = _idle_site_problem()
+    problem = idle_site_problem()
     roomy = problem.capacity.assign(capacity=100.0)
     problem = AssignmentProblem(problem.pairs, problem.load, roomy, "min",
                                 overload_penalty=1000.0)

@@ -220,11 +220,11 @@ def test_the_lp_must_shed_whole_sites() -> None:
     assert solve_assignment(problem, rel_gap=0.0).objective == pytest.approx(500.0)
 
 
-def test_a_site_idle_in_the_month_sheds_none_of_its_overload() -> None:
+def idle_site_problem() -> AssignmentProblem:
     """A is 2 hours over in T1 with site b (12 hours in T1; moving it costs 350) and site c
     (5 hours in T2 only; moving it costs 250). Only b sheds T1's overload: the optimum
     moves b, 350. Counting every site of A as shedding T1, the LP moved 5/6 of c and 1/6
-    of b (208.33 + 58.33 = 266.67)."""
+    of b (208.33 + 58.33 = 266.67); with no shedding rows it moves 1/6 of b (350 / 6)."""
     pairs = pd.DataFrame({"agent": list("AABB"), "job": ["b", "c"] * 2,
                           "cost": [0.0, 0.0, 350.0, 250.0], "move": [False] * 2 + [True] * 2})
     amounts = {("b", "T1"): 12.0, ("c", "T2"): 5.0}
@@ -232,7 +232,12 @@ def test_a_site_idle_in_the_month_sheds_none_of_its_overload() -> None:
                         columns=["agent", "job", "period", "amount"])
     capacity = pd.DataFrame({"agent": ["A", "A", "B", "B"], "period": ["T1", "T2"] * 2,
                              "capacity": [10.0, 100.0, 100.0, 100.0]})
-    problem = AssignmentProblem(pairs, load, capacity, "min", overload_penalty=1000.0)
+    return AssignmentProblem(pairs, load, capacity, "min", overload_penalty=1000.0)
+
+
+def test_a_site_idle_in_the_month_sheds_none_of_its_overload() -> None:
+    """See :func:`idle_site_problem`."""
+    problem = idle_site_problem()
     assert relaxation(build_for_highs(problem).compiled, 10.0).objective == pytest.approx(350.0)
     solved = solve_assignment(problem, rel_gap=0.0)
     assert solved.objective == pytest.approx(350.0)
