@@ -415,16 +415,20 @@ def solve_built(problem: AssignmentProblem, built: BuiltModel, time_limit: float
                 rel_gap: float = 1e-6, threads: int | None = None,
                 accept_incumbent: bool = False,
                 start: pd.DataFrame | None = None,
-                abandoned: threading.Event | None = None) -> AssignmentResult:
-    """Solve a built model with HiGHS, from ``start`` when given. A result that is not
+                abandoned: threading.Event | None = None,
+                start_columns: np.ndarray | None = None) -> AssignmentResult:
+    """Solve a built model with HiGHS, from ``start`` when given (or from
+    ``start_columns``, its column vector, made faster from arrays by the caller:
+    :mod:`optimizer.plan_columns`). A result that is not
     proven optimal raises :class:`AssignmentError` unless ``accept_incumbent`` and the
     time limit left a feasible incumbent. Build seconds include the translation. Once
     ``abandoned`` is set (the caller went on without this run), HiGHS's return raises
     at once instead of reading the plan back (a second of Python on a large model)."""
     model = built.model
     started = time.perf_counter()
-    run = solve_compiled(built.compiled, time_limit, rel_gap, threads,
-                         start_values(model, problem, start) if start is not None else None)
+    initial = start_columns if start_columns is not None else (
+        start_values(model, problem, start) if start is not None else None)
+    run = solve_compiled(built.compiled, time_limit, rel_gap, threads, initial)
     solved = time.perf_counter()
     if abandoned is not None and abandoned.is_set():
         raise AssignmentError("HiGHS's run was given up on before it ended")

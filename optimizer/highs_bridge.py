@@ -158,15 +158,17 @@ def _by_variable(compiled: CompiledModel, column_values: Sequence[float]) -> dic
 
 def solve_compiled(compiled: CompiledModel, time_limit: float, rel_gap: float,
                    threads: int | None = None,
-                   start: dict[int, float] | None = None) -> HighsOutcome:
-    """Run HiGHS (from ``start``: id(variable) → value, others 0, when given)."""
+                   start: dict[int, float] | np.ndarray | None = None) -> HighsOutcome:
+    """Run HiGHS (from ``start`` when given: id(variable) → value, others 0, or the
+    column vector itself)."""
     highs = compiled.highs
     highs.setOptionValue("time_limit", float(time_limit))
     highs.setOptionValue("mip_rel_gap", float(rel_gap))
     set_threads(highs, threads)
     if start is not None:
         solution = highspy.HighsSolution()
-        solution.col_value = [start.get(id(v), 0.0) for v in compiled.columns]
+        solution.col_value = (start.tolist() if isinstance(start, np.ndarray)
+                              else [start.get(id(v), 0.0) for v in compiled.columns])
         solution.value_valid = True
         highs.setSolution(solution)
     started = time.perf_counter()

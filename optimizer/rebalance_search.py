@@ -41,7 +41,6 @@ from optimizer.assignment import (
     objective_of,
     overload_of,
     solve_built,
-    start_values,
 )
 from optimizer.caseload_sweep import caseload_sweep
 from optimizer.gap_arrays import GapArrays, choice_of, from_problem, objective, to_frame
@@ -56,6 +55,7 @@ from optimizer.highs_bridge import (
 from optimizer.local_search import LpGuide, SearchLog, large_neighbourhoods
 from optimizer.lp_guided import MIN_PAIRS
 from optimizer.lp_rounding import lp_rounding_start
+from optimizer.plan_columns import plan_columns
 from optimizer.search_exchange import Exchange
 from optimizer.shed_start import shed_start
 
@@ -163,17 +163,6 @@ def _with_plan(problem: AssignmentProblem, result: AssignmentResult,
                                status="optimal" if met else result.status)
 
 
-def _columns(problem: AssignmentProblem, built: BuiltModel,
-             g: GapArrays) -> Callable[[np.ndarray], np.ndarray]:
-    """A search plan (the arrays' choice) → HiGHS's column values (x, overload, studies)."""
-    columns = [id(v) for v in built.compiled.columns]
-
-    def columns_of(choice: np.ndarray) -> np.ndarray:
-        values = start_values(built.model, problem, to_frame(g, choice))
-        return np.array([values.get(c, 0.0) for c in columns])
-    return columns_of
-
-
 def _searcher(g: GapArrays, guide: LpGuide | None, deadline: float, exchange: Exchange,
               stop: Callable[[], bool]) -> Callable[[np.ndarray, int], np.ndarray]:
     """A neighbourhood search from a plan, with a seed: it tells ``exchange`` each better
@@ -246,13 +235,14 @@ def _started_highs(problem: AssignmentProblem, built: BuiltModel, g: GapArrays,
         highs.setOptionValue(name, value)
     root_done = min(ROOT_SECONDS_PER_PAIR * len(problem.pairs),
                     STALL_AFTER_SHARE * (highs_until - started))
-    exchange.connect(_columns(problem, built, g),
+    columns_of = plan_columns(problem, built, g)
+    exchange.connect(columns_of,
                      stall_seconds=max(STALL_SECONDS, STALL_SECONDS_PER_PAIR * len(problem.pairs)),
                      stall_after=started + root_done)
     exchange.attach(highs)
     return pool.submit(in_yielding_thread, highs_thread, functools.partial(
         solve_built, problem, built, max(0.5, highs_until - started), rel_gap, HIGHS_THREADS,
-        True, to_frame(g, plan), exchange.retired))
+        True, None, exchange.retired, columns_of(plan)))
 
 
 def solve_with_search(problem: AssignmentProblem,

@@ -23,7 +23,8 @@ from optimizer.assignment import (
 )
 from optimizer.gap_arrays import choice_of, from_problem, objective, to_frame
 from optimizer.local_search import SearchLog, large_neighbourhoods
-from optimizer.rebalance_search import BESIDE_SEARCH, _columns, solve_with_search
+from optimizer.plan_columns import plan_columns
+from optimizer.rebalance_search import BESIDE_SEARCH, solve_with_search
 from optimizer.rebalance_solve import Rebalancing, solve_rebalancing
 from optimizer.search_exchange import Exchange
 from tests.optimizer.test_rebalance_search import grouped_problem
@@ -41,7 +42,7 @@ def _quiet_run(problem: AssignmentProblem, current: pd.DataFrame, offered: pd.Da
     for name, value in BESIDE_SEARCH.items():
         built.compiled.highs.setOptionValue(name, value)
     g = from_problem(problem)
-    exchange = Exchange(_columns(problem, built, g), 0.0)
+    exchange = Exchange(plan_columns(problem, built, g), 0.0)
     if offered is not None:
         choice = choice_of(g, offered)
         exchange.offer(choice, objective(g, choice))
@@ -196,7 +197,7 @@ def test_a_run_given_up_on_stops_at_its_next_callback_and_reads_nothing_back() -
     built = build_for_highs(problem)
     for name, value in BESIDE_SEARCH.items():
         built.compiled.highs.setOptionValue(name, value)
-    exchange = Exchange(_columns(problem, built, from_problem(problem)), 0.0)
+    exchange = Exchange(plan_columns(problem, built, from_problem(problem)), 0.0)
     exchange.attach(built.compiled.highs)
     exchange.retired.set()
     started = time.perf_counter()
@@ -220,7 +221,7 @@ def test_highs_is_stopped_once_its_bound_stalls() -> None:
     built = build_for_highs(problem)
     for name, value in BESIDE_SEARCH.items():
         built.compiled.highs.setOptionValue(name, value)
-    exchange = Exchange(_columns(problem, built, g), 0.0, stall_seconds=1.0)
+    exchange = Exchange(plan_columns(problem, built, g), 0.0, stall_seconds=1.0)
     start = choice_of(g, current)
     exchange.offer(start, objective(g, start))
     exchange.attach(built.compiled.highs)
