@@ -22,11 +22,19 @@ BASIS_ORDER = {"current": 0, "country": 1, "language": 2}
 
 
 def _cross_border(cras: pd.DataFrame) -> pd.DataFrame:
-    """(agent, country): the foreign countries each CRA may cover."""
+    """(agent, country): the foreign countries each CRA may cover. Worked out once per home
+    country and set of languages: 2,000 CRAs share a few hundred, and testing each CRA
+    against each country (172,816 distances) took 0.4 s."""
     countries = list(country_places())
-    rows = [(c.staff_id, country) for c in cras.itertuples()
-            for country in countries if may_cross_border(c.home_country, set(c.languages),
-                                                         country)]
+    reach: dict[tuple[str, frozenset[str]], list[str]] = {}
+    rows = []
+    for agent, home, languages in zip(cras["staff_id"], cras["home_country"],
+                                      cras["languages"], strict=True):
+        key = (home, frozenset(languages))
+        if key not in reach:
+            reach[key] = [country for country in countries
+                          if may_cross_border(home, key[1], country)]
+        rows.extend((agent, country) for country in reach[key])
     return pd.DataFrame(rows, columns=["agent", "country"], dtype=object)
 
 

@@ -73,16 +73,21 @@ def narrow(pairs: pd.DataFrame, jobs: pd.DataFrame, cras: pd.DataFrame,
                     & ~pairs["agent"].astype(str).isin(overloaded)]
     needy = options[options["job"].isin(site_hours.index)]
     idle = options[~options["job"].isin(site_hours.index)]  # no hours in the horizon
-    codes = needy.assign(code=a_of[needy["agent"].astype(str)].to_numpy())
-    agents_of = codes.groupby("job")["code"].agg(lambda c: c.to_numpy())
-    need_of = site_hours.loc[agents_of.index].to_numpy()
+    code = a_of[needy["agent"].astype(str)].to_numpy()
+    job_codes, job_of = pd.factorize(needy["job"], sort=True)
+    order = np.argsort(job_codes, kind="stable")  # each site's eligible CRAs, one slice a
+    # site (a groupby with a function per group, then .iloc per site, took 0.75 s over
+    # 9,925 sites)
+    eligible_of = np.split(code[order], np.flatnonzero(np.diff(job_codes[order])) + 1)
+    job_of = list(job_of)
+    need_of = site_hours.loc[job_of].to_numpy()
     kept_jobs, kept_agents = [], []
     for i in np.argsort(-need_of.sum(axis=1), kind="stable"):  # largest sites first
-        eligible, need = agents_of.iloc[i], need_of[i]
+        eligible, need = eligible_of[i], need_of[i]
         left = np.where(need > 0, room[eligible] - need, np.inf).min(axis=1)
         best = eligible[np.argsort(-left, kind="stable")[:candidates]]
         room[best[0]] -= need  # placed on paper with the roomiest
-        kept_jobs.extend([agents_of.index[i]] * len(best))
+        kept_jobs.extend([job_of[i]] * len(best))
         kept_agents.extend(agents[best])
     if not kept_jobs:
         return pd.concat([pairs[current], idle], ignore_index=True)
