@@ -296,6 +296,39 @@ def test_pair_counts_bracket_the_pairs_made() -> None:
     assert len(eligible_pairs(across, cras, {"p1"})) == 15
 
 
+def test_the_pairs_made_and_their_basis() -> None:
+    """Worked by hand from the portfolio: each site's current CRA ("current"), the CRAs
+    of its country and territory ("country"; a site or CRA without a territory matches
+    any), and across the border the German g1 for French sites (he speaks French:
+    "language"); the strongest basis per pair; p1 pinned keeps u2 alone. Then a US CRA
+    without a territory (u4) takes every US site, and a US site without one (n1, no
+    CRA) every US CRA."""
+    from optimizer.eligibility import eligible_pairs
+
+    sites, cras, _, _ = _portfolio()
+    assert eligible_pairs(sites, cras, {"p1"}).values.tolist() == [
+        ["d3", "g1", "country"], ["d3", "g2", "country"], ["e1", "u1", "current"],
+        ["e1", "u2", "country"], ["e2", "u1", "current"], ["e2", "u2", "country"],
+        ["f1", "f9", "current"], ["f1", "g1", "language"], ["f2", "f9", "country"],
+        ["f2", "g1", "current"], ["g0", "g1", "current"], ["g0", "g2", "country"],
+        ["p1", "u2", "current"], ["w1", "u3", "current"]]
+    cras = pd.concat([cras, pd.DataFrame({"staff_id": ["u4"], "home_country": ["US"],
+                                          "territory": [None], "languages": [["en"]]})],
+                     ignore_index=True)
+    sites = pd.concat([sites, pd.DataFrame({"job": ["n1"], "country": ["US"],
+                                            "territory": [None], "cra": [None]})],
+                      ignore_index=True)
+    made = eligible_pairs(sites, cras, {"p1"})
+    us = made[made["job"].isin(["e1", "e2", "w1", "n1", "p1"])]
+    assert us.values.tolist() == [
+        ["e1", "u1", "current"], ["e1", "u2", "country"], ["e1", "u4", "country"],
+        ["e2", "u1", "current"], ["e2", "u2", "country"], ["e2", "u4", "country"],
+        ["n1", "u1", "country"], ["n1", "u2", "country"], ["n1", "u3", "country"],
+        ["n1", "u4", "country"], ["p1", "u2", "current"], ["w1", "u3", "current"],
+        ["w1", "u4", "country"]]
+    assert len(made) == 14 + 3 + 4
+
+
 def test_only_the_sites_that_may_move_need_their_pairs() -> None:
     """u1 is over capacity (110 h against 100), g1 monitors f2 from abroad, d3 has no CRA:
     those sites may move. Making the other sites' current pair only, the narrowed
