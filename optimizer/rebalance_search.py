@@ -56,6 +56,7 @@ from optimizer.local_search import LpGuide, SearchLog, large_neighbourhoods
 from optimizer.lp_guided import MIN_PAIRS
 from optimizer.lp_rounding import lp_rounding_start
 from optimizer.plan_columns import plan_columns
+from optimizer.repair import current_completed
 from optimizer.search_exchange import Exchange
 from optimizer.shed_start import shed_start
 
@@ -246,7 +247,7 @@ def _started_highs(problem: AssignmentProblem, built: BuiltModel, g: GapArrays,
 
 
 def solve_with_search(problem: AssignmentProblem,
-                      model: BuiltModel | Callable[[], BuiltModel], start: pd.DataFrame,
+                      model: BuiltModel | Callable[[], BuiltModel], start: pd.DataFrame | None,
                       time_limit: float, rel_gap: float,
                       relaxed: Relaxation | None = None) -> AssignmentResult:
     """HiGHS on the part's model and the neighbourhood search from ``start`` (job, agent),
@@ -255,11 +256,13 @@ def solve_with_search(problem: AssignmentProblem,
     build it: then the first search solves the LP relaxation from its arrays
     (:mod:`optimizer.array_relaxation`) on the other core while this thread builds, and
     makes its first plan once the model is there (their Python would take turns).
-    ``relaxed``: the built model's LP relaxation, when it was solved already."""
+    ``relaxed``: the built model's LP relaxation, when it was solved already. ``start``
+    None: the current assignment, completed (:func:`optimizer.repair.current_completed`),
+    for a part whose first plan is read off its LP."""
     started = time.perf_counter()
     deadline = started + time_limit
     g = from_problem(problem)
-    choice = choice_of(g, start)
+    choice = current_completed(g) if start is None else choice_of(g, start)
     if choice is None:  # no plan for the search to start from: HiGHS alone
         built = model if isinstance(model, BuiltModel) else model()
         set_threads(built.compiled.highs, HIGHS_THREADS)

@@ -30,7 +30,7 @@ from optimizer.assignment import (
 )
 from optimizer.decompose import components
 from optimizer.lp_guided import GuidedStart, lp_guided_start
-from optimizer.rebalance_search import LP_SHARE, searchable, solve_with_search
+from optimizer.rebalance_search import LP_SHARE, LP_START_PAIRS, searchable, solve_with_search
 from optimizer.repair import repair_start
 
 SHARE_EXPONENT = 1.0  # time shares ∝ sites: small parts are proven (or nearly) in a second
@@ -76,9 +76,11 @@ def _solve(problem: AssignmentProblem, current: pd.DataFrame, time_limit: float,
         return fixed_result(problem)
     started = time.perf_counter()
     resumed = start is not None  # (a second pass: from the part's own plan, no LP again)
-    if start is None:
+    search = len(problem.pairs) >= SEARCH_PAIRS and searchable(problem)
+    if start is None and not (search and len(problem.pairs) >= LP_START_PAIRS):  # (there
+        # the search's first plan is read off the LP: it starts from the current one)
         start = repair_start(problem, current[current["job"].isin(set(problem.pairs["job"]))])
-    if len(problem.pairs) >= SEARCH_PAIRS and searchable(problem):  # built meanwhile
+    if search:  # built meanwhile
         result = solve_with_search(problem, functools.partial(build_for_highs, problem), start,
                                    max(MIN_SECONDS, time_limit - (time.perf_counter() - started)),
                                    rel_gap)

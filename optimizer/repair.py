@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.assignment import AssignmentProblem
+from optimizer.gap_arrays import GapArrays, current_pairs, usage
 
 
 def repair_start(problem: AssignmentProblem, current: pd.DataFrame) -> pd.DataFrame:
@@ -110,3 +111,24 @@ def repair_start(problem: AssignmentProblem, current: pd.DataFrame) -> pd.DataFr
             moved[pair_job[pick]] = True
             budget -= 1
     return pd.DataFrame({"job": jobs, "agent": agents[pair_agent[chosen]]})
+
+
+def current_completed(g: GapArrays) -> np.ndarray:
+    """Pair per job: the current assignment, a site without a CRA on its eligible CRA with
+    most room in its tightest month (as :func:`repair_start` does, in the order of the
+    jobs), not repaired: the start of a part whose first plan is read off its LP
+    (:mod:`optimizer.lp_rounding`), where the repair's 0.65–0.87 s of data frames on the
+    largest 2,000 × 20,000 part held up the model's build and the LP beside it, to make
+    a plan the rounding then beats (673,172 against 637,933)."""
+    choice = np.full(len(g.jobs), -1, dtype=np.int64)
+    held = current_pairs(g)
+    choice[g.pair_job[held]] = held
+    used = usage(g, held)
+    for job in np.flatnonzero(choice < 0).tolist():
+        options = np.arange(g.job_ptr[job], g.job_ptr[job + 1])
+        agents = g.pair_agent[options]
+        room = (g.capacity[agents] - used[agents] - g.load[options]).min(axis=1)
+        pick = int(options[int(np.argmax(room))])
+        choice[job] = pick
+        used[g.pair_agent[pick]] += g.load[pick]
+    return choice

@@ -29,7 +29,7 @@ from optimizer.highs_bridge import relaxation
 from optimizer.local_search import SearchLog, large_neighbourhoods, lp_relaxation
 from optimizer.rebalance_search import solve_with_search
 from optimizer.rebalance_solve import Rebalancing, solve_rebalancing
-from optimizer.repair import repair_start
+from optimizer.repair import current_completed, repair_start
 
 
 def grouped_problem(seed: int, agents: int = 6, jobs: int = 36, periods: int = 3,
@@ -198,6 +198,27 @@ def test_the_repair_removes_overloads_of_several_cras_in_one_pass() -> None:
     assert overload_of(problem, repaired).empty
     held = repaired.set_index("job")["agent"]
     assert {held["a1"], held["b1"]} == {"C", "D"} and held["a2"] == "A" and held["b2"] == "B"
+
+
+def test_the_current_assignment_completed_keeps_every_cra_and_places_the_rest() -> None:
+    """a1, a2 stay with A (6 hours over: not repaired); b1 stays with B. n1 and n2 have no
+    CRA: n1 (4 h) goes where the room in its tightest month is most, C (10 − 4 = 6
+    against B's 10 − 3 − 4 = 3 and A's −6 − 4); then n2 (5 h) sees C's 6 hours left and
+    B's 7 and goes to B (7 − 5 = 2 against 6 − 5 = 1)."""
+    sites = {"a1": ("A", 8.0), "a2": ("A", 8.0), "b1": ("B", 3.0), "n1": (None, 4.0),
+             "n2": (None, 5.0)}
+    rows = [(agent, job, 250.0 * (holder is not None and agent != holder),
+             holder is not None and agent != holder)
+            for job, (holder, _) in sites.items() for agent in "ABC"]
+    pairs = pd.DataFrame(rows, columns=["agent", "job", "cost", "move"])
+    load = pairs[["agent", "job"]].assign(period="T", amount=[
+        sites[j][1] for j in pairs["job"]])
+    capacity = pd.DataFrame({"agent": list("ABC"), "period": "T",
+                             "capacity": [10.0, 10.0, 10.0]})
+    problem = AssignmentProblem(pairs, load, capacity, "min", overload_penalty=1000.0)
+    g = from_problem(problem)
+    plan = to_frame(g, current_completed(g)).set_index("job")["agent"].to_dict()
+    assert plan == {"a1": "A", "a2": "A", "b1": "B", "n1": "C", "n2": "B"}
 
 
 def testshedding_lines_follow_the_least_overload_left() -> None:
