@@ -203,6 +203,13 @@ def change_of(g: GapArrays, choice: np.ndarray, new: np.ndarray, jobs: np.ndarra
     return change
 
 
+def problem_pairs(g: GapArrays, problem: AssignmentProblem) -> np.ndarray:
+    """The arrays' pair number of each of the problem's pairs, in the problem's order
+    (the order of the Pyomo model's x)."""
+    return g.pair_of(pd.Index(g.agents).get_indexer(problem.pairs["agent"]),
+                     pd.Index(g.jobs).get_indexer(problem.pairs["job"]))
+
+
 def to_frame(g: GapArrays, choice: np.ndarray) -> pd.DataFrame:
     """(job, agent) rows in the problem's labels."""
     return pd.DataFrame({"job": g.jobs[g.pair_job[choice]],

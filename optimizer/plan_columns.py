@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.assignment import AssignmentProblem, BuiltModel
-from optimizer.gap_arrays import GapArrays, in_sorted, overload, usage
+from optimizer.gap_arrays import GapArrays, in_sorted, overload, problem_pairs, usage
 
 
 def _places(built: BuiltModel) -> dict[int, int]:
@@ -30,10 +30,9 @@ def _pair_columns(problem: AssignmentProblem, built: BuiltModel, g: GapArrays,
                   place: dict[int, int]) -> np.ndarray:
     """(P,) the column of x for each of the arrays' pairs (model.x follows the problem's
     pairs in order)."""
-    agent = pd.Index(g.agents).get_indexer(problem.pairs["agent"])
-    job = pd.Index(g.jobs).get_indexer(problem.pairs["job"])
     columns = np.full(len(g.cost), -1, dtype=np.int64)
-    columns[g.pair_of(agent, job)] = [place.get(id(x), -1) for x in built.model.x.values()]
+    columns[problem_pairs(g, problem)] = [place.get(id(x), -1)
+                                          for x in built.model.x.values()]
     return columns
 
 

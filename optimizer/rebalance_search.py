@@ -43,7 +43,14 @@ from optimizer.assignment import (
     solve_built,
 )
 from optimizer.caseload_sweep import caseload_sweep
-from optimizer.gap_arrays import GapArrays, choice_of, from_problem, objective, to_frame
+from optimizer.gap_arrays import (
+    GapArrays,
+    choice_of,
+    from_problem,
+    objective,
+    problem_pairs,
+    to_frame,
+)
 from optimizer.greedy import shift_moves
 from optimizer.highs_bridge import (
     Relaxation,
@@ -125,9 +132,7 @@ def searchable(problem: AssignmentProblem) -> bool:
 def _guide(g: GapArrays, problem: AssignmentProblem, built: BuiltModel,
            relaxed: Relaxation) -> LpGuide:
     """The Pyomo model's LP relaxation per pair in the arrays' order."""
-    agent = pd.Index(g.agents).get_indexer(problem.pairs["agent"])
-    job = pd.Index(g.jobs).get_indexer(problem.pairs["job"])
-    at = g.pair_of(agent, job)  # model.x is indexed by the problem's pairs, in order
+    at = problem_pairs(g, problem)  # model.x is indexed by the problem's pairs, in order
     variables = list(built.model.x.values())
     x, reduced = np.zeros(len(g.cost)), np.zeros(len(g.cost))
     x[at] = [relaxed.values.get(id(v), 0.0) for v in variables]
