@@ -52,12 +52,16 @@ _process_wide = threading.Lock()  # both above are the process's, and searches r
 
 
 def set_threads(highs: highspy.Highs, threads: int | None) -> None:
-    """Ask for ``threads`` threads (None: HiGHS's default). HiGHS keeps one thread pool
-    per process, sized by the first run; a later run asking for another count fails
-    with kError unless the pool is rebuilt, which is done here when the count changes
-    (never while another thread solves: callers fix the count before starting any)."""
+    """Ask for ``threads`` threads (None: as many as the process's pool has, or one per
+    core for the first run). HiGHS keeps one thread pool per process, sized by the first
+    run; a later run asking for another count fails with kError unless the pool is
+    rebuilt, which is done here when the count changes (never while another thread
+    solves: callers fix the count before starting any). None is never HiGHS's own
+    choice (its option's 0): such a run sizes the pool behind this bookkeeping's back
+    (two threads here after a one-thread search), and the next one-thread run failed."""
     if not threads:
-        return
+        with _process_wide:
+            threads = _pool_threads[0] if _pool_threads else (os.cpu_count() or 1)
     highs.setOptionValue("threads", int(threads))
     size_pool(int(threads))
 
@@ -208,6 +212,7 @@ def relaxation(compiled: CompiledModel, time_limit: float) -> Relaxation | None:
     or None when HiGHS did not solve it within ``time_limit`` seconds; the model is ready
     for :func:`solve_compiled` afterwards."""
     highs = compiled.highs
+    set_threads(highs, None)
     highs.setOptionValue("solve_relaxation", True)
     highs.setOptionValue("time_limit", float(time_limit))
     try:
