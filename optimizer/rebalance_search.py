@@ -38,8 +38,6 @@ from optimizer.assignment import (
     AssignmentProblem,
     AssignmentResult,
     BuiltModel,
-    objective_of,
-    overload_of,
     solve_built,
 )
 from optimizer.caseload_sweep import caseload_sweep
@@ -59,6 +57,7 @@ from optimizer.highs_bridge import (
     size_pool,
     yield_cpu,
 )
+from optimizer.lingering import Lingering, searched_result
 from optimizer.local_search import LpGuide, SearchLog, large_neighbourhoods
 from optimizer.lp_guided import MIN_PAIRS
 from optimizer.lp_rounding import lp_rounding_start
@@ -140,25 +139,11 @@ def _guide(g: GapArrays, problem: AssignmentProblem, built: BuiltModel,
     return LpGuide(x, reduced, relaxed.objective)
 
 
-def _plan_result(problem: AssignmentProblem, plan: pd.DataFrame, bound: float,
-                 proven: bool, build_seconds: float, seconds: float,
-                 rel_gap: float = 0.0) -> AssignmentResult:
-    """The searched ``plan`` (job, agent) as a result with ``bound`` (``proven``: HiGHS
-    proved its own plan within the gap, which this one beats); optimal within the
-    caller's ``rel_gap``, as HiGHS reports one."""
-    overload = overload_of(problem, plan)
-    value = objective_of(problem, plan, overload)
-    met = proven or value - bound <= max(1e-9, rel_gap) * max(1.0, abs(value))
-    return AssignmentResult(plan.sort_values("job", kind="stable").reset_index(drop=True),
-                            overload, value, min(bound, value),
-                            "optimal" if met else "time_limit", build_seconds, seconds)
-
-
 def _with_plan(problem: AssignmentProblem, result: AssignmentResult,
                plan: pd.DataFrame, seconds: float, rel_gap: float) -> AssignmentResult:
     """HiGHS's result with the searched ``plan`` (job, agent) when that is better; either
     optimal within ``rel_gap`` (HiGHS may have been stopped by the exchange's gap test)."""
-    searched = _plan_result(problem, plan, result.bound, result.status == "optimal",
+    searched = searched_result(problem, plan, result.bound, result.status == "optimal",
                             result.build_seconds, seconds, rel_gap)
     if searched.objective < result.objective - 1e-7 * max(1.0, abs(result.objective)):
         return searched
@@ -264,15 +249,49 @@ def solve_with_search(problem: AssignmentProblem,
     ``relaxed``: the built model's LP relaxation, when it was solved already. ``start``
     None: the current assignment, completed (:func:`optimizer.repair.current_completed`),
     for a part whose first plan is read off its LP."""
+    return solve_and_linger(problem, model, start, time_limit, rel_gap, relaxed)[0]
+
+
+def solve_and_linger(problem: AssignmentProblem,
+                     model: BuiltModel | Callable[[], BuiltModel], start: pd.DataFrame | None,
+                     time_limit: float, rel_gap: float, relaxed: Relaxation | None = None,
+                     *, linger_until: float | None = None,
+                     on_built: Callable[[], None] | None = None
+                     ) -> tuple[AssignmentResult, Lingering | None]:
+    """:func:`solve_with_search`, and then, with ``linger_until``, the part's search
+    carried on in the background from its result's plan (:class:`Lingering`: the caller
+    stops it) unless the part is proven. ``on_built`` is called once the model is built
+    (or its build failed): the previous part's lingering search stops there."""
+    result, g, guide = _solve_part(problem, model, start, time_limit, rel_gap, relaxed,
+                                   on_built)
+    if linger_until is None or g is None or result.status == "optimal" \
+            or linger_until - time.perf_counter() < 1.0:
+        return result, None
+    plan = choice_of(g, result.assignment)
+    if plan is None:
+        return result, None
+    return result, Lingering(problem, g, guide, plan, result, rel_gap, linger_until)
+
+
+def _solve_part(problem: AssignmentProblem, model: BuiltModel | Callable[[], BuiltModel],
+                start: pd.DataFrame | None, time_limit: float, rel_gap: float,
+                relaxed: Relaxation | None, on_built: Callable[[], None] | None
+                ) -> tuple[AssignmentResult, GapArrays | None, LpGuide | None]:
+    """:func:`solve_and_linger`'s solve: the result, the part's arrays and LP guide (None
+    where HiGHS solved it alone)."""
     started = time.perf_counter()
     deadline = started + time_limit
     g = from_problem(problem)
     choice = current_completed(g) if start is None else choice_of(g, start)
     if choice is None:  # no plan for the search to start from: HiGHS alone
-        built = model if isinstance(model, BuiltModel) else model()
+        try:
+            built = model if isinstance(model, BuiltModel) else model()
+        finally:
+            if on_built is not None:
+                on_built()
         set_threads(built.compiled.highs, HIGHS_THREADS)
         return solve_built(problem, built, max(0.5, deadline - time.perf_counter()), rel_gap,
-                           HIGHS_THREADS, True, start)
+                           HIGHS_THREADS, True, start), None, None
     prebuilt = isinstance(model, BuiltModel)
     given = _guide(g, problem, model, relaxed) if prebuilt and relaxed is not None else None
     from_lp = relaxed is not None or len(problem.pairs) >= LP_START_PAIRS  # the rounding
@@ -323,6 +342,8 @@ def solve_with_search(problem: AssignmentProblem,
             raise
         finally:
             model_ready.set()
+            if on_built is not None:
+                on_built()
         guide_ready.wait(max(0.0, deadline - time.perf_counter()))
         guide = guides[0] if guides else None
         search = _searcher(g, guide, deadline, exchange, settled)
@@ -363,23 +384,23 @@ def solve_with_search(problem: AssignmentProblem,
     lp_bound = guide.bound if guide is not None else -math.inf
 
     def searched() -> AssignmentResult:  # the search's plan, the best bound known
-        return _plan_result(problem, to_frame(g, choice), max(exchange.dual_bound, lp_bound),
+        return searched_result(problem, to_frame(g, choice), max(exchange.dual_bound, lp_bound),
                             False, built.seconds, time.perf_counter() - started, rel_gap)
 
     if running is None:
-        return searched()
+        return searched(), g, guide
     if not running.done():  # in a phase that never checks for an interrupt: it ends there,
         exchange.retired.set()  # in the background, not in the next part's way: at the
         yield_cpu(highs_thread)  # lowest priority, holding Python's lock as little as it can
-        return searched()
+        return searched(), g, guide
     exchange.detach(built.compiled.highs)
     try:
         result = running.result()
     except AssignmentError:  # stopped before it had a plan: the search's stands
-        return searched()
+        return searched(), g, guide
     if not math.isfinite(result.objective):
-        return searched()
+        return searched(), g, guide
     if lp_bound > result.bound:  # stopped before its root LP: the LP's bound holds
         result = dataclasses.replace(result, bound=min(lp_bound, result.objective))
     return _with_plan(problem, result, to_frame(g, choice), time.perf_counter() - started,
-                      rel_gap)
+                      rel_gap), g, guide

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -29,8 +30,16 @@ from optimizer.assignment import (
     solve_built,
 )
 from optimizer.decompose import components
+from optimizer.lingering import Lingering
 from optimizer.lp_guided import GuidedStart, lp_guided_start
-from optimizer.rebalance_search import LP_SHARE, LP_START_PAIRS, searchable, solve_with_search
+from optimizer.rebalance_parts import (
+    PartTables,
+    coded_load,
+    fixed_sites,
+    joint_tables,
+    part_tables,
+)
+from optimizer.rebalance_search import LP_SHARE, LP_START_PAIRS, searchable, solve_and_linger
 from optimizer.repair import repair_start
 
 SHARE_EXPONENT = 1.0  # time shares ∝ sites: small parts are proven (or nearly) in a second
@@ -57,35 +66,50 @@ class Rebalancing:
     max_jobs_per_agent: int | None
 
 
-def _problem(data: Rebalancing, pairs: pd.DataFrame, capacity: pd.DataFrame,
-             worked: frozenset[tuple], max_moves: int | None) -> AssignmentProblem:
-    jobs, agents = set(pairs["job"]), set(pairs["agent"])
+def _problem(data: Rebalancing, tables: PartTables, worked: frozenset[tuple],
+             max_moves: int | None) -> AssignmentProblem:
     return AssignmentProblem(
-        pairs=pairs[["agent", "job", "cost", "move"]],
-        load=data.load[data.load["job"].isin(jobs) & data.load["agent"].isin(agents)],
-        capacity=capacity[capacity["agent"].isin(agents)], sense="min",
-        overload_penalty=data.overload_penalty, max_moves=max_moves,
-        max_jobs_per_agent=data.max_jobs_per_agent,
-        groups=data.groups[data.groups["job"].isin(jobs)], group_penalty=data.group_penalty,
-        worked=worked)
+        pairs=tables.pairs[["agent", "job", "cost", "move"]], load=tables.load,
+        capacity=tables.capacity, sense="min", overload_penalty=data.overload_penalty,
+        max_moves=max_moves, max_jobs_per_agent=data.max_jobs_per_agent,
+        groups=tables.groups, group_penalty=data.group_penalty, worked=worked)
 
 
 def _solve(problem: AssignmentProblem, current: pd.DataFrame, time_limit: float,
            rel_gap: float, start: pd.DataFrame | None = None) -> AssignmentResult:
+    return _solve_lingering(problem, current, time_limit, rel_gap, start)[0]
+
+
+def _solve_lingering(problem: AssignmentProblem, current: pd.DataFrame, time_limit: float,
+                     rel_gap: float, start: pd.DataFrame | None = None,
+                     linger_until: float | None = None,
+                     on_built: Callable[[], None] | None = None
+                     ) -> tuple[AssignmentResult, Lingering | None]:
+    """The part's result, and with ``linger_until`` its search carried on meanwhile
+    (:mod:`optimizer.lingering`); ``on_built`` is called once its model is built (at once
+    where there is none to build)."""
     if problem.pairs["job"].is_unique:  # nothing to choose
-        return fixed_result(problem)
+        if on_built is not None:
+            on_built()
+        return fixed_result(problem), None
     started = time.perf_counter()
     resumed = start is not None  # (a second pass: from the part's own plan, no LP again)
     search = len(problem.pairs) >= SEARCH_PAIRS and searchable(problem)
     if start is None and not (search and len(problem.pairs) >= LP_START_PAIRS):  # (there
         # the search's first plan is read off the LP: it starts from the current one)
         start = repair_start(problem, current[current["job"].isin(set(problem.pairs["job"]))])
+    lingering = None
     if search:  # built meanwhile
-        result = solve_with_search(problem, functools.partial(build_for_highs, problem), start,
-                                   max(MIN_SECONDS, time_limit - (time.perf_counter() - started)),
-                                   rel_gap)
+        result, lingering = solve_and_linger(
+            problem, functools.partial(build_for_highs, problem), start,
+            max(MIN_SECONDS, time_limit - (time.perf_counter() - started)), rel_gap,
+            linger_until=linger_until, on_built=on_built)
     else:
-        built = build_for_highs(problem)
+        try:
+            built = build_for_highs(problem)
+        finally:
+            if on_built is not None:
+                on_built()
         guided = GuidedStart(start) if resumed else lp_guided_start(
             problem, built, start, LP_SHARE * time_limit)
         result = solve_built(problem, built, accept_incumbent=True, start=guided.start,
@@ -94,10 +118,13 @@ def _solve(problem: AssignmentProblem, current: pd.DataFrame, time_limit: float,
                              rel_gap=rel_gap)
         if guided.bound > result.bound:  # HiGHS stopped before its root LP: the LP's holds
             result = dataclasses.replace(result, bound=min(guided.bound, result.objective))
-    if not result.bound >= 0.0:  # -inf or NaN when HiGHS stopped before its first bound:
-        # every cost here is ≥ 0 (travel premium, moves, overload, studies), so 0 is one
-        result = dataclasses.replace(result, bound=0.0)
-    return result
+    return _with_bound(result), lingering
+
+
+def _with_bound(result: AssignmentResult) -> AssignmentResult:
+    """-inf or NaN bounds (HiGHS stopped before its first) as 0: every cost here is ≥ 0
+    (travel premium, moves, overload, studies), so 0 is one."""
+    return result if result.bound >= 0.0 else dataclasses.replace(result, bound=0.0)
 
 
 def _better(first: AssignmentResult, second: AssignmentResult) -> AssignmentResult:
@@ -161,32 +188,20 @@ def solve_rebalancing(data: Rebalancing, time_limit: float, rel_gap: float,
 def _solve_parts(data: Rebalancing, time_limit: float, rel_gap: float,
                  decompose: bool) -> tuple[AssignmentResult, pd.DataFrame]:
     deadline = time.perf_counter() + time_limit  # splitting into parts counts too
-    choices = data.pairs.groupby("job")["agent"].transform("size")
-    fixed, free = data.pairs[choices == 1], data.pairs[choices > 1]
-    fixed_load = data.load.merge(fixed[["agent", "job"]], on=["agent", "job"]).groupby(
-        ["agent", "period"])["amount"].sum()
-    capacity = data.capacity.set_index(["agent", "period"])["capacity"]
-    keys = capacity.index.union(fixed_load.index)
-    room = capacity.reindex(keys, fill_value=0.0) - fixed_load.reindex(keys, fill_value=0.0)
-    free_capacity = room.rename("capacity").reset_index()
-    movable = data.load[data.load["job"].isin(set(free["job"])) & (data.load["amount"] != 0)]
-    inside = pd.MultiIndex.from_frame(movable[["agent", "period"]].drop_duplicates())
-    outside = (-room[~room.index.isin(inside)]).clip(lower=0.0)
-    overload = outside[outside > 1e-6].rename("hours").reset_index()
-    held = fixed[["agent", "job"]].merge(data.groups, on="job")
-    worked = frozenset(zip(held["agent"], held["group"], strict=True))
-    constant = (float(fixed["cost"].sum()) + data.overload_penalty * float(overload["hours"].sum())
-                + data.group_penalty * len(worked))
-    assignment = fixed[["job", "agent"]]
+    coded = coded_load(data.load)
+    fixed = fixed_sites(data.pairs, data.load, coded, data.capacity, data.groups,
+                        data.overload_penalty, data.group_penalty)
+    free, worked, constant = fixed.free, fixed.worked, fixed.constant
+    assignment, overload = fixed.assignment, fixed.overload
     if free.empty:
         return _merge([], constant, assignment, overload), pd.DataFrame(
             columns=SUBPROBLEM_COLUMNS)
 
     label = components(free) if decompose else pd.Series(0, index=free["job"].unique())
-    part_of = free["job"].map(label)
+    tables = part_tables(free, data.load, coded, fixed.capacity, data.groups, label)
     results: list[AssignmentResult] = []
-    pairs = part_of.value_counts()  # what building a part costs
-    sites = free.drop_duplicates("job")["job"].map(label).value_counts()  # what it decides
+    pairs = pd.Series({n: len(t.pairs) for n, t in tables.items()})  # what building costs
+    sites = label.value_counts()  # what a part decides
     order = sites.sort_values(kind="stable").index  # smallest first
     remaining_pairs = float(pairs.sum())
     remaining_weight = float((sites ** SHARE_EXPONENT).sum())
@@ -194,26 +209,34 @@ def _solve_parts(data: Rebalancing, time_limit: float, rel_gap: float,
     # the parts still to come; not the worst rate so far, which is a small part's (its
     # fixed 0.05–0.2 s over few pairs)
     problems, shapes = [], []
-    for number in order:
-        part = free[part_of == number]
+    lingering: Lingering | None = None  # the last part's search, on while the next builds
+    for position, number in enumerate(order):
         weight = sites[number] ** SHARE_EXPONENT
         left = deadline - time.perf_counter() - built * remaining_pairs
         share = max(MIN_SECONDS, built * pairs[number] + left * weight / remaining_weight)
         # (its own build was reserved in ``left``)
-        problems.append(_problem(data, part, free_capacity, worked, None))
-        result = _solve(problems[-1], data.current, share, rel_gap)
+        problems.append(_problem(data, tables[number], worked, None))
+        result, next_lingering = _solve_lingering(
+            problems[-1], data.current, share, rel_gap,
+            linger_until=deadline if position < len(order) - 1 else None,
+            on_built=lingering.stop if lingering is not None else None)
+        if lingering is not None:
+            results[-1] = lingering.result()
+        lingering = next_lingering
         built = result.build_seconds / pairs[number]
         remaining_pairs -= pairs[number]
         remaining_weight -= weight
         results.append(result)
-        shapes.append((number, sites[number], part["agent"].nunique()))
+        shapes.append((number, sites[number], tables[number].pairs["agent"].nunique()))
+    if lingering is not None:
+        results[-1] = lingering.result()
     _second_pass(problems, results, data.current, deadline, rel_gap)
     rows = [(*shape, r.status, r.objective, r.bound, r.build_seconds + r.solve_seconds)
             for shape, r in zip(shapes, results, strict=True)]
     merged = _merge(results, constant, assignment, overload)
     chosen = merged.assignment.merge(data.pairs[["job", "agent", "move"]], on=["job", "agent"])
     if data.max_moves is not None and int(chosen["move"].sum()) > data.max_moves:
-        joint = _solve(_problem(data, free, free_capacity, worked, data.max_moves),
+        joint = _solve(_problem(data, joint_tables(free, tables), worked, data.max_moves),
                        data.current, max(MIN_SECONDS, deadline - time.perf_counter()),
                        rel_gap)
         merged = _merge([joint], constant, assignment, overload)

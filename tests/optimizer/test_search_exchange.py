@@ -126,13 +126,14 @@ def test_parts_get_time_in_proportion_to_their_sites_not_their_pairs(monkeypatch
     the first solved (the fewer sites first; a tie keeps the order) gets half the time,
     not a quarter (its share of the pairs)."""
     shares = []
-    solve = rebalance_solve._solve
+    solve = rebalance_solve._solve_lingering
 
-    def spy(problem, current, time_limit, rel_gap, start=None):  # noqa: ANN001, ANN202
+    def spy(problem, current, time_limit, rel_gap, start=None, linger_until=None,  # noqa: ANN001, ANN202
+            on_built=None):  # noqa: ANN001
         shares.append((len(problem.pairs), time_limit))
-        return solve(problem, current, time_limit, rel_gap, start)
+        return solve(problem, current, time_limit, rel_gap, start, linger_until, on_built)
 
-    monkeypatch.setattr(rebalance_solve, "_solve", spy)
+    monkeypatch.setattr(rebalance_solve, "_solve_lingering", spy)
     result, parts = solve_rebalancing(_two_parts((2, 6)), 10.0, 0.0)
     assert shares[0][0] in (20, 60) and len(parts) == 2
     assert shares[0][1] == pytest.approx(5.0, abs=0.2)
