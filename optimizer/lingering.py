@@ -21,6 +21,7 @@ import pandas as pd
 
 from optimizer.assignment import AssignmentProblem, AssignmentResult, objective_of, overload_of
 from optimizer.gap_arrays import GapArrays, objective, to_frame
+from optimizer.highs_bridge import size_pool
 from optimizer.local_search import LpGuide, SearchLog, large_neighbourhoods
 
 LINGER_SEED = 2  # the part's own searches have seeds 0 and 1
@@ -60,12 +61,14 @@ class Lingering:
             started = time.perf_counter()
             try:
                 self._plan = large_neighbourhoods(g, plan, guide, until, SearchLog(),
-                                                  seed=LINGER_SEED, until=self._stop.is_set)
+                                                  1, LINGER_SEED, until=self._stop.is_set)
             except BaseException as error:  # noqa: BLE001 (raised again by result())
                 self._error = error
             finally:
                 self.seconds = time.perf_counter() - started
 
+        size_pool(1)  # here, not in the search's thread: HiGHS's pool rebuilt from another
+        # thread than the next run's failed that run (kError)
         self._thread = threading.Thread(target=run, name="lingering", daemon=True)
         self._thread.start()
 
