@@ -6,7 +6,8 @@ constants, and only sites with a choice enter the model. Those split into
 connected components of the eligibility graph, each solved on its own (a share
 of the time left in proportion to its sites, fewest first, its building reserved
 at the last part's rate per pair)
-and merged: objectives and bounds add up. A move budget couples the
+and merged: objectives and bounds add up. A part's search lingers while the next part is
+built (:mod:`optimizer.lingering`). A move budget couples the
 components, so when their own optima take more moves than allowed, all sites
 with a choice are solved in one model under the budget.
 """
