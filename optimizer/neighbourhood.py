@@ -79,20 +79,16 @@ def narrow(pairs: pd.DataFrame, jobs: pd.DataFrame, cras: pd.DataFrame,
     # site (a groupby with a function per group, then .iloc per site, took 0.75 s over
     # 9,925 sites)
     eligible_of = np.split(code[order], np.flatnonzero(np.diff(job_codes[order])) + 1)
-    job_of = list(job_of)
-    need_of = site_hours.loc[job_of].to_numpy()
-    kept_jobs, kept_agents = [], []
+    need_of = site_hours.loc[list(job_of)].to_numpy()
+    kept = []  # per site: its code × the agents' count + its candidates' codes
     for i in np.argsort(-need_of.sum(axis=1), kind="stable"):  # largest sites first
         eligible, need = eligible_of[i], need_of[i]
         left = np.where(need > 0, room[eligible] - need, np.inf).min(axis=1)
         best = eligible[np.argsort(-left, kind="stable")[:candidates]]
         room[best[0]] -= need  # placed on paper with the roomiest
-        kept_jobs.extend([job_of[i]] * len(best))
-        kept_agents.extend(agents[best])
-    if not kept_jobs:
+        kept.append(i * len(agents) + best)
+    if not kept:
         return pd.concat([pairs[current], idle], ignore_index=True)
-    chosen = pd.DataFrame({"job": kept_jobs, "agent": kept_agents})
-    chosen = options.assign(agent_key=options["agent"].astype(str)).merge(
-        chosen.rename(columns={"agent": "agent_key"}), on=["job", "agent_key"]).drop(
-        columns="agent_key")
+    chosen = needy[np.isin(job_codes * len(agents) + code, np.concatenate(kept))]  # (a
+    # merge on the names took 0.2 s at 2,000 × 20,000)
     return pd.concat([pairs[current], chosen, idle], ignore_index=True)
