@@ -99,19 +99,55 @@ def _pair_variables(model: pyo.ConcreteModel, problem: AssignmentProblem) -> pd.
     return problem.pairs[["agent", "job"]].assign(var=list(model.x.values()))
 
 
+@dataclass(frozen=True)
+class _CapacityTerms:
+    """The capacity rows' terms, sorted by agent then period (the names' order), each
+    row's terms in the load's order: per term its pair's position, amount and codes into
+    ``agents`` and ``periods``; ``starts`` where each row's terms begin."""
+
+    pair: np.ndarray
+    amount: np.ndarray
+    agent: np.ndarray
+    period: np.ndarray
+    agents: np.ndarray
+    periods: np.ndarray
+    starts: np.ndarray
+
+
+def _capacity_terms(problem: AssignmentProblem) -> _CapacityTerms:
+    """The non-zero load terms of eligible pairs, found by integer keys (merging and
+    sorting the 580,000 terms of a 77,725-pair part by names took 0.4 s of its build)."""
+    load = problem.load[problem.load["amount"] != 0]
+    n = len(problem.pairs)
+    agent, agents = pd.factorize(pd.concat([problem.pairs["agent"], load["agent"]],
+                                           ignore_index=True), sort=True)
+    job, _ = pd.factorize(pd.concat([problem.pairs["job"], load["job"]], ignore_index=True))
+    key = agent.astype(np.int64) * (int(job.max(initial=0)) + 1) + job
+    order = np.argsort(key[:n], kind="stable")
+    at = np.minimum(np.searchsorted(key[:n][order], key[n:]), max(n - 1, 0))
+    found = key[:n][order][at] == key[n:] if n else np.zeros(len(load), dtype=bool)
+    period, periods = pd.factorize(load["period"], sort=True)
+    term_agent, term_period = agent[n:][found], period[found]
+    sort = np.lexsort((term_period, term_agent))  # stable: the load's order within a row
+    term_agent, term_period = term_agent[sort], term_period[sort]
+    starts = np.flatnonzero(np.r_[True, (np.diff(term_agent) != 0)
+                                  | (np.diff(term_period) != 0)]) if len(sort) else sort
+    return _CapacityTerms(order[at[found]][sort], load["amount"].to_numpy(float)[found][sort],
+                          term_agent, term_period, np.asarray(agents, dtype=object),
+                          np.asarray(periods, dtype=object), starts)
+
+
 def add_capacity_constraints(model: pyo.ConcreteModel, problem: AssignmentProblem) -> None:
     """Per agent a and period t:  Σ_j load[a, j, t] · x[a, j] ≤ capacity[a, t] (+ over[a, t]
     when overload is allowed, 0 ≤ over)."""
-    load = problem.load[problem.load["amount"] != 0].merge(
-        _pair_variables(model, problem), on=["agent", "job"])
-    load = load.sort_values(["agent", "period"], kind="stable")
-    rows = load[["agent", "period"]].drop_duplicates()
-    ends = np.append(np.flatnonzero(load.duplicated(["agent", "period"]).to_numpy() == 0)[1:],
-                     len(load))
-    amounts, variables = load["amount"].astype(float).tolist(), load["var"].tolist()
-    keys = list(rows.itertuples(index=False, name=None))
-    spans = dict(zip(keys, zip(np.append(0, ends[:-1]).tolist(), ends.tolist(),
-                               strict=True), strict=True))
+    terms = _capacity_terms(problem)
+    x = list(model.x.values())
+    amounts, variables = terms.amount.tolist(), [x[i] for i in terms.pair.tolist()]
+    keys = list(zip(terms.agents[terms.agent[terms.starts]].tolist(),
+                    terms.periods[terms.period[terms.starts]].tolist(), strict=True))
+    ends = np.append(terms.starts[1:], len(terms.pair))
+    spans = dict(zip(keys, zip(terms.starts.tolist(), ends.tolist(), strict=True),
+                     strict=True))
     capacity = dict(zip(zip(problem.capacity["agent"], problem.capacity["period"],
                             strict=True), problem.capacity["capacity"].astype(float),
                         strict=True))
