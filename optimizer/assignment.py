@@ -77,8 +77,15 @@ class AssignmentResult:
         return abs(self.objective - self.bound) / max(abs(self.objective - self.constant), 1e-9)
 
 
+def rows_of(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
+    """The columns' values row by row, as tuples: from lists, as pandas' string arrays hand
+    out their items one call at a time when iterated (``zip`` over the columns, or
+    ``itertuples``: 0.2–0.4 s of a 77,725-pair part's build)."""
+    return list(zip(*(frame[column].tolist() for column in columns), strict=True))
+
+
 def _pair_index(problem: AssignmentProblem) -> list[tuple]:
-    return list(zip(problem.pairs["agent"], problem.pairs["job"], strict=True))
+    return rows_of(problem.pairs, ["agent", "job"])
 
 
 def add_assignment_constraints(model: pyo.ConcreteModel, problem: AssignmentProblem) -> None:
@@ -148,9 +155,8 @@ def add_capacity_constraints(model: pyo.ConcreteModel, problem: AssignmentProble
     ends = np.append(terms.starts[1:], len(terms.pair))
     spans = dict(zip(keys, zip(terms.starts.tolist(), ends.tolist(), strict=True),
                      strict=True))
-    capacity = dict(zip(zip(problem.capacity["agent"], problem.capacity["period"],
-                            strict=True), problem.capacity["capacity"].astype(float),
-                        strict=True))
+    capacity = dict(zip(rows_of(problem.capacity, ["agent", "period"]),
+                        problem.capacity["capacity"].astype(float).tolist(), strict=True))
     model.agent_periods = pyo.Set(initialize=keys, dimen=2)
     if problem.overload_penalty is not None:
         model.over = pyo.Var(model.agent_periods, domain=pyo.NonNegativeReals)
@@ -271,8 +277,7 @@ def _spread_pairs(problem: AssignmentProblem) -> pd.DataFrame:
     already; ``alone``: that job is the agent's only eligible one of its group."""
     rows = _agent_groups(problem.pairs, problem.groups)
     if problem.worked:
-        paid = [(a, g) in problem.worked for a, g in zip(rows["agent"], rows["group"],
-                                                       strict=True)]
+        paid = [(a, g) in problem.worked for a, g in rows_of(rows, ["agent", "group"])]
         rows = rows[~pd.Series(paid, index=rows.index, dtype=bool)]
     return rows.assign(alone=rows.groupby(["agent", "group"])["job"].transform("size") == 1)
 
@@ -299,16 +304,15 @@ def add_group_spread_constraints(model: pyo.ConcreteModel,
     rows = _spread_pairs(problem)
     rows = rows.loc[~rows["alone"], ["agent", "job", "group"]]
     model.agent_groups = pyo.Set(
-        initialize=list(rows[["agent", "group"]].drop_duplicates().itertuples(
-            index=False, name=None)), dimen=2)
+        initialize=rows_of(rows[["agent", "group"]].drop_duplicates(), ["agent", "group"]),
+        dimen=2)
     model.works_on = pyo.Var(model.agent_groups, domain=pyo.Binary)
-    keys = list(rows.itertuples(index=False, name=None))
+    keys = rows_of(rows, ["agent", "job", "group"])
     model.pair_groups = pyo.Set(initialize=keys, dimen=3)
     works_on = dict(zip(model.agent_groups, model.works_on.values(), strict=True))
     linked = rows.merge(_pair_variables(model, problem), on=["agent", "job"])  # no keyed
     links = {(a, j, g): (x, works_on[a, g])  # lookups: each pair's x found once
-             for a, j, g, x in linked[["agent", "job", "group", "var"]].itertuples(
-                 index=False, name=None)}
+             for a, j, g, x in rows_of(linked, ["agent", "job", "group", "var"])}
 
     def rule(m: pyo.ConcreteModel, agent: object, job: object, group: object
              ) -> pyo.Expression:
