@@ -186,6 +186,52 @@ def solve_rebalancing(data: Rebalancing, time_limit: float, rel_gap: float,
         return _solve_parts(data, time_limit, rel_gap, decompose)
 
 
+def _solve_in_turn(data: Rebalancing, tables: dict[int, PartTables], label: pd.Series,
+                   worked: frozenset[tuple], deadline: float, rel_gap: float
+                   ) -> tuple[list[AssignmentProblem], list[AssignmentResult], list[tuple]]:
+    """Each part solved in turn, fewest sites first, with its share of the time left (see
+    the module docstring); its search lingers while the next part is built. The parts'
+    problems, results and (number, sites, CRAs)."""
+    pairs = pd.Series({n: len(t.pairs) for n, t in tables.items()})  # what building costs
+    sites = label.value_counts()  # what a part decides
+    order = sites.sort_values(kind="stable").index  # smallest first
+    remaining_pairs = float(pairs.sum())
+    remaining_weight = float((sites ** SHARE_EXPONENT).sum())
+    built = 0.0  # building seconds per pair of the last (largest) part built, reserved for
+    # the parts still to come; not the worst rate so far, which is a small part's (its
+    # fixed 0.05–0.2 s over few pairs)
+    problems: list[AssignmentProblem] = []
+    results: list[AssignmentResult] = []
+    shapes: list[tuple] = []
+    lingering: Lingering | None = None  # the last part's search, on while the next builds
+    try:
+        for position, number in enumerate(order):
+            weight = sites[number] ** SHARE_EXPONENT
+            left = deadline - time.perf_counter() - built * remaining_pairs
+            share = max(MIN_SECONDS, built * pairs[number] + left * weight / remaining_weight)
+            # (its own build was reserved in ``left``)
+            problems.append(_problem(data, tables[number], worked, None))
+            result, next_lingering = _solve_lingering(
+                problems[-1], data.current, share, rel_gap,
+                linger_until=deadline if position < len(order) - 1 else None,
+                on_built=lingering.stop if lingering is not None else None)
+            if lingering is not None:
+                results[-1] = lingering.result()
+            lingering = next_lingering
+            built = result.build_seconds / pairs[number]
+            remaining_pairs -= pairs[number]
+            remaining_weight -= weight
+            results.append(result)
+            shapes.append((number, sites[number], tables[number].pairs["agent"].nunique()))
+        if lingering is not None:
+            results[-1] = lingering.result()
+            lingering = None
+    finally:
+        if lingering is not None:  # a part failed: no search left behind
+            lingering.stop()
+    return problems, results, shapes
+
+
 def _solve_parts(data: Rebalancing, time_limit: float, rel_gap: float,
                  decompose: bool) -> tuple[AssignmentResult, pd.DataFrame]:
     deadline = time.perf_counter() + time_limit  # splitting into parts counts too
@@ -200,37 +246,7 @@ def _solve_parts(data: Rebalancing, time_limit: float, rel_gap: float,
 
     label = components(free) if decompose else pd.Series(0, index=free["job"].unique())
     tables = part_tables(free, data.load, coded, fixed.capacity, data.groups, label)
-    results: list[AssignmentResult] = []
-    pairs = pd.Series({n: len(t.pairs) for n, t in tables.items()})  # what building costs
-    sites = label.value_counts()  # what a part decides
-    order = sites.sort_values(kind="stable").index  # smallest first
-    remaining_pairs = float(pairs.sum())
-    remaining_weight = float((sites ** SHARE_EXPONENT).sum())
-    built = 0.0  # building seconds per pair of the last (largest) part built, reserved for
-    # the parts still to come; not the worst rate so far, which is a small part's (its
-    # fixed 0.05–0.2 s over few pairs)
-    problems, shapes = [], []
-    lingering: Lingering | None = None  # the last part's search, on while the next builds
-    for position, number in enumerate(order):
-        weight = sites[number] ** SHARE_EXPONENT
-        left = deadline - time.perf_counter() - built * remaining_pairs
-        share = max(MIN_SECONDS, built * pairs[number] + left * weight / remaining_weight)
-        # (its own build was reserved in ``left``)
-        problems.append(_problem(data, tables[number], worked, None))
-        result, next_lingering = _solve_lingering(
-            problems[-1], data.current, share, rel_gap,
-            linger_until=deadline if position < len(order) - 1 else None,
-            on_built=lingering.stop if lingering is not None else None)
-        if lingering is not None:
-            results[-1] = lingering.result()
-        lingering = next_lingering
-        built = result.build_seconds / pairs[number]
-        remaining_pairs -= pairs[number]
-        remaining_weight -= weight
-        results.append(result)
-        shapes.append((number, sites[number], tables[number].pairs["agent"].nunique()))
-    if lingering is not None:
-        results[-1] = lingering.result()
+    problems, results, shapes = _solve_in_turn(data, tables, label, worked, deadline, rel_gap)
     _second_pass(problems, results, data.current, deadline, rel_gap)
     rows = [(*shape, r.status, r.objective, r.bound, r.build_seconds + r.solve_seconds)
             for shape, r in zip(shapes, results, strict=True)]

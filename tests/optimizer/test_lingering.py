@@ -107,3 +107,24 @@ def test_each_parts_search_lingers_until_the_next_parts_model_is_built(monkeypat
     assert events == [f"built {a}", f"solved {a}", f"built {b}", f"stop {a}", f"solved {b}",
                       f"read {a}", f"built {c}", f"stop {b}", f"solved {c}", f"read {b}"]
     assert len(parts) == 3 and sorted(result.assignment["job"]) == sorted(data.current["job"])
+
+
+def test_a_failed_part_leaves_no_search_behind(monkeypatch) -> None:  # noqa: ANN001
+    """The second part's solve fails: the first part's lingering search is stopped and the
+    failure is raised."""
+    monkeypatch.setattr(rebalance_solve, "SEARCH_PAIRS", 1)
+    events: list[str] = []
+    solve = rebalance_solve.solve_and_linger
+
+    def solving(problem, model, start, time_limit, rel_gap, relaxed=None, *,  # noqa: ANN001, ANN202
+                linger_until=None, on_built=None):  # noqa: ANN001
+        if events:
+            raise RuntimeError("the second part failed")
+        result, _ = solve(problem, model, start, time_limit, rel_gap, relaxed)
+        events.append("solved")
+        return result, _Recorder(events, "first", result)
+
+    monkeypatch.setattr(rebalance_solve, "solve_and_linger", solving)
+    with pytest.raises(RuntimeError, match="the second part failed"):
+        solve_rebalancing(_two_parts((2, 3)), 4.0, 0.0)
+    assert events == ["solved", "stop first"]
