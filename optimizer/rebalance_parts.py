@@ -6,7 +6,7 @@ split into connected components (:mod:`optimizer.decompose`), and each part
 gets its rows of the load, capacity and study tables. The keys are coded once
 and every part's rows found in one pass: filtering the 1.35 million load rows
 by names per part, and merging them by names, took 2.5 s of a 60 s
-rebalancing at 2,000 CRAs × 20,000 sites before any part was solved (0.5 s
+rebalancing at 2,000 CRAs × 20,000 sites, before and between the parts (0.75 s
 now; benchmarks/README.md).
 """
 
@@ -74,7 +74,10 @@ def _part_of_rows(column: pd.Series, part_of: pd.Series) -> np.ndarray:
 def _part_of_codes(codes: np.ndarray, keys: pd.Index, part_of: pd.Series) -> np.ndarray:
     """Each row's part by its key's code (−1: a key in no part)."""
     parts = part_of.reindex(keys).fillna(-1).to_numpy(dtype=np.int64)
-    return np.where(codes >= 0, parts[codes], -1)
+    rows = np.full(len(codes), -1, dtype=np.int64)
+    known = codes >= 0  # (−1: a missing key)
+    rows[known] = parts[codes[known]]
+    return rows
 
 
 def _rows_of(parts: np.ndarray) -> dict[int, np.ndarray]:

@@ -16,7 +16,8 @@ HiGHS's share is over (65 % of the time, more when its root needs it), a second
 search takes its core. HiGHS is stopped at its deadline, and left to end alone
 when it does not listen. A part too large for HiGHS to get past its root LP in
 its share is left to two searches, with the LP's bound. The result is the best
-plan with the best bound.
+plan with the best bound. When the caller asks (:func:`solve_and_linger`), the search
+goes on from it while the next part is built (:mod:`optimizer.lingering`).
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ def _with_plan(problem: AssignmentProblem, result: AssignmentResult,
     """HiGHS's result with the searched ``plan`` (job, agent) when that is better; either
     optimal within ``rel_gap`` (HiGHS may have been stopped by the exchange's gap test)."""
     searched = searched_result(problem, plan, result.bound, result.status == "optimal",
-                            result.build_seconds, seconds, rel_gap)
+                               result.build_seconds, seconds, rel_gap)
     if searched.objective < result.objective - 1e-7 * max(1.0, abs(result.objective)):
         return searched
     met = result.objective - result.bound <= max(1e-9, rel_gap) * max(1.0, abs(
@@ -384,8 +385,9 @@ def _solve_part(problem: AssignmentProblem, model: BuiltModel | Callable[[], Bui
     lp_bound = guide.bound if guide is not None else -math.inf
 
     def searched() -> AssignmentResult:  # the search's plan, the best bound known
-        return searched_result(problem, to_frame(g, choice), max(exchange.dual_bound, lp_bound),
-                            False, built.seconds, time.perf_counter() - started, rel_gap)
+        return searched_result(problem, to_frame(g, choice),
+                               max(exchange.dual_bound, lp_bound), False, built.seconds,
+                               time.perf_counter() - started, rel_gap)
 
     if running is None:
         return searched(), g, guide
