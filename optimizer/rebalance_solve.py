@@ -215,9 +215,9 @@ def _solve_in_turn(data: Rebalancing, tables: dict[int, PartTables], label: pd.S
                 problems[-1], data.current, share, rel_gap,
                 linger_until=deadline if position < len(order) - 1 else None,
                 on_built=lingering.stop if lingering is not None else None)
-            if lingering is not None:
-                results[-1] = lingering.result()
-            lingering = next_lingering
+            previous, lingering = lingering, next_lingering
+            if previous is not None:  # (a failure reading it stops this part's search too)
+                results[-1] = previous.result()
             built = result.build_seconds / pairs[number]
             remaining_pairs -= pairs[number]
             remaining_weight -= weight

@@ -65,16 +65,20 @@ def test_a_failed_search_raises_when_its_result_is_asked(monkeypatch) -> None:  
 
 
 class _Recorder:
-    """Stands for a part's lingering search: records when it is stopped and read."""
+    """Stands for a part's lingering search: records when it is stopped and read (and
+    fails when read, with ``fails``)."""
 
-    def __init__(self, events: list[str], name: str, result: object) -> None:
-        self.events, self.name, self._result = events, name, result
+    def __init__(self, events: list[str], name: str, result: object,
+                 fails: bool = False) -> None:
+        self.events, self.name, self._result, self._fails = events, name, result, fails
 
     def stop(self) -> None:
         self.events.append(f"stop {self.name}")
 
     def result(self) -> object:
         self.events.append(f"read {self.name}")
+        if self._fails:
+            raise RuntimeError(f"the search of {self.name} failed")
         return self._result
 
 
@@ -128,3 +132,25 @@ def test_a_failed_part_leaves_no_search_behind(monkeypatch) -> None:  # noqa: AN
     with pytest.raises(RuntimeError, match="the second part failed"):
         solve_rebalancing(_two_parts((2, 3)), 4.0, 0.0)
     assert events == ["solved", "stop first"]
+
+
+def test_a_failed_search_stops_the_next_parts_search_too(monkeypatch) -> None:  # noqa: ANN001
+    """The first part's lingering search fails when read, once the second part is solved:
+    the failure is raised and the second part's search is stopped."""
+    monkeypatch.setattr(rebalance_solve, "SEARCH_PAIRS", 1)
+    events: list[str] = []
+    solve = rebalance_solve.solve_and_linger
+
+    def solving(problem, model, start, time_limit, rel_gap, relaxed=None, *,  # noqa: ANN001, ANN202
+                linger_until=None, on_built=None):  # noqa: ANN001
+        name = "second" if events else "first"
+        result, _ = solve(problem, model, start, time_limit, rel_gap, relaxed,
+                          on_built=on_built)
+        events.append(f"solved {name}")
+        return result, _Recorder(events, name, result, fails=name == "first")
+
+    monkeypatch.setattr(rebalance_solve, "solve_and_linger", solving)
+    with pytest.raises(RuntimeError, match="the search of first failed"):
+        solve_rebalancing(_two_parts((2, 3, 4)), 6.0, 0.0)
+    assert events == ["solved first", "stop first", "solved second", "read first",
+                      "stop second"]
