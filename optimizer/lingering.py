@@ -14,7 +14,6 @@ better plan only lowers its objective.
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pandas as pd
@@ -43,29 +42,25 @@ def searched_result(problem: AssignmentProblem, plan: pd.DataFrame, bound: float
 
 class Lingering:
     """The neighbourhood search of a solved part, on from ``plan`` (its result's, in the
-    arrays ``g``) in a thread of its own until :meth:`stop` or ``until`` (a
-    ``time.perf_counter()`` deadline); :meth:`result` is the part's result with the
-    better plan."""
+    arrays ``g``) in a thread of its own until :meth:`stop` or ``deadline`` (in
+    ``time.perf_counter()`` seconds); :meth:`result` is the part's result with the better
+    plan."""
 
     def __init__(self, problem: AssignmentProblem, g: GapArrays, guide: LpGuide | None,
                  plan: np.ndarray, result: AssignmentResult, rel_gap: float,
-                 until: float) -> None:
+                 deadline: float) -> None:
         self._problem, self._g, self._result, self._rel_gap = problem, g, result, rel_gap
         self._start = plan
         self._plan = plan
         self._stop = threading.Event()
         self._error: BaseException | None = None
-        self.seconds = 0.0  # how long it searched
 
         def run() -> None:
-            started = time.perf_counter()
             try:
-                self._plan = large_neighbourhoods(g, plan, guide, until, SearchLog(),
+                self._plan = large_neighbourhoods(g, plan, guide, deadline, SearchLog(),
                                                   1, LINGER_SEED, until=self._stop.is_set)
             except BaseException as error:  # noqa: BLE001 (raised again by result())
                 self._error = error
-            finally:
-                self.seconds = time.perf_counter() - started
 
         size_pool(1)  # here, not in the search's thread: HiGHS's pool rebuilt from another
         # thread than the next run's failed that run (kError)
