@@ -109,15 +109,12 @@ def _pair_variables(model: pyo.ConcreteModel, problem: AssignmentProblem) -> pd.
 @dataclass(frozen=True)
 class _CapacityTerms:
     """The capacity rows' terms, sorted by agent then period (the names' order), each
-    row's terms in the load's order: per term its pair's position, amount and codes into
-    ``agents`` and ``periods``; ``starts`` where each row's terms begin."""
+    row's terms in the load's order: per term its pair's position and amount; per row its
+    (agent, period) and where its terms begin (``starts``)."""
 
     pair: np.ndarray
     amount: np.ndarray
-    agent: np.ndarray
-    period: np.ndarray
-    agents: np.ndarray
-    periods: np.ndarray
+    rows: list[tuple]
     starts: np.ndarray
 
 
@@ -131,17 +128,20 @@ def _capacity_terms(problem: AssignmentProblem) -> _CapacityTerms:
     job, _ = pd.factorize(pd.concat([problem.pairs["job"], load["job"]], ignore_index=True))
     key = agent.astype(np.int64) * (int(job.max(initial=0)) + 1) + job
     order = np.argsort(key[:n], kind="stable")
-    at = np.minimum(np.searchsorted(key[:n][order], key[n:]), max(n - 1, 0))
-    found = key[:n][order][at] == key[n:] if n else np.zeros(len(load), dtype=bool)
+    pair_keys = key[:n][order]
+    at = np.minimum(np.searchsorted(pair_keys, key[n:]), max(n - 1, 0))
+    found = pair_keys[at] == key[n:] if n else np.zeros(len(load), dtype=bool)
     period, periods = pd.factorize(load["period"], sort=True)
     term_agent, term_period = agent[n:][found], period[found]
     sort = np.lexsort((term_period, term_agent))  # stable: the load's order within a row
     term_agent, term_period = term_agent[sort], term_period[sort]
     starts = np.flatnonzero(np.r_[True, (np.diff(term_agent) != 0)
                                   | (np.diff(term_period) != 0)]) if len(sort) else sort
+    rows = list(zip(np.asarray(agents, dtype=object)[term_agent[starts]].tolist(),
+                    np.asarray(periods, dtype=object)[term_period[starts]].tolist(),
+                    strict=True))
     return _CapacityTerms(order[at[found]][sort], load["amount"].to_numpy(float)[found][sort],
-                          term_agent, term_period, np.asarray(agents, dtype=object),
-                          np.asarray(periods, dtype=object), starts)
+                          rows, starts)
 
 
 def add_capacity_constraints(model: pyo.ConcreteModel, problem: AssignmentProblem) -> None:
@@ -150,8 +150,7 @@ def add_capacity_constraints(model: pyo.ConcreteModel, problem: AssignmentProble
     terms = _capacity_terms(problem)
     x = list(model.x.values())
     amounts, variables = terms.amount.tolist(), [x[i] for i in terms.pair.tolist()]
-    keys = list(zip(terms.agents[terms.agent[terms.starts]].tolist(),
-                    terms.periods[terms.period[terms.starts]].tolist(), strict=True))
+    keys = terms.rows
     ends = np.append(terms.starts[1:], len(terms.pair))
     spans = dict(zip(keys, zip(terms.starts.tolist(), ends.tolist(), strict=True),
                      strict=True))

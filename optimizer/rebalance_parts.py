@@ -95,24 +95,24 @@ def fixed_sites(pairs: pd.DataFrame, load: pd.DataFrame, coded: CodedLoad,
     ``load``'s keys."""
     choices = pairs.groupby("job")["agent"].transform("size")
     fixed, free = pairs[choices == 1], pairs[choices > 1]
-    job_codes, job_keys, agent_codes, agent_keys = coded.job, coded.jobs, coded.agent, \
-        coded.agents
-    period_codes, period_keys = coded.period, coded.periods
-    held_by = pd.Series(agent_keys.get_indexer(fixed["agent"]), index=fixed["job"].to_numpy())
-    holder = held_by.reindex(job_keys).fillna(-2).to_numpy(dtype=np.int64)  # −2: not fixed
-    fixed_rows = (job_codes >= 0) & (holder[np.maximum(job_codes, 0)] == agent_codes)
-    fixed_load = load[fixed_rows].groupby(["agent", "period"])["amount"].sum()
+    held_by = pd.Series(coded.agents.get_indexer(fixed["agent"]),
+                        index=fixed["job"].to_numpy())
+    holder = held_by.reindex(coded.jobs).fillna(-2).to_numpy(dtype=np.int64)  # −2: not fixed
+    job = np.maximum(coded.job, 0)  # (−1, a missing job, is masked by ``known``)
+    known = coded.job >= 0
+    fixed_load = load[known & (holder[job] == coded.agent)].groupby(
+        ["agent", "period"])["amount"].sum()
     net = capacity.set_index(["agent", "period"])["capacity"]
     keys = net.index.union(fixed_load.index)
     room = net.reindex(keys, fill_value=0.0) - fixed_load.reindex(keys, fill_value=0.0)
-    free_job = pd.Index(job_keys).isin(free["job"].unique())
-    movable = (job_codes >= 0) & free_job[np.maximum(job_codes, 0)] & (
-        load["amount"].to_numpy() != 0)
-    inside = np.unique(agent_codes[movable] * max(len(period_keys), 1) + period_codes[movable])
-    room_agent = agent_keys.get_indexer(room.index.get_level_values("agent"))
-    room_period = period_keys.get_indexer(room.index.get_level_values("period"))
-    coded = room_agent * max(len(period_keys), 1) + room_period
-    relieved = (room_agent >= 0) & (room_period >= 0) & np.isin(coded, inside)
+    free_job = coded.jobs.isin(free["job"].unique())
+    movable = known & free_job[job] & (load["amount"].to_numpy() != 0)
+    stride = max(len(coded.periods), 1)  # (agent, period) as one integer
+    inside = np.unique(coded.agent[movable] * stride + coded.period[movable])
+    room_agent = coded.agents.get_indexer(room.index.get_level_values("agent"))
+    room_period = coded.periods.get_indexer(room.index.get_level_values("period"))
+    relieved = (room_agent >= 0) & (room_period >= 0) & np.isin(
+        room_agent * stride + room_period, inside)
     outside = (-room[~relieved]).clip(lower=0.0)
     overload = outside[outside > 1e-6].rename("hours").reset_index()
     held = fixed[["agent", "job"]].merge(groups, on="job")
