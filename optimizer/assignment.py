@@ -440,6 +440,20 @@ def build_for_highs(problem: AssignmentProblem) -> BuiltModel:
     return BuiltModel(model, compiled, time.perf_counter() - started)
 
 
+def release(built: BuiltModel) -> None:
+    """Free a solved model's objects now, once nothing reads it any more. Its components
+    refer to themselves (a scalar component holds itself as its data), so the whole model
+    otherwise waits for the cyclic collector, which the rebalancing pauses: the one
+    collection after it scanned every part's models (two million objects on the largest
+    2,000 × 20,000 part; 1.06 s of that rebalancing's tail). Deleting the components
+    breaks the cycles, and reference counting frees the rows and their expressions at
+    once; the variables stay until a collection (the compiler's own cycles hold them:
+    0.3 s of the tail)."""
+    model = built.model
+    for component in list(model.component_objects(descend_into=False)):
+        model.del_component(component)
+
+
 def solve_assignment(problem: AssignmentProblem, time_limit: float = 60.0,
                      rel_gap: float = 1e-6, threads: int | None = None,
                      accept_incumbent: bool = False,

@@ -39,6 +39,7 @@ from optimizer.assignment import (
     AssignmentProblem,
     AssignmentResult,
     BuiltModel,
+    release,
     solve_built,
 )
 from optimizer.caseload_sweep import caseload_sweep
@@ -291,8 +292,11 @@ def _solve_part(problem: AssignmentProblem, model: BuiltModel | Callable[[], Bui
             if on_built is not None:
                 on_built()
         set_threads(built.compiled.highs, HIGHS_THREADS)
-        return solve_built(problem, built, max(0.5, deadline - time.perf_counter()), rel_gap,
-                           HIGHS_THREADS, True, start), None, None
+        alone = solve_built(problem, built, max(0.5, deadline - time.perf_counter()), rel_gap,
+                            HIGHS_THREADS, True, start)
+        if not isinstance(model, BuiltModel):
+            release(built)
+        return alone, None, None
     prebuilt = isinstance(model, BuiltModel)
     given = _guide(g, problem, model, relaxed) if prebuilt and relaxed is not None else None
     from_lp = relaxed is not None or len(problem.pairs) >= LP_START_PAIRS  # the rounding
@@ -389,11 +393,13 @@ def _solve_part(problem: AssignmentProblem, model: BuiltModel | Callable[[], Bui
                                max(exchange.dual_bound, lp_bound), False, built.seconds,
                                time.perf_counter() - started, rel_gap)
 
+    if running is not None and not running.done():  # in a phase that never checks for an
+        exchange.retired.set()  # interrupt: it ends there, in the background, not in the
+        yield_cpu(highs_thread)  # next part's way: at the lowest priority, holding Python's
+        return searched(), g, guide  # lock as little as it can (its model kept for it)
+    if not prebuilt:  # nothing reads the model any more
+        release(built)
     if running is None:
-        return searched(), g, guide
-    if not running.done():  # in a phase that never checks for an interrupt: it ends there,
-        exchange.retired.set()  # in the background, not in the next part's way: at the
-        yield_cpu(highs_thread)  # lowest priority, holding Python's lock as little as it can
         return searched(), g, guide
     exchange.detach(built.compiled.highs)
     try:

@@ -28,6 +28,7 @@ from optimizer.assignment import (
     AssignmentResult,
     build_for_highs,
     fixed_result,
+    release,
     solve_built,
 )
 from optimizer.decompose import components
@@ -117,6 +118,7 @@ def _solve_lingering(problem: AssignmentProblem, current: pd.DataFrame, time_lim
                              time_limit=max(MIN_SECONDS,
                                             time_limit - (time.perf_counter() - started)),
                              rel_gap=rel_gap)
+        release(built)
         if guided.bound > result.bound:  # HiGHS stopped before its root LP: the LP's holds
             result = dataclasses.replace(result, bound=min(guided.bound, result.objective))
     return _with_bound(result), lingering

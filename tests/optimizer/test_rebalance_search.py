@@ -6,11 +6,13 @@ come from the Pyomo model solved by HiGHS to a zero gap."""
 from __future__ import annotations
 
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
 import pytest
+from pyomo.common.gc_manager import PauseGC
 
 import optimizer.rebalance_search as rebalance_search
 import optimizer.rebalance_solve as rebalance_solve
@@ -19,6 +21,7 @@ from optimizer.assignment import (
     build_for_highs,
     objective_of,
     overload_of,
+    release,
     shedding_lines,
     solve_assignment,
     solve_built,
@@ -163,6 +166,42 @@ def test_rebalancing_parts_with_the_search_keep_every_invariant(monkeypatch) -> 
     assert result.bound <= result.objective + 1e-6
     assert result.objective == pytest.approx(solve_assignment(whole, rel_gap=0.0).objective)
     assert len(parts) >= 1
+
+
+def test_a_released_model_is_freed_without_the_cyclic_collector() -> None:
+    problem, _ = grouped_problem(3)
+    with PauseGC():  # as during a rebalancing
+        kept = build_for_highs(problem)
+        waiting = weakref.ref(kept.model.capacity)  # (the rows: most of a model's objects)
+        del kept
+        assert waiting() is not None  # a cycle: it waits for the collector
+        built = build_for_highs(problem)
+        freed = weakref.ref(built.model.capacity)
+        release(built)
+        del built
+        assert freed() is None
+
+
+@pytest.mark.parametrize("search_pairs", [0, 10**9])  # beside the search, HiGHS alone
+def test_each_parts_model_is_freed_once_the_part_is_solved(monkeypatch,  # noqa: ANN001
+                                                           search_pairs: int) -> None:
+    monkeypatch.setattr(rebalance_solve, "SEARCH_PAIRS", search_pairs)
+    models: list[weakref.ref] = []
+
+    def recorded(problem: AssignmentProblem) -> object:
+        built = build_for_highs(problem)
+        models.append(weakref.ref(built.model.capacity))
+        return built
+
+    monkeypatch.setattr(rebalance_solve, "build_for_highs", recorded)
+    problem, current = grouped_problem(6)
+    data = Rebalancing(pairs=problem.pairs, load=problem.load, capacity=problem.capacity,
+                       groups=problem.groups, current=current, overload_penalty=1000.0,
+                       group_penalty=100.0, max_moves=None, max_jobs_per_agent=None)
+    with PauseGC():
+        result, _ = solve_rebalancing(data, 20.0, 0.0)
+        assert models and all(model() is None for model in models)
+    assert sorted(result.assignment["job"]) == sorted(current["job"])
 
 
 def test_a_part_too_large_for_highs_in_its_share_is_searched_with_the_lps_bound(
