@@ -43,7 +43,7 @@ from optimizer.rebalance_types import (
 __all__ = ["MOVE_PENALTY", "OVERLOAD_PENALTY", "STUDY_SPREAD_PENALTY", "Rebalance",
            "RebalanceInputs", "RebalanceOptions", "rebalance"]
 TAIL_SECONDS, TAIL_SECONDS_PER_SITE = 0.85, 5e-5  # kept back from the solve for what
-# follows its last part: its stop (0.2–0.36 s past its deadline), the collection Python
+# follows its last part: its stop (0.2–0.5 s past its deadline), the collection Python
 # deferred while the solve paused it (0.2–0.3 s: each part's model is freed once solved)
 # and the report (0.1 s at 3,000 sites, 0.3–0.4 s at 20,000): 0.6 s in all at 3,000 sites
 # and 1.0 s at 20,000, against 1.0 and 1.85 s kept back (benchmarks/README.md)
