@@ -150,23 +150,22 @@ def add_capacity_constraints(model: pyo.ConcreteModel, problem: AssignmentProble
     terms = _capacity_terms(problem)
     x = list(model.x.values())
     amounts, variables = terms.amount.tolist(), [x[i] for i in terms.pair.tolist()]
-    keys = terms.rows
     ends = np.append(terms.starts[1:], len(terms.pair))
-    spans = dict(zip(keys, zip(terms.starts.tolist(), ends.tolist(), strict=True),
+    spans = dict(zip(terms.rows, zip(terms.starts.tolist(), ends.tolist(), strict=True),
                      strict=True))
     capacity = dict(zip(rows_of(problem.capacity, ["agent", "period"]),
                         problem.capacity["capacity"].astype(float).tolist(), strict=True))
-    model.agent_periods = pyo.Set(initialize=keys, dimen=2)
+    model.agent_periods = pyo.Set(initialize=terms.rows, dimen=2)
     if problem.overload_penalty is not None:
         model.over = pyo.Var(model.agent_periods, domain=pyo.NonNegativeReals)
 
     def rule(m: pyo.ConcreteModel, agent: object, period: object) -> pyo.Expression:
         first, last = spans[agent, period]
-        coefs, terms = amounts[first:last], variables[first:last]
+        coefs, row_vars = amounts[first:last], variables[first:last]
         if problem.overload_penalty is not None:  # over inside the one linear expression:
             # Pyomo's compiler walks ``used <= limit + over`` term by term, 3 times slower
-            coefs, terms = [*coefs, -1.0], [*terms, m.over[agent, period]]
-        used = LinearExpression(constant=0.0, linear_coefs=coefs, linear_vars=terms)
+            coefs, row_vars = [*coefs, -1.0], [*row_vars, m.over[agent, period]]
+        used = LinearExpression(constant=0.0, linear_coefs=coefs, linear_vars=row_vars)
         return used <= capacity.get((agent, period), 0.0)
 
     model.capacity = pyo.Constraint(model.agent_periods, rule=rule)

@@ -285,19 +285,19 @@ def _solve_part(problem: AssignmentProblem, model: BuiltModel | Callable[[], Bui
     deadline = started + time_limit
     g = from_problem(problem)
     choice = current_completed(g) if start is None else choice_of(g, start)
+    prebuilt = isinstance(model, BuiltModel)  # (the caller's: not released here)
     if choice is None:  # no plan for the search to start from: HiGHS alone
         try:
-            built = model if isinstance(model, BuiltModel) else model()
+            built = model if prebuilt else model()
         finally:
             if on_built is not None:
                 on_built()
         set_threads(built.compiled.highs, HIGHS_THREADS)
         alone = solve_built(problem, built, max(0.5, deadline - time.perf_counter()), rel_gap,
                             HIGHS_THREADS, True, start)
-        if not isinstance(model, BuiltModel):
+        if not prebuilt:
             release(built)
         return alone, None, None
-    prebuilt = isinstance(model, BuiltModel)
     given = _guide(g, problem, model, relaxed) if prebuilt and relaxed is not None else None
     from_lp = relaxed is not None or len(problem.pairs) >= LP_START_PAIRS  # the rounding
     # start (and, short of time, no HiGHS) where the LP is the model's own or the part large
@@ -393,10 +393,13 @@ def _solve_part(problem: AssignmentProblem, model: BuiltModel | Callable[[], Bui
                                max(exchange.dual_bound, lp_bound), False, built.seconds,
                                time.perf_counter() - started, rel_gap)
 
-    if running is not None and not running.done():  # in a phase that never checks for an
-        exchange.retired.set()  # interrupt: it ends there, in the background, not in the
-        yield_cpu(highs_thread)  # next part's way: at the lowest priority, holding Python's
-        return searched(), g, guide  # lock as little as it can (its model kept for it)
+    # HiGHS still running is in a phase that never checks for an interrupt: it ends there,
+    # in the background, not in the next part's way (at the lowest priority, holding
+    # Python's lock as little as it can), and its model is kept for it
+    if running is not None and not running.done():
+        exchange.retired.set()
+        yield_cpu(highs_thread)
+        return searched(), g, guide
     if not prebuilt:  # nothing reads the model any more
         release(built)
     if running is None:
