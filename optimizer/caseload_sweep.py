@@ -69,7 +69,9 @@ def caseload_sweep(g: GapArrays, choice: np.ndarray, guide: LpGuide | None, dead
             break
         new = solve_jobs(g, choice, jobs, min(CASELOAD_SECONDS, left), log, threads, guide)
         if new is not choice:  # strictly better (solve_jobs keeps only those)
-            choice = shift_moves(g, new)
+            changed = np.flatnonzero(new != choice)
+            choice = shift_moves(g, new, around=np.concatenate(
+                [g.pair_agent[choice[changed]], g.pair_agent[new[changed]]]))
             found(choice)
         done(holder)
     return choice

@@ -97,32 +97,31 @@ def place(g: GapArrays, measure: np.ndarray) -> np.ndarray | None:
     return choice
 
 
-def shift_moves(g: GapArrays, choice: np.ndarray, max_rounds: int = 50) -> np.ndarray:
+def shift_moves(g: GapArrays, choice: np.ndarray, max_rounds: int = 50,
+                around: np.ndarray | None = None) -> np.ndarray:
     """Move single jobs to a cheaper agent with room (soft: cheaper counting the overload
     each move adds or removes), best gain first, round after round until none helps.
-    Respects the move budget."""
+    Respects the move budget. ``around``: the agents whose jobs changed since the plan
+    was last shifted; a shift's gain depends only on its two agents' rooms and studies,
+    so the first round looks only at pairs touching them, and each next round at pairs
+    touching the agents the last one moved jobs between. The same moves as a full scan
+    of a plan with none left but there (without a move budget, which links every pair: a
+    full scan then). On the largest 2,000 × 20,000 part a full scan took 22 ms, 1.4 s of
+    a caseload sweep's 8.9 s."""
     choice = choice.copy()
     free = g.capacity - usage(g, choice)
     worked = study_counts(g, choice)
+    everywhere = around is None or g.max_moves is not None
+    dirty = None if everywhere else np.unique(np.asarray(around, dtype=np.int64))
     for _ in range(max_rounds):
-        current = g.cost[choice][g.pair_job]
-        gain = current - g.cost
-        if g.grouped:
-            gain += _group_gain(g, worked, choice[g.pair_job], np.arange(len(g.cost)))
-        if g.soft:
-            target = free[g.pair_agent]
-            gain -= g.penalty * (np.maximum(g.load - np.maximum(target, 0), 0).sum(axis=1))
-            source = free[g.pair_agent[choice]]
-            relief = (np.maximum(-source, 0).sum(axis=1)
-                      - np.maximum(-(source + g.load[choice]), 0).sum(axis=1))
-            gain += g.penalty * relief[g.pair_job]
-        else:
-            gain[np.any(g.load > free[g.pair_agent] + TOL, axis=1)] = -np.inf
-        gain[choice] = -np.inf
+        pairs = None if dirty is None else _touching(g, choice, dirty)
+        gain = _shift_gains(g, choice, free, worked, pairs)
+        if pairs is None:
+            pairs = np.arange(len(g.cost))
         candidates = np.flatnonzero(gain > 1e-9)
-        moved = 0
+        touched: list[int] = []
         moves = int(g.move[choice].sum())
-        for pair in candidates[np.argsort(-gain[candidates], kind="stable")]:
+        for pair in pairs[candidates[np.argsort(-gain[candidates], kind="stable")]]:
             job, agent = g.pair_job[pair], g.pair_agent[pair]
             old = choice[job]
             if old == pair or g.pair_agent[old] == agent:
@@ -141,10 +140,43 @@ def shift_moves(g: GapArrays, choice: np.ndarray, max_rounds: int = 50) -> np.nd
                 worked.flat[g.group_key(np.array([old, pair]))] += [-1, 1]
             choice[job] = pair
             moves += step
-            moved += 1
-        if moved == 0:
+            touched += [int(g.pair_agent[old]), int(agent)]
+        if not touched:
             break
+        if not everywhere:
+            dirty = np.unique(touched)
     return choice
+
+
+def _touching(g: GapArrays, choice: np.ndarray, agents: np.ndarray) -> np.ndarray:
+    """The pairs to ``agents`` and every pair of the jobs they hold in ``choice``, sorted."""
+    to_them = np.concatenate([g.by_agent[g.agent_ptr[a]:g.agent_ptr[a + 1]]
+                              for a in agents.tolist()] or [np.empty(0, dtype=np.int64)])
+    held = np.flatnonzero(np.isin(g.pair_agent[choice], agents))
+    return np.union1d(to_them, g.job_pairs(held))
+
+
+def _shift_gains(g: GapArrays, choice: np.ndarray, free: np.ndarray, worked: np.ndarray,
+                 pairs: np.ndarray | None) -> np.ndarray:
+    """What moving each pair's job onto that pair saves, for ``pairs`` (None: every pair);
+    −inf where that is no move or breaks a hard capacity."""
+    job, agent, load, cost = (g.pair_job, g.pair_agent, g.load, g.cost) if pairs is None \
+        else (g.pair_job[pairs], g.pair_agent[pairs], g.load[pairs], g.cost[pairs])
+    held = choice[job]
+    gain = g.cost[held] - cost
+    if g.grouped:
+        gain += _group_gain(g, worked, held, np.arange(len(g.cost)) if pairs is None else pairs)
+    if g.soft:
+        target = free[agent]
+        gain -= g.penalty * (np.maximum(load - np.maximum(target, 0), 0).sum(axis=1))
+        source = free[g.pair_agent[choice]]
+        relief = (np.maximum(-source, 0).sum(axis=1)
+                  - np.maximum(-(source + g.load[choice]), 0).sum(axis=1))
+        gain += g.penalty * relief[job]
+    else:
+        gain[np.any(load > free[agent] + TOL, axis=1)] = -np.inf
+    gain[held == (np.arange(len(g.cost)) if pairs is None else pairs)] = -np.inf
+    return gain
 
 
 def study_counts(g: GapArrays, choice: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ import pytest
 from optimizer.assignment import AssignmentProblem, solve_assignment
 from optimizer.caseload_sweep import caseload_sweep, caseloads
 from optimizer.gap_arrays import choice_of, from_problem, objective, to_frame
+from optimizer.greedy import shift_moves
 from tests.optimizer.test_rebalance_search import grouped_problem
 
 
@@ -70,3 +71,25 @@ def test_a_sweep_never_makes_a_plan_worse(seed: int) -> None:
     assert (g.pair_job[plan] == np.arange(len(g.jobs))).all()
     assert objective(g, plan) <= objective(g, start) + 1e-9
     assert solve_assignment(problem, rel_gap=0.0).objective <= objective(g, plan) + 1e-6
+
+
+def test_shifts_around_the_changed_cras_are_a_full_scans() -> None:
+    """From a plan with no shift left, a few sites put elsewhere at random (as a sub-MIP
+    does): shifting around the CRAs they left and joined makes the very moves a scan of
+    every pair makes."""
+    shifted = []
+    for seed in range(1, 9):
+        problem, current = grouped_problem(seed, agents=8, jobs=60)
+        g = from_problem(problem)
+        stable = shift_moves(g, choice_of(g, current))
+        rng = np.random.default_rng(seed)
+        changed = rng.choice(len(g.jobs), size=6, replace=False)
+        new = stable.copy()
+        for job in changed:
+            new[job] = rng.integers(g.job_ptr[job], g.job_ptr[job + 1])
+        around = np.concatenate([g.pair_agent[stable[changed]], g.pair_agent[new[changed]]])
+        full = shift_moves(g, new)
+        assert (shift_moves(g, new, around=around) == full).all()
+        assert (shift_moves(g, stable, around=np.empty(0, dtype=np.int64)) == stable).all()
+        shifted.append(int((full != new).sum()))
+    assert sum(shifted) > 0  # (not only plans left alone)
