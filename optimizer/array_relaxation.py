@@ -12,7 +12,6 @@ Its optimum is the Pyomo model's LP bound (the same rows), a valid bound on the 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -68,44 +67,20 @@ def _over_columns(g: GapArrays) -> np.ndarray:
     return column
 
 
-@dataclass(frozen=True)
-class SheddingRows:
-    """The model's shedding rows over the columns of :func:`highs_model` on every pair, in
-    HiGHS's row-wise form: ``starts``, ``columns``, ``values``, ``lower`` (≥ rows)."""
-
-    starts: np.ndarray
-    columns: np.ndarray
-    values: np.ndarray
-    lower: np.ndarray
-
-
-def shedding_rows(g: GapArrays, problem: AssignmentProblem) -> SheddingRows:
-    """The part's shedding rows (see :func:`_shedding_rows`) for :func:`relaxation`."""
-    return SheddingRows(*_shedding_rows(g, problem, _over_columns(g)))
-
-
-def relaxation(g: GapArrays, rows: SheddingRows, time_limit: float,
-               threads: int = 1) -> LpGuide | None:
-    """The LP relaxation over every pair with ``rows`` added; None when HiGHS does not
-    solve it within ``time_limit`` seconds."""
-    started = time.perf_counter()
-    h = highs_model(g, np.arange(len(g.cost)), np.arange(len(g.jobs)), g.capacity, False,
-                    g.max_moves, threads)
-    if len(rows.lower):
-        h.addRows(len(rows.lower), rows.lower, np.full(len(rows.lower), np.inf),
-                  len(rows.columns), rows.starts[:-1], rows.columns, rows.values)
-    for name, value in LP_OPTIONS.items():
-        h.setOptionValue(name, value)
-    h.setOptionValue("time_limit", max(0.1, time_limit - (time.perf_counter() - started)))
-    h.run()
-    return guide_of(h, len(g.cost))
-
-
 def relaxation_with_shedding(g: GapArrays, problem: AssignmentProblem,
                              time_limit: float, threads: int = 1) -> LpGuide | None:
     """The part's LP relaxation (x and reduced cost per pair, the optimum) with the model's
     shedding rows; None when HiGHS does not solve it within ``time_limit`` seconds.
     Minimization with overload allowed only (the rebalancing parts the search takes)."""
     started = time.perf_counter()
-    rows = shedding_rows(g, problem)
-    return relaxation(g, rows, time_limit - (time.perf_counter() - started), threads)
+    h = highs_model(g, np.arange(len(g.cost)), np.arange(len(g.jobs)), g.capacity, False,
+                    g.max_moves, threads)
+    starts, columns, values, lower = _shedding_rows(g, problem, _over_columns(g))
+    if len(lower):
+        h.addRows(len(lower), lower, np.full(len(lower), np.inf), len(columns),
+                  starts[:-1], columns, values)
+    for name, value in LP_OPTIONS.items():
+        h.setOptionValue(name, value)
+    h.setOptionValue("time_limit", max(0.1, time_limit - (time.perf_counter() - started)))
+    h.run()
+    return guide_of(h, len(g.cost))

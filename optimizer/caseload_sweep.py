@@ -33,11 +33,6 @@ def caseloads(g: GapArrays, choice: np.ndarray) -> list[np.ndarray]:
     """The jobs of each agent that holds jobs under the current assignment (its pairs with
     no move), the agents whose jobs cost most in ``choice`` first: those that gave jobs
     away, where a better shedding can gain."""
-    return [jobs for _, jobs in held_caseloads(g, choice)]
-
-
-def held_caseloads(g: GapArrays, choice: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    """:func:`caseloads` with each one's holder (agent number)."""
     held = current_pairs(g)
     holder, jobs = g.pair_agent[held], g.pair_job[held]
     order = np.argsort(holder, kind="stable")
@@ -46,24 +41,17 @@ def held_caseloads(g: GapArrays, choice: np.ndarray) -> list[tuple[int, np.ndarr
     groups = np.split(jobs, ends)
     if not groups or len(groups[0]) == 0:
         return []
-    holders = holder[np.concatenate([[0], ends])].tolist()
     spent = np.array([float(g.cost[choice[group]].sum()) for group in groups])
-    return [(holders[i], groups[i]) for i in np.argsort(-spent, kind="stable")]
+    return [groups[i] for i in np.argsort(-spent, kind="stable")]
 
 
 def caseload_sweep(g: GapArrays, choice: np.ndarray, guide: LpGuide | None, deadline: float,
                    threads: int = 1, stop: Callable[[], bool] = lambda: False,
-                   found: Callable[[np.ndarray], None] = lambda plan: None,
-                   swept: frozenset[int] = frozenset(),
-                   done: Callable[[int], None] = lambda holder: None) -> np.ndarray:
+                   found: Callable[[np.ndarray], None] = lambda plan: None) -> np.ndarray:
     """One sweep over the caseloads (module docstring) until ``deadline`` or ``stop()``;
-    ``found`` hears of each better plan, ``done`` of each holder whose caseload was
-    re-placed. The caseloads of the holders in ``swept`` (swept already, from an
-    earlier plan: :mod:`optimizer.search_ahead`) are left out."""
+    ``found`` hears of each better plan."""
     log = SearchLog()
-    for holder, jobs in held_caseloads(g, choice):
-        if holder in swept:
-            continue
+    for jobs in caseloads(g, choice):
         left = deadline - time.perf_counter()
         if left <= 0.05 or stop():
             break
@@ -73,5 +61,4 @@ def caseload_sweep(g: GapArrays, choice: np.ndarray, guide: LpGuide | None, dead
             choice = shift_moves(g, new, around=np.concatenate(
                 [g.pair_agent[choice[changed]], g.pair_agent[new[changed]]]))
             found(choice)
-        done(holder)
     return choice

@@ -39,7 +39,6 @@ from optimizer.rebalance_types import (
     RebalanceInputs,
     RebalanceOptions,
 )
-from optimizer.search_ahead import SearchAhead, start_search_ahead
 
 __all__ = ["MOVE_PENALTY", "OVERLOAD_PENALTY", "STUDY_SPREAD_PENALTY", "Rebalance",
            "RebalanceInputs", "RebalanceOptions", "rebalance"]
@@ -48,8 +47,6 @@ TAIL_SECONDS, TAIL_SECONDS_PER_SITE = 0.85, 5e-5  # kept back from the solve for
 # deferred while the solve paused it (0.2–0.3 s: each part's model is freed once solved)
 # and the report (0.1 s at 3,000 sites, 0.3–0.4 s at 20,000): 0.6 s in all at 3,000 sites
 # and 1.0 s at 20,000, against 1.0 and 1.85 s kept back (benchmarks/README.md)
-AHEAD_SITES, AHEAD_TIME_LIMIT = 2_000, 20.0  # from these a child process is started to
-# make the largest part's first plan while the others are solved (optimizer.search_ahead)
 AUTO_ALL_LIMIT = 1_500_000  # load terms (pairs × months) above which only sites with a
 # reason to move may move: Pyomo builds about 100,000 terms a second
 
@@ -80,18 +77,6 @@ def rebalance(inputs: RebalanceInputs,
               options: RebalanceOptions = RebalanceOptions()) -> Rebalance:  # noqa: B008
     """The best site moves under ``options`` (see the module docstring)."""
     started = time.perf_counter()
-    ahead = start_search_ahead() if len(inputs.sites) >= AHEAD_SITES \
-        and options.decompose and options.time_limit >= AHEAD_TIME_LIMIT else None  # (its
-    # imports on the idle core while the rebalancing is set up)
-    try:
-        return _rebalance(inputs, options, started, ahead)
-    finally:
-        if ahead is not None:
-            ahead.stop()
-
-
-def _rebalance(inputs: RebalanceInputs, options: RebalanceOptions, started: float,
-               ahead: SearchAhead | None) -> Rebalance:
     jobs = _jobs(inputs)
     pinned = {f"{s}\x1f{t}" for s, t in options.pinned}
     site_hours = inputs.hours.merge(jobs[["study_id", "site_id", "job"]],
@@ -131,7 +116,7 @@ def _rebalance(inputs: RebalanceInputs, options: RebalanceOptions, started: floa
         max_moves=options.max_moves, max_jobs_per_agent=options.max_sites_per_cra)
     spent = time.perf_counter() - started + TAIL_SECONDS + TAIL_SECONDS_PER_SITE * len(jobs)
     result, subproblems = solve_rebalancing(data, max(0.0, options.time_limit - spent),
-                                            options.rel_gap, options.decompose, ahead)
+                                            options.rel_gap, options.decompose)
     return rebalance_report(inputs, jobs, pairs, owner, result, unstaffable, subproblems,
                             options, scope)
 

@@ -65,7 +65,6 @@ from optimizer.lp_guided import MIN_PAIRS
 from optimizer.lp_rounding import lp_rounding_start
 from optimizer.plan_columns import plan_columns
 from optimizer.repair import current_completed
-from optimizer.search_ahead import Progress, SearchAhead
 from optimizer.search_exchange import Exchange
 from optimizer.shed_start import shed_start
 
@@ -184,31 +183,22 @@ def _rounding_start(g: GapArrays, choice: np.ndarray, guide: LpGuide,
 
 
 def _swept(g: GapArrays, choice: np.ndarray, guide: LpGuide | None, time_limit: float,
-           deadline: float, exchange: Exchange, stop: Callable[[], bool],
-           swept: frozenset[int] = frozenset()) -> np.ndarray:
-    """``choice`` after a caseload sweep (:mod:`optimizer.caseload_sweep`) but for the
-    holders in ``swept``, each better plan told to ``exchange``; at most SWEEP_SHARE of the
-    part's time."""
+           deadline: float, exchange: Exchange, stop: Callable[[], bool]) -> np.ndarray:
+    """``choice`` after a caseload sweep (:mod:`optimizer.caseload_sweep`), each better plan
+    told to ``exchange``; at most SWEEP_SHARE of the part's time."""
     until = min(time.perf_counter() + SWEEP_SHARE * time_limit, deadline)
     return caseload_sweep(g, choice, guide, until, HIGHS_THREADS, stop,
-                          lambda plan: exchange.offer(plan, objective(g, plan)), swept)
+                          lambda plan: exchange.offer(plan, objective(g, plan)))
 
 
 def _first_plan(g: GapArrays, choice: np.ndarray, guide: LpGuide | None, from_lp: bool,
                 time_limit: float, deadline: float, exchange: Exchange,
-                stop: Callable[[], bool], ahead: Progress | None = None) -> np.ndarray:
+                stop: Callable[[], bool]) -> np.ndarray:
     """The first search's way from ``choice`` to the plan its neighbourhoods start from: the
     LP-rounding start when the part's own LP was solved (``from_lp``), else the shedding
     start, then a caseload sweep. After the sweep the two starts end alike (339,100 and
     338,900 on the 2,475-site part of 2,000 × 20,000, 619,727 both on the largest, where the
-    shedding start found nothing better than the rounding and took 1.9 s). What a search
-    ahead (:mod:`optimizer.search_ahead`) did of this is not done again: ``choice`` is
-    then its plan when it has one."""
-    if ahead is not None and ahead.plan is not None:  # past the rounding
-        if ahead.sweep_done:
-            return choice
-        return _swept(g, choice, guide, time_limit, deadline, exchange, stop,
-                      frozenset(ahead.swept))
+    shedding start found nothing better than the rounding and took 1.9 s)."""
     if from_lp and guide is not None:
         choice = _rounding_start(g, choice, guide, time_limit, deadline, exchange, stop)
     else:
@@ -268,16 +258,14 @@ def solve_and_linger(problem: AssignmentProblem,
                      model: BuiltModel | Callable[[], BuiltModel], start: pd.DataFrame | None,
                      time_limit: float, rel_gap: float, relaxed: Relaxation | None = None,
                      *, linger_until: float | None = None,
-                     on_built: Callable[[], None] | None = None,
-                     ahead: SearchAhead | None = None
+                     on_built: Callable[[], None] | None = None
                      ) -> tuple[AssignmentResult, Lingering | None]:
     """:func:`solve_with_search`, and then, with ``linger_until``, the part's search
     carried on in the background from its result's plan (:class:`Lingering`: the caller
     stops it) unless the part is proven. ``on_built`` is called once the model is built
-    (or its build failed): the previous part's lingering search stops there. ``ahead``:
-    the part's first plan in the making (:mod:`optimizer.search_ahead`), stopped here."""
+    (or its build failed): the previous part's lingering search stops there."""
     result, g, guide = _solve_part(problem, model, start, time_limit, rel_gap, relaxed,
-                                   on_built, ahead)
+                                   on_built)
     if linger_until is None or g is None or result.status == "optimal" \
             or linger_until - time.perf_counter() < 1.0:
         return result, None
@@ -289,19 +277,16 @@ def solve_and_linger(problem: AssignmentProblem,
 
 def _solve_part(problem: AssignmentProblem, model: BuiltModel | Callable[[], BuiltModel],
                 start: pd.DataFrame | None, time_limit: float, rel_gap: float,
-                relaxed: Relaxation | None, on_built: Callable[[], None] | None,
-                ahead: SearchAhead | None
+                relaxed: Relaxation | None, on_built: Callable[[], None] | None
                 ) -> tuple[AssignmentResult, GapArrays | None, LpGuide | None]:
     """:func:`solve_and_linger`'s solve: the result, the part's arrays and LP guide (None
     where HiGHS solved it alone)."""
     started = time.perf_counter()
     deadline = started + time_limit
-    g = from_problem(problem) if ahead is None else ahead.g
+    g = from_problem(problem)
     choice = current_completed(g) if start is None else choice_of(g, start)
     prebuilt = isinstance(model, BuiltModel)  # (the caller's: not released here)
     if choice is None:  # no plan for the search to start from: HiGHS alone
-        if ahead is not None:
-            ahead.stop()
         try:
             built = model if prebuilt else model()
         finally:
@@ -332,25 +317,20 @@ def _solve_part(problem: AssignmentProblem, model: BuiltModel | Callable[[], Bui
 
     def first_search() -> np.ndarray:
         try:  # on the core the build leaves idle (HiGHS releases Python's lock)
-            known = given if ahead is None else ahead.guide()
-            guides.append(known if known is not None else relaxation_with_shedding(
+            guides.append(given if given is not None else relaxation_with_shedding(
                 g, problem, LP_SHARE * time_limit, HIGHS_THREADS))
         finally:
             guide_ready.set()
         model_ready.wait(max(0.0, deadline - time.perf_counter()))  # the plan's Python
         # would take turns with the build's: that doubled the build on a part's first
         # seconds (2,000 × 20,000: 20–22 % of the time building, against 17–18 %)
-        progress = ahead.take() if ahead is not None else None  # (it had the idle core
-        # while the model was built)
         plan = choice if from_lp else shift_moves(g, choice)  # (the rounding start shifts
         # its own plan: on the largest 2,000 × 20,000 part these shifts took 3 s of Python
         # beside the build, and their plan was 20,000 worse than the rounding's)
-        if progress is not None and progress.plan is not None:
-            plan = progress.plan
         exchange.offer(plan, objective(g, plan))  # a plan for the second search even
         # when no start or sweep improves on it
         plan = _first_plan(g, plan, guides[0], from_lp, time_limit, deadline, exchange,
-                           settled, progress)
+                           settled)
         return _searcher(g, guides[0], deadline, exchange, settled)(plan, 0)
 
     pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="part")
@@ -406,8 +386,6 @@ def _solve_part(problem: AssignmentProblem, model: BuiltModel | Callable[[], Bui
                     STOP_WAIT, deadline - time.perf_counter())))
     finally:
         pool.shutdown(wait=False)
-        if ahead is not None:  # (the first search took it, unless it failed first)
-            ahead.stop()
     lp_bound = guide.bound if guide is not None else -math.inf
 
     def searched() -> AssignmentResult:  # the search's plan, the best bound known

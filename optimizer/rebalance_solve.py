@@ -43,14 +43,11 @@ from optimizer.rebalance_parts import (
 )
 from optimizer.rebalance_search import LP_SHARE, LP_START_PAIRS, searchable, solve_and_linger
 from optimizer.repair import repair_start
-from optimizer.search_ahead import SearchAhead
 
 SHARE_EXPONENT = 1.0  # time shares ∝ sites: small parts are proven (or nearly) in a second
 # or two, and a large one needs its share to get HiGHS past the root (benchmarks/README.md)
 MIN_SECONDS = 0.5  # HiGHS's least time for one subproblem, even past the deadline
 SEARCH_PAIRS = 1_000  # parts at least this large also get the neighbourhood search
-AHEAD_SECONDS = 5.0  # the last part's first plan is made ahead while the parts before it
-# take this long at least (a child process's start and imports take 1.8 s of CPU)
 SUBPROBLEM_COLUMNS = ["component", "sites", "cras", "status", "objective", "bound", "seconds"]
 
 
@@ -88,13 +85,11 @@ def _solve(problem: AssignmentProblem, current: pd.DataFrame, time_limit: float,
 def _solve_lingering(problem: AssignmentProblem, current: pd.DataFrame, time_limit: float,
                      rel_gap: float, start: pd.DataFrame | None = None,
                      linger_until: float | None = None,
-                     on_built: Callable[[], None] | None = None,
-                     ahead: SearchAhead | None = None
+                     on_built: Callable[[], None] | None = None
                      ) -> tuple[AssignmentResult, Lingering | None]:
     """The part's result, and with ``linger_until`` its search carried on meanwhile
     (:mod:`optimizer.lingering`); ``on_built`` is called once its model is built (at once
-    where there is none to build); ``ahead``: its first plan in the making
-    (:mod:`optimizer.search_ahead`, only for a part the search takes)."""
+    where there is none to build)."""
     if problem.pairs["job"].is_unique:  # nothing to choose
         if on_built is not None:
             on_built()
@@ -110,7 +105,7 @@ def _solve_lingering(problem: AssignmentProblem, current: pd.DataFrame, time_lim
         result, lingering = solve_and_linger(
             problem, functools.partial(build_for_highs, problem), start,
             max(MIN_SECONDS, time_limit - (time.perf_counter() - started)), rel_gap,
-            linger_until=linger_until, on_built=on_built, ahead=ahead)
+            linger_until=linger_until, on_built=on_built)
     else:
         try:
             built = build_for_highs(problem)
@@ -179,11 +174,8 @@ def _merge(results: list[AssignmentResult], constant: float, assignment: pd.Data
 
 
 def solve_rebalancing(data: Rebalancing, time_limit: float, rel_gap: float,
-                      decompose: bool = True, ahead: SearchAhead | None = None
-                      ) -> tuple[AssignmentResult, pd.DataFrame]:
+                      decompose: bool = True) -> tuple[AssignmentResult, pd.DataFrame]:
     """The merged result and one row per subproblem solved (SUBPROBLEM_COLUMNS).
-    ``ahead``: a child process to make the last part's first plan while the others are
-    solved (:mod:`optimizer.search_ahead`), begun or stopped here.
 
     Python's cyclic garbage collector is paused meanwhile, as Pyomo's writers do: the
     models' expressions and the plans' column dicts are millions of objects, and each
@@ -192,22 +184,16 @@ def solve_rebalancing(data: Rebalancing, time_limit: float, rel_gap: float,
     they stay until the collection that follows the solve (0.9 s there; peak memory
     1.83 GB instead of 1.67). The pause is process-wide: a web server's other sessions
     go without collections for the solve's time too."""
-    try:
-        with PauseGC():
-            return _solve_parts(data, time_limit, rel_gap, decompose, ahead)
-    finally:
-        if ahead is not None:
-            ahead.stop()
+    with PauseGC():
+        return _solve_parts(data, time_limit, rel_gap, decompose)
 
 
 def _solve_in_turn(data: Rebalancing, tables: dict[int, PartTables], label: pd.Series,
-                   worked: frozenset[tuple], deadline: float, rel_gap: float,
-                   ahead: SearchAhead | None
+                   worked: frozenset[tuple], deadline: float, rel_gap: float
                    ) -> tuple[list[AssignmentProblem], list[AssignmentResult], list[tuple]]:
     """Each part solved in turn, fewest sites first, with its share of the time left (see
-    the module docstring); its search lingers while the next part is built, and ``ahead``
-    makes the last one's first plan meanwhile. The parts' problems, results and (number,
-    sites, CRAs)."""
+    the module docstring); its search lingers while the next part is built. The parts'
+    problems, results and (number, sites, CRAs)."""
     pairs = pd.Series({n: len(t.pairs) for n, t in tables.items()})  # what building costs
     sites = label.value_counts()  # what a part decides
     order = sites.sort_values(kind="stable").index  # smallest first
@@ -220,21 +206,17 @@ def _solve_in_turn(data: Rebalancing, tables: dict[int, PartTables], label: pd.S
     results: list[AssignmentResult] = []
     shapes: list[tuple] = []
     lingering: Lingering | None = None  # the last part's search, on while the next builds
-    last = _problem(data, tables[order[-1]], worked, None)
-    ahead = _search_ahead(ahead, last, deadline, float(sites[order[-1]] / sites.sum()))
     try:
         for position, number in enumerate(order):
             weight = sites[number] ** SHARE_EXPONENT
             left = deadline - time.perf_counter() - built * remaining_pairs
             share = max(MIN_SECONDS, built * pairs[number] + left * weight / remaining_weight)
             # (its own build was reserved in ``left``)
-            is_last = position == len(order) - 1
-            problems.append(last if is_last else _problem(data, tables[number], worked, None))
+            problems.append(_problem(data, tables[number], worked, None))
             result, next_lingering = _solve_lingering(
                 problems[-1], data.current, share, rel_gap,
-                linger_until=None if is_last else deadline,
-                on_built=lingering.stop if lingering is not None else None,
-                ahead=ahead if is_last else None)
+                linger_until=deadline if position < len(order) - 1 else None,
+                on_built=lingering.stop if lingering is not None else None)
             previous, lingering = lingering, next_lingering
             if previous is not None:  # (a failure reading it stops this part's search too)
                 results[-1] = previous.result()
@@ -249,31 +231,11 @@ def _solve_in_turn(data: Rebalancing, tables: dict[int, PartTables], label: pd.S
     finally:
         if lingering is not None:  # a part failed: no search left behind
             lingering.stop()
-        if ahead is not None:
-            ahead.stop()
     return problems, results, shapes
 
 
-def _search_ahead(ahead: SearchAhead | None, last: AssignmentProblem, deadline: float,
-                  share: float) -> SearchAhead | None:
-    """``ahead`` begun on the last part (:mod:`optimizer.search_ahead`) where the search
-    takes that part, from the LP (LP_START_PAIRS), and the parts before it have
-    AHEAD_SECONDS at least (``share``: the last part's of the time); else stopped."""
-    if ahead is None:
-        return None
-    left = deadline - time.perf_counter()
-    if share >= 1.0 or (1.0 - share) * left < AHEAD_SECONDS \
-            or len(last.pairs) < LP_START_PAIRS or not searchable(last) \
-            or last.pairs["job"].is_unique:
-        ahead.stop()
-        return None
-    ahead.begin(last, left)
-    return ahead
-
-
 def _solve_parts(data: Rebalancing, time_limit: float, rel_gap: float,
-                 decompose: bool, ahead: SearchAhead | None
-                 ) -> tuple[AssignmentResult, pd.DataFrame]:
+                 decompose: bool) -> tuple[AssignmentResult, pd.DataFrame]:
     deadline = time.perf_counter() + time_limit  # splitting into parts counts too
     coded = coded_load(data.load)
     fixed = fixed_sites(data.pairs, data.load, coded, data.capacity, data.groups,
@@ -286,8 +248,7 @@ def _solve_parts(data: Rebalancing, time_limit: float, rel_gap: float,
 
     label = components(free) if decompose else pd.Series(0, index=free["job"].unique())
     tables = part_tables(free, data.load, coded, fixed.capacity, data.groups, label)
-    problems, results, shapes = _solve_in_turn(data, tables, label, worked, deadline, rel_gap,
-                                               ahead)
+    problems, results, shapes = _solve_in_turn(data, tables, label, worked, deadline, rel_gap)
     _second_pass(problems, results, data.current, deadline, rel_gap)
     rows = [(*shape, r.status, r.objective, r.bound, r.build_seconds + r.solve_seconds)
             for shape, r in zip(shapes, results, strict=True)]

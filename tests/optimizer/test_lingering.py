@@ -96,7 +96,7 @@ def test_each_parts_search_lingers_until_the_next_parts_model_is_built(monkeypat
         return built
 
     def solving(problem, model, start, time_limit, rel_gap, relaxed=None, *,  # noqa: ANN001, ANN202
-                linger_until=None, on_built=None, ahead=None):  # noqa: ANN001
+                linger_until=None, on_built=None):  # noqa: ANN001
         name = problem.pairs["job"].iloc[0][:2]
         result, _ = solve(problem, model, start, time_limit, rel_gap, relaxed,
                           on_built=on_built)
@@ -121,7 +121,7 @@ def test_a_failed_part_leaves_no_search_behind(monkeypatch) -> None:  # noqa: AN
     solve = rebalance_solve.solve_and_linger
 
     def solving(problem, model, start, time_limit, rel_gap, relaxed=None, *,  # noqa: ANN001, ANN202
-                linger_until=None, on_built=None, ahead=None):  # noqa: ANN001
+                linger_until=None, on_built=None):  # noqa: ANN001
         if events:
             raise RuntimeError("the second part failed")
         result, _ = solve(problem, model, start, time_limit, rel_gap, relaxed)
@@ -142,7 +142,7 @@ def test_a_failed_search_stops_the_next_parts_search_too(monkeypatch) -> None:  
     solve = rebalance_solve.solve_and_linger
 
     def solving(problem, model, start, time_limit, rel_gap, relaxed=None, *,  # noqa: ANN001, ANN202
-                linger_until=None, on_built=None, ahead=None):  # noqa: ANN001
+                linger_until=None, on_built=None):  # noqa: ANN001
         name = "second" if events else "first"
         result, _ = solve(problem, model, start, time_limit, rel_gap, relaxed,
                           on_built=on_built)

@@ -129,7 +129,7 @@ def test_parts_get_time_in_proportion_to_their_sites_not_their_pairs(monkeypatch
     solve = rebalance_solve._solve_lingering
 
     def spy(problem, current, time_limit, rel_gap, start=None, linger_until=None,  # noqa: ANN001, ANN202
-            on_built=None, ahead=None):  # noqa: ANN001
+            on_built=None):  # noqa: ANN001
         shares.append((len(problem.pairs), time_limit))
         return solve(problem, current, time_limit, rel_gap, start, linger_until, on_built)
 
