@@ -160,12 +160,13 @@ def _shift_gains(g: GapArrays, choice: np.ndarray, free: np.ndarray, worked: np.
                  pairs: np.ndarray | None) -> np.ndarray:
     """What moving each pair's job onto that pair saves, for ``pairs`` (None: every pair);
     −inf where that is no move or breaks a hard capacity."""
+    numbers = np.arange(len(g.cost)) if pairs is None else pairs
     job, agent, load, cost = (g.pair_job, g.pair_agent, g.load, g.cost) if pairs is None \
         else (g.pair_job[pairs], g.pair_agent[pairs], g.load[pairs], g.cost[pairs])
     held = choice[job]
     gain = g.cost[held] - cost
     if g.grouped:
-        gain += _group_gain(g, worked, held, np.arange(len(g.cost)) if pairs is None else pairs)
+        gain += _group_gain(g, worked, held, numbers)
     if g.soft:
         target = free[agent]
         gain -= g.penalty * (np.maximum(load - np.maximum(target, 0), 0).sum(axis=1))
@@ -175,7 +176,7 @@ def _shift_gains(g: GapArrays, choice: np.ndarray, free: np.ndarray, worked: np.
         gain += g.penalty * relief[job]
     else:
         gain[np.any(load > free[agent] + TOL, axis=1)] = -np.inf
-    gain[held == (np.arange(len(g.cost)) if pairs is None else pairs)] = -np.inf
+    gain[held == numbers] = -np.inf
     return gain
 
 
