@@ -22,7 +22,15 @@ import numpy as np
 import pandas as pd
 
 from optimizer.assignment import AssignmentProblem
-from optimizer.gap_arrays import TOL, GapArrays, from_problem, objective, to_frame, usage
+from optimizer.gap_arrays import (
+    TOL,
+    GapArrays,
+    from_problem,
+    in_sorted,
+    objective,
+    to_frame,
+    usage,
+)
 
 BIG = 1e18
 
@@ -149,10 +157,11 @@ def shift_moves(g: GapArrays, choice: np.ndarray, max_rounds: int = 50,
 
 
 def _touching(g: GapArrays, choice: np.ndarray, agents: np.ndarray) -> np.ndarray:
-    """The pairs to ``agents`` and every pair of the jobs they hold in ``choice``, sorted."""
+    """The pairs to ``agents`` (sorted agent numbers) and every pair of the jobs they hold
+    in ``choice``, sorted."""
     to_them = np.concatenate([g.by_agent[g.agent_ptr[a]:g.agent_ptr[a + 1]]
                               for a in agents.tolist()] or [np.empty(0, dtype=np.int64)])
-    held = np.flatnonzero(np.isin(g.pair_agent[choice], agents))
+    held = np.flatnonzero(in_sorted(g.pair_agent[choice], agents))
     return np.union1d(to_them, g.job_pairs(held))
 
 
