@@ -1,10 +1,12 @@
-"""Pyomo model → HiGHS through Pyomo's standard-form compiler (the fastest route measured).
+"""Pyomo model → HiGHS as whole sparse matrices (the fastest route measured).
 
 Pyomo's persistent HiGHS interface translates a model constraint by constraint;
-``LinearStandardFormCompiler`` compiles it to sparse matrices in one pass, which
-``highspy`` takes whole (``passModel``): on the rebalancing models this cut the
-translation time several-fold (benchmarks/README.md). It also gives a direct
-handle to HiGHS for a warm start (``setSolution``), which Pyomo's interfaces lack.
+compiled to sparse matrices in one pass instead, the model goes to ``highspy``
+whole (``passModel``): on the rebalancing models this cut the translation time
+several-fold (benchmarks/README.md). Pyomo's ``LinearStandardFormCompiler`` did
+that pass until :mod:`optimizer.linear_form` read the same matrices off the
+expression trees in half its time. It also gives a direct handle to HiGHS for a
+warm start (``setSolution``), which Pyomo's interfaces lack.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from typing import Literal, TypeVar
 import highspy
 import numpy as np
 import pyomo.environ as pyo
-from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+from optimizer.linear_form import linear_form
 
 Outcome = Literal["optimal", "time_limit", "infeasible", "stopped"]
 T = TypeVar("T")
-EQUAL, AT_MOST, AT_LEAST = 0, 1, -1  # the compiler's row bound types (mixed form)
 
 
 @dataclass(frozen=True)
@@ -119,35 +121,30 @@ def quiet_highs() -> highspy.Highs:
 
 
 def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
-    """The model's matrices loaded into a fresh HiGHS instance (quiet)."""
+    """The model's matrices (:mod:`optimizer.linear_form`) loaded into a fresh HiGHS
+    instance (quiet)."""
     started = time.perf_counter()
-    info = LinearStandardFormCompiler().write(model, mixed_form=True)
-    matrix = info.A.tocsc()
-    columns = list(info.columns)
-    sense = info.objectives[0].sense
-    maximize = sense == pyo.maximize
+    form = linear_form(model)
+    columns = form.columns
     lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = len(columns), matrix.shape[0]
-    lp.col_cost_ = np.asarray(info.c.toarray()[0] if hasattr(info.c, "toarray")
-                              else info.c[0], dtype=float)
-    lp.offset_ = float(info.c_offset[0])
+    lp.num_col_, lp.num_row_ = len(columns), form.matrix.shape[0]
+    lp.col_cost_ = form.cost
+    lp.offset_ = form.offset
     bounds = np.array([v.bounds for v in columns], dtype=float).reshape(-1, 2)  # None: nan
     # (one call a variable for both: 0.2 s less on a 98,059-column model)
     lp.col_lower_ = np.where(np.isnan(bounds[:, 0]), -highspy.kHighsInf, bounds[:, 0])
     lp.col_upper_ = np.where(np.isnan(bounds[:, 1]), highspy.kHighsInf, bounds[:, 1])
-    rhs = np.asarray(info.rhs, dtype=float)
-    kinds = np.array([row.bound_type for row in info.rows])
-    lp.row_lower_ = np.where(kinds == AT_MOST, -highspy.kHighsInf, rhs)
-    lp.row_upper_ = np.where(kinds == AT_LEAST, highspy.kHighsInf, rhs)
+    lp.row_lower_ = np.where(np.isinf(form.row_lower), -highspy.kHighsInf, form.row_lower)
+    lp.row_upper_ = np.where(np.isinf(form.row_upper), highspy.kHighsInf, form.row_upper)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = matrix.indptr
-    lp.a_matrix_.index_ = matrix.indices
-    lp.a_matrix_.value_ = matrix.data
+    lp.a_matrix_.start_ = form.matrix.indptr
+    lp.a_matrix_.index_ = form.matrix.indices
+    lp.a_matrix_.value_ = form.matrix.data
     lp.integrality_ = [highspy.HighsVarType.kInteger if v.is_integer()
                        else highspy.HighsVarType.kContinuous for v in columns]
     highs = quiet_highs()
     highs.passModel(lp)
-    return CompiledModel(highs, columns, maximize, time.perf_counter() - started)
+    return CompiledModel(highs, columns, form.maximize, time.perf_counter() - started)
 
 
 def _sign(compiled: CompiledModel) -> float:
