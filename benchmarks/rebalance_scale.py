@@ -147,7 +147,7 @@ def direct_highspy(problem: AssignmentProblem) -> float:
 
 def pyomo_build(problem: AssignmentProblem) -> tuple[float, float]:
     """Seconds to build the Pyomo model, and to translate it into HiGHS, as the product
-    does (:func:`optimizer.assignment.build_for_highs`: the standard-form compiler, with
+    does (:func:`optimizer.assignment.build_for_highs`: :mod:`optimizer.linear_form`, with
     Python's cyclic collector paused)."""
     with PauseGC():
         started = time.perf_counter()

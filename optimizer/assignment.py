@@ -428,8 +428,9 @@ class BuiltModel:
 
 
 def build_for_highs(problem: AssignmentProblem) -> BuiltModel:
-    """Build in Pyomo and translate into HiGHS (through the standard-form compiler), with
-    Python's cyclic garbage collector paused, as Pyomo's own writers do: the model's
+    """Build in Pyomo and translate into HiGHS (as whole matrices:
+    :mod:`optimizer.linear_form`), with Python's cyclic garbage collector paused, as
+    Pyomo's own writers do: the model's
     million expression objects set off collections that scan every object made so far
     (on a 77,725-pair part: building 3.7–4.8 s with it, 1.5–1.7 s without)."""
     started = time.perf_counter()
@@ -446,8 +447,8 @@ def release(built: BuiltModel) -> None:
     collection after it scanned every part's models (two million objects on the largest
     2,000 × 20,000 part; 1.06 s of that rebalancing's tail). Deleting the components
     breaks the cycles, and reference counting frees the rows and their expressions at
-    once; the variables stay until a collection (the compiler's own cycles hold them:
-    0.3 s of the tail)."""
+    once; the variables may stay until a collection (0.3 s of the tail with Pyomo's
+    standard-form compiler, whose own cycles held them)."""
     model = built.model
     for component in list(model.component_objects(descend_into=False)):
         model.del_component(component)

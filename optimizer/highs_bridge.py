@@ -34,7 +34,7 @@ T = TypeVar("T")
 class CompiledModel:
     highs: highspy.Highs
     columns: list  # Pyomo variables, in HiGHS column order
-    maximize: bool  # the compiler turned a maximization into a minimization
+    maximize: bool  # a maximization, turned into a minimization (costs negated)
     seconds: float
 
 
@@ -148,7 +148,7 @@ def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
 
 
 def _sign(compiled: CompiledModel) -> float:
-    """HiGHS's objective × this is the model's own sense (the compiler minimizes)."""
+    """HiGHS's objective × this is the model's own sense (HiGHS minimizes here)."""
     return -1.0 if compiled.maximize else 1.0
 
 
