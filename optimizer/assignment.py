@@ -481,7 +481,8 @@ def solve_built(problem: AssignmentProblem, built: BuiltModel, time_limit: float
     started = time.perf_counter()
     initial = start_columns if start_columns is not None else (
         start_values(model, problem, start) if start is not None else None)
-    run = solve_compiled(built.compiled, time_limit, rel_gap, threads, initial)
+    run = solve_compiled(built.compiled, time_limit, rel_gap, threads, initial,
+                         wanted=lambda: abandoned is None or not abandoned.is_set())
     solved = time.perf_counter()
     if abandoned is not None and abandoned.is_set():
         raise AssignmentError("HiGHS's run was given up on before it ended")

@@ -159,9 +159,12 @@ def _by_variable(compiled: CompiledModel, column_values: Sequence[float]) -> dic
 
 def solve_compiled(compiled: CompiledModel, time_limit: float, rel_gap: float,
                    threads: int | None = None,
-                   start: dict[int, float] | np.ndarray | None = None) -> HighsOutcome:
+                   start: dict[int, float] | np.ndarray | None = None,
+                   wanted: Callable[[], bool] = lambda: True) -> HighsOutcome:
     """Run HiGHS (from ``start`` when given: id(variable) → value, others 0, or the
-    column vector itself)."""
+    column vector itself). Its plan is read back only if still ``wanted()`` when it
+    returns: a run given up on that ends during the rebalancing's report would otherwise
+    take Python's lock from it for a dict of 98,059 columns on the largest part."""
     highs = compiled.highs
     highs.setOptionValue("time_limit", float(time_limit))
     highs.setOptionValue("mip_rel_gap", float(rel_gap))
@@ -190,7 +193,7 @@ def solve_compiled(compiled: CompiledModel, time_limit: float, rel_gap: float,
     else:
         outcome = "stopped"
     values = {}
-    if feasible:
+    if feasible and wanted():
         values = _by_variable(compiled, highs.getSolution().col_value)
     return HighsOutcome(outcome, values, sign * info.objective_function_value,
                         sign * info.mip_dual_bound, seconds,

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import optimizer.highs_bridge as highs_bridge
 import optimizer.rebalance_search as rebalance_search
 import optimizer.rebalance_solve as rebalance_solve
 from optimizer.assignment import (
@@ -190,7 +191,8 @@ def test_the_exchange_hands_out_only_a_better_plan_and_keeps_the_best() -> None:
     assert exchange.met()  # 0.5 ≤ 0.955
 
 
-def test_a_run_given_up_on_stops_at_its_next_callback_and_reads_nothing_back() -> None:
+def test_a_run_given_up_on_stops_at_its_next_callback_and_reads_nothing_back(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Retired, the exchange's callbacks only stop HiGHS: a run given 30 s on a model it
     does not prove within 1 s returns within 1 s, at its first callback, and, abandoned,
     raises instead of reading its plan back."""
@@ -201,11 +203,15 @@ def test_a_run_given_up_on_stops_at_its_next_callback_and_reads_nothing_back() -
     exchange = Exchange(plan_columns(problem, built, from_problem(problem)), 0.0)
     exchange.attach(built.compiled.highs)
     exchange.retired.set()
+    read_back = []  # HiGHS's column values turned into a plan (none, given up on)
+    monkeypatch.setattr(highs_bridge, "_by_variable",
+                        lambda compiled, values: read_back.append(len(values)) or {})
     started = time.perf_counter()
     with pytest.raises(AssignmentError, match="given up on"):
         solve_built(problem, built, 30.0, 0.0, 1, True, current, exchange.retired)
     assert time.perf_counter() - started < 1.0
-    assert exchange.handed == 0
+    assert exchange.handed == 0 and read_back == []
+    monkeypatch.undo()
     again = build_for_highs(problem)  # the same run, not given up on, is not over in 1 s
     for name, value in BESIDE_SEARCH.items():
         again.compiled.highs.setOptionValue(name, value)
