@@ -5,7 +5,7 @@ compiled to sparse matrices in one pass instead, the model goes to ``highspy``
 whole (``passModel``): on the rebalancing models this cut the translation time
 several-fold (benchmarks/README.md). Pyomo's ``LinearStandardFormCompiler`` did
 that pass until :mod:`optimizer.linear_form` read the same matrices off the
-expression trees in half its time. It also gives a direct handle to HiGHS for a
+expression trees in two thirds of its time. It also gives a direct handle to HiGHS for a
 warm start (``setSolution``), which Pyomo's interfaces lack.
 """
 
