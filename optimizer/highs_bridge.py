@@ -134,8 +134,7 @@ def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
     # (one call a variable for both: 0.2 s less on a 98,059-column model)
     lp.col_lower_ = np.where(np.isnan(bounds[:, 0]), -highspy.kHighsInf, bounds[:, 0])
     lp.col_upper_ = np.where(np.isnan(bounds[:, 1]), highspy.kHighsInf, bounds[:, 1])
-    lp.row_lower_ = np.where(np.isinf(form.row_lower), -highspy.kHighsInf, form.row_lower)
-    lp.row_upper_ = np.where(np.isinf(form.row_upper), highspy.kHighsInf, form.row_upper)
+    lp.row_lower_, lp.row_upper_ = form.row_lower, form.row_upper  # (±inf: HiGHS's own)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = form.matrix.indptr
     lp.a_matrix_.index_ = form.matrix.indices

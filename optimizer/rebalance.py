@@ -43,12 +43,12 @@ from optimizer.rebalance_types import (
 __all__ = ["MOVE_PENALTY", "OVERLOAD_PENALTY", "STUDY_SPREAD_PENALTY", "Rebalance",
            "RebalanceInputs", "RebalanceOptions", "rebalance"]
 TAIL_SECONDS, TAIL_SECONDS_PER_SITE = 0.85, 7.5e-5  # kept back from the solve for what
-# follows its last part: its stop (0.2–0.5 s past its deadline), the collection Python
-# deferred while the solve paused it (0.2–0.3 s: each part's model is freed once solved)
-# and the report (0.1 s at 3,000 sites, 0.3–0.4 s at 20,000): 0.6 s in all at 3,000 sites
-# and 1.0 s at 20,000 on a quiet host, but with 1.85 s kept back at 20,000 sites, 3 runs
-# of 32 ended 60.2–60.8 s in slow phases of the host: now 1.1 and 2.35 s
-# (benchmarks/README.md)
+# follows its last part: at 20,000 sites (30 timed runs) its stop 0.2–0.5 s past its
+# deadline, the report 0.3–0.45 s, the run's frames freed 0.25–0.7 s (the collection
+# Python deferred while the solve paused it: nothing measurable since optimizer.linear_form).
+# With 1.85 s kept back, runs ended at 60.7 and 60.8 s (session 18) and 60.2 and 60.5 s
+# (two of six, session 19), so 2.35 s now (1.1 s at 3,000 sites); one run of 40 still
+# ended at 60.1 s (benchmarks/README.md)
 AUTO_ALL_LIMIT = 1_500_000  # load terms (pairs × months) above which only sites with a
 # reason to move may move: Pyomo builds about 100,000 terms a second
 
