@@ -49,46 +49,51 @@ def narrow(pairs: pd.DataFrame, jobs: pd.DataFrame, cras: pd.DataFrame,
            hours: pd.DataFrame, capacity: pd.DataFrame,
            candidates: int = CANDIDATES_PER_SITE) -> pd.DataFrame:
     """The pairs kept (see the module docstring); ``hours``: job, period, amount;
-    ``capacity``: agent, period, capacity."""
+    ``capacity``: agent, period, capacity. The pairs are compared as integer codes
+    (agent, site, the current pair), each name hashed once: filtering 1.9 million
+    pairs by their names took 1.4 of narrow's 1.7 s at 2,000 × 20,000."""
     periods = np.unique(np.concatenate([capacity["period"].astype(str).to_numpy(),
                                         hours["period"].astype(str).to_numpy()]))
-    agents = np.unique(np.concatenate([capacity["agent"].astype(str).unique(),
-                                       pairs["agent"].astype(str).unique()]))  # hashed first:
-    # sorting 4 million names took 2.7 s
-    a_of = pd.Series(np.arange(len(agents)), index=agents)
+    agent_code, agents = pd.factorize(np.concatenate([
+        pairs["agent"].astype(str).to_numpy(object),
+        capacity["agent"].astype(str).to_numpy(object)]))
+    pair_agent, capacity_agent = agent_code[:len(pairs)], agent_code[len(pairs):]
+    pair_job, job_names = pd.factorize(pairs["job"].astype(str).to_numpy(object),
+                                       sort=True)  # sorted: ties go to the first name
     t_of = pd.Series(np.arange(len(periods)), index=periods)
     room = np.zeros((len(agents), len(periods)))
-    room[a_of[capacity["agent"].astype(str)].to_numpy(),
-         t_of[capacity["period"].astype(str)].to_numpy()] = capacity["capacity"].to_numpy(float)
+    room[capacity_agent, t_of[capacity["period"].astype(str)].to_numpy()] = \
+        capacity["capacity"].to_numpy(float)
     site_hours = hours.pivot_table(index="job", columns="period", values="amount",
                                    aggfunc="sum").reindex(columns=periods).fillna(0.0)
-    current = pairs["basis"] == "current"
-    held = pairs.loc[current, ["agent", "job"]]
-    held = held[held["job"].isin(site_hours.index)]
-    np.subtract.at(room, a_of[held["agent"].astype(str)].to_numpy(),
-                   site_hours.loc[held["job"]].to_numpy())
-    overloaded = set(agents[(room < -1e-9).any(axis=1)])
-    movable = _reasons_to_move(jobs, cras, overloaded)
-    options = pairs[pairs["job"].isin(movable) & ~current
-                    & ~pairs["agent"].astype(str).isin(overloaded)]
-    needy = options[options["job"].isin(site_hours.index)]
-    idle = options[~options["job"].isin(site_hours.index)]  # no hours in the horizon
-    code = a_of[needy["agent"].astype(str)].to_numpy()
-    job_codes, job_of = pd.factorize(needy["job"], sort=True)
+    need = np.zeros((len(job_names), len(periods)))  # per site code; none outside hours
+    at = pd.Index(job_names).get_indexer(site_hours.index.astype(str))
+    need[at[at >= 0]] = site_hours.to_numpy()[at >= 0]
+    has_hours = np.zeros(len(job_names), dtype=bool)
+    has_hours[at[at >= 0]] = True
+    current = pairs["basis"].to_numpy(object) == "current"
+    held = current & has_hours[pair_job]
+    np.subtract.at(room, pair_agent[held], need[pair_job[held]])
+    overloaded = (room < -1e-9).any(axis=1)
+    movable = pd.Index(job_names).isin(list(_reasons_to_move(
+        jobs, cras, set(agents[overloaded]))))
+    options = movable[pair_job] & ~current & ~overloaded[pair_agent]
+    needy, idle = np.flatnonzero(options & has_hours[pair_job]), np.flatnonzero(
+        options & ~has_hours[pair_job])  # (idle: no hours in the horizon)
+    code, job_codes = pair_agent[needy], pair_job[needy]
+    sites = np.unique(job_codes)  # the needy sites, in name order
     order = np.argsort(job_codes, kind="stable")  # each site's eligible CRAs, one slice a
     # site (a groupby with a function per group, then .iloc per site, took 0.75 s over
     # 9,925 sites)
     eligible_of = np.split(code[order], np.flatnonzero(np.diff(job_codes[order])) + 1)
-    need_of = site_hours.loc[list(job_of)].to_numpy()
-    kept = []  # per site: its code × the agents' count + its candidates' codes
+    need_of = need[sites]
+    keep = np.zeros(len(job_names) * len(agents), dtype=bool)  # per (site, CRA) code
     for i in np.argsort(-need_of.sum(axis=1), kind="stable"):  # largest sites first
-        eligible, need = eligible_of[i], need_of[i]
-        left = np.where(need > 0, room[eligible] - need, np.inf).min(axis=1)
+        eligible, needed = eligible_of[i], need_of[i]
+        left = np.where(needed > 0, room[eligible] - needed, np.inf).min(axis=1)
         best = eligible[np.argsort(-left, kind="stable")[:candidates]]
-        room[best[0]] -= need  # placed on paper with the roomiest
-        kept.append(i * len(agents) + best)
-    if not kept:
-        return pd.concat([pairs[current], idle], ignore_index=True)
-    chosen = needy[np.isin(job_codes * len(agents) + code, np.concatenate(kept))]  # (a
-    # merge on the names took 0.2 s at 2,000 × 20,000)
-    return pd.concat([pairs[current], chosen, idle], ignore_index=True)
+        room[best[0]] -= needed  # placed on paper with the roomiest
+        keep[sites[i] * len(agents) + best] = True
+    chosen = needy[keep[job_codes * len(agents) + code]]
+    return pd.concat([pairs[current], pairs.iloc[chosen], pairs.iloc[idle]],
+                     ignore_index=True)

@@ -192,6 +192,35 @@ def test_the_neighbourhood_spreads_candidates_as_room_fills() -> None:
     assert set(kept.loc[kept["basis"] == "current", "agent"]) == {"A"}
 
 
+def test_the_neighbourhood_moves_sites_with_a_reason_towards_cras_with_room() -> None:
+    """A (60 h) holds sites 1, 2 and 5 (50 + 40 h, site 5 none this year), C (30 h) site 3
+    (40 h): both over capacity, so neither receives. D, at home in FR, monitors site 4 in
+    DE (10 h) from abroad. B and E (100 h each) have room. One candidate each, largest
+    first: 1 → B (tie, B listed first; B keeps 50), 2 → E (60 > 10), 3 → E (20 > 10),
+    4 → B (40 > 10); site 5 has no hours to rank by, so it keeps every CRA with room."""
+    from optimizer.neighbourhood import narrow
+
+    agents = ["A", "B", "C", "E"]
+    pairs = pd.DataFrame({"job": [j for j in "12345" for _ in agents] + ["4"],
+                          "agent": agents * 5 + ["D"]})
+    holder = {"1": "A", "2": "A", "3": "C", "4": "D", "5": "A"}
+    pairs["basis"] = ["current" if holder[j] == a else "country"
+                      for j, a in zip(pairs["job"], pairs["agent"], strict=True)]
+    jobs = pd.DataFrame({"job": list("12345"), "country": "DE", "cra": list(holder.values())})
+    cras = pd.DataFrame({"staff_id": list("ABCDE"),
+                         "home_country": ["DE", "DE", "DE", "FR", "DE"]})
+    hours = pd.DataFrame({"job": list("1234"), "period": "2027-01",
+                          "amount": [50.0, 40.0, 40.0, 10.0]})
+    capacity = pd.DataFrame({"agent": list("ABCDE"), "period": "2027-01",
+                             "capacity": [60.0, 100.0, 30.0, 100.0, 100.0]})
+    kept = narrow(pairs, jobs, cras, hours, capacity, candidates=1)
+    current = kept[kept["basis"] == "current"]
+    assert sorted(zip(current["job"], current["agent"], strict=True)) == sorted(holder.items())
+    moving = kept[kept["basis"] != "current"]
+    assert sorted(zip(moving["job"], moving["agent"], strict=True)) == [
+        ("1", "B"), ("2", "E"), ("3", "E"), ("4", "B"), ("5", "B"), ("5", "E")]
+
+
 def _narrow_case(capacity_a: float, hours: pd.DataFrame,
                  capacity: pd.DataFrame | None = None) -> pd.DataFrame:
     from optimizer.neighbourhood import narrow
