@@ -33,7 +33,12 @@ from benchmarks.machine_info import machine, warning_summary
 from optimizer.assignment import AssignmentProblem, build_model
 from optimizer.geography import country_places
 from optimizer.highs_bridge import compile_model
-from optimizer.rebalance import RebalanceInputs, RebalanceOptions, rebalance
+from optimizer.rebalance import (
+    RebalanceInputs,
+    RebalanceOptions,
+    RebalanceTimings,
+    rebalance,
+)
 from optimizer.repair import repair_start
 
 COUNTRIES = {"US": 24, "DE": 8, "GB": 6, "FR": 6, "ES": 6, "IT": 5, "PL": 5, "CA": 4,
@@ -201,6 +206,9 @@ def main() -> None:
                   f"{len(run.moves)} | {result.objective:,.0f} | {result.status} | "
                   f"{result.gap:.3%} | {result.build_seconds:.1f} | "
                   f"{result.solve_seconds:.1f} | {seconds:.1f} |")
+        for number, (run, seconds, _) in enumerate(runs, start=1):
+            print(_time_split(run.timings, seconds, args.time_limit,
+                              "" if len(runs) == 1 else f"run {number}: "))
         shares = [run.result.build_seconds / seconds for run, seconds, _ in runs]
         print(f"\nbuild share of total: {_spread(shares, '.1%')} (the rest: eligibility, "
               "repair start, solve, report)")
@@ -226,6 +234,17 @@ def _rebalanced(inputs: RebalanceInputs, current: pd.Series, args: argparse.Name
     for move in plan.moves.itertuples():
         after_owner[(move.study_id, move.site_id)] = move.to
     return plan, total, overload_hours(inputs, after_owner)
+
+
+def _time_split(timings: RebalanceTimings, seconds: float, limit: float, label: str) -> str:
+    """Where a run's time went; a run past the limit says by how much and where."""
+    line = (f"{label}time split: set-up {timings.set_up:.2f} s, solve {timings.solve:.2f} s "
+            f"(allowed {timings.solve_allowed:.2f} s), report {timings.report:.2f} s, "
+            f"after the report {seconds - timings.total:.2f} s")
+    if seconds <= limit:
+        return line
+    return line + (f"; OVER THE LIMIT by {seconds - limit:.2f} s, the solve "
+                   f"{timings.solve - timings.solve_allowed:.2f} s past its allowance")
 
 
 def _spread(values: list[float], spec: str) -> str:

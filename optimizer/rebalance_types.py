@@ -49,6 +49,23 @@ class RebalanceOptions:
 
 
 @dataclass(frozen=True)
+class RebalanceTimings:
+    """Where a rebalancing's wall time went, in seconds: preparing the model's data
+    (eligibility, the neighbourhood, pricing), the solve against the time it was allowed
+    (the limit less the set-up and what is kept back for the report), and the report.
+    A run past its limit shows here which of them overran."""
+
+    set_up: float = 0.0
+    solve_allowed: float = 0.0
+    solve: float = 0.0
+    report: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.set_up + self.solve + self.report
+
+
+@dataclass(frozen=True)
 class Rebalance:
     moves: pd.DataFrame  # study_id, site_id, from, to, reason
     new_assignments: pd.DataFrame  # study_id, site_id, to: sites that had no CRA
@@ -61,6 +78,7 @@ class Rebalance:
     travel_after: float = 0.0
     options: RebalanceOptions = field(default_factory=RebalanceOptions)
     movable: Movable = "all"  # the scope used (``auto`` resolved by the model's size)
+    timings: RebalanceTimings = field(default_factory=RebalanceTimings)
 
     def explain(self) -> list[str]:
         """What is short, where and by how much, in words (empty when nothing is)."""

@@ -59,6 +59,25 @@ def test_one_move_removes_the_overload() -> None:
     assert before[("A", "2026-11")] == pytest.approx(1.5)
 
 
+def test_the_run_says_where_its_time_went() -> None:
+    """The solve is allowed the limit less the set-up and the tail kept back for the
+    report (0.85 s + 0.075 ms a site: 4 sites here); the three parts add up to no more
+    than the wall time around the call."""
+    import time
+
+    from optimizer.rebalance import TAIL_SECONDS, TAIL_SECONDS_PER_SITE
+
+    started = time.perf_counter()
+    result = rebalance(case(), RebalanceOptions(time_limit=30))
+    wall = time.perf_counter() - started
+    timings = result.timings
+    assert min(timings.set_up, timings.solve, timings.report) > 0.0
+    assert timings.solve_allowed == pytest.approx(
+        30 - timings.set_up - TAIL_SECONDS - 4 * TAIL_SECONDS_PER_SITE)
+    assert timings.total == pytest.approx(timings.set_up + timings.solve + timings.report)
+    assert timings.total <= wall
+
+
 def test_no_move_allowed_keeps_the_overload_and_says_so() -> None:
     result = rebalance(case(), RebalanceOptions(max_moves=0, time_limit=30))
     assert result.moves.empty
