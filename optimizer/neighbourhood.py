@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from optimizer.gap_arrays import in_sorted
+
 CANDIDATES_PER_SITE = 16
 
 
@@ -87,13 +89,15 @@ def narrow(pairs: pd.DataFrame, jobs: pd.DataFrame, cras: pd.DataFrame,
     # 9,925 sites)
     eligible_of = np.split(code[order], np.flatnonzero(np.diff(job_codes[order])) + 1)
     need_of = need[sites]
-    keep = np.zeros(len(job_names) * len(agents), dtype=bool)  # per (site, CRA) code
+    kept = []  # per site: its code × the agents' count + its candidates' codes
     for i in np.argsort(-need_of.sum(axis=1), kind="stable"):  # largest sites first
         eligible, needed = eligible_of[i], need_of[i]
         left = np.where(needed > 0, room[eligible] - needed, np.inf).min(axis=1)
         best = eligible[np.argsort(-left, kind="stable")[:candidates]]
         room[best[0]] -= needed  # placed on paper with the roomiest
-        keep[sites[i] * len(agents) + best] = True
-    chosen = needy[keep[job_codes * len(agents) + code]]
+        kept.append(sites[i] * len(agents) + best)
+    keys = np.sort(np.concatenate(kept)) if kept else np.empty(0, dtype=np.int64)
+    chosen = needy[in_sorted(job_codes * len(agents) + code, keys)]  # (np.isin sorted
+    # both sides: 0.5 s at 2,000 × 20,000)
     return pd.concat([pairs[current], pairs.iloc[chosen], pairs.iloc[idle]],
                      ignore_index=True)
