@@ -46,8 +46,8 @@ __all__ = ["MOVE_PENALTY", "OVERLOAD_PENALTY", "STUDY_SPREAD_PENALTY", "Rebalanc
            "RebalanceInputs", "RebalanceOptions", "RebalanceTimings", "rebalance"]
 TAIL_SECONDS, TAIL_SECONDS_PER_SITE = 0.85, 7.5e-5  # kept back from the solve for what
 # follows its last part: at 20,000 sites (30 timed runs) its stop 0.2–0.5 s past its
-# deadline, the report 0.3–0.45 s, the run's frames freed 0.25–0.7 s (the collection
-# Python deferred while the solve paused it: nothing measurable since optimizer.linear_form).
+# deadline, the report 0.3–0.45 s, and 0.25–0.7 s as the solve returns: the collection
+# Python deferred while the solve paused it (0.26 s, 830,000 objects, timed in session 20).
 # With 1.85 s kept back, runs ended at 60.7 and 60.8 s (session 18) and 60.2 and 60.5 s
 # (two of six, session 19), so 2.35 s now (1.1 s at 3,000 sites); one run of 40 still
 # ended at 60.1 s (benchmarks/README.md)

@@ -74,8 +74,7 @@ def test_the_run_says_where_its_time_went() -> None:
     assert min(timings.set_up, timings.solve, timings.report) > 0.0
     assert timings.solve_allowed == pytest.approx(
         30 - timings.set_up - TAIL_SECONDS - 4 * TAIL_SECONDS_PER_SITE)
-    assert timings.total == pytest.approx(timings.set_up + timings.solve + timings.report)
-    assert timings.total <= wall
+    assert timings.set_up + timings.solve + timings.report <= wall
 
 
 def test_no_move_allowed_keeps_the_overload_and_says_so() -> None:
