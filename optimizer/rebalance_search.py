@@ -395,10 +395,15 @@ def _solve_part(problem: AssignmentProblem, model: BuiltModel | Callable[[], Bui
 
     # HiGHS still running is in a phase that never checks for an interrupt: it ends there,
     # in the background, not in the next part's way (at the lowest priority, holding
-    # Python's lock as little as it can), and its model is kept for it
+    # Python's lock as little as it can). It reads nothing of the Pyomo model once it
+    # returns (solve_built raises, given up on), so the model is released now: kept for
+    # it, the largest part's model became garbage only when the run ended, during the
+    # report, and its collection took 0.8 s there (1.7 million objects; two runs of five)
     if running is not None and not running.done():
         exchange.retired.set()
         yield_cpu(highs_thread)
+        if not prebuilt:
+            release(built)
         return searched(), g, guide
     if not prebuilt:  # nothing reads the model any more
         release(built)
