@@ -109,6 +109,10 @@ CANCEL_GRACE = 0.5  # HiGHS's own time limit ends this long before the part's, s
 # What follows its root's cuts (the analytic centre, a separate IPX run) checks neither an
 # interrupt nor the time limit: 8 s alone on a 42,892-pair part, and 19–33 s after the
 # cancel beside the next part's solve, so it is then niced to the lowest CPU priority.
+SECOND_SEARCH_SECONDS = 0.3  # the least time left for a second search: HiGHS's share ends
+# 0.5 s before the part's (CANCEL_GRACE) on every part of 2,000 × 20,000, the small ones
+# included (their root is likely longer than their time), and a core left idle there
+# cost the eight small parts a few hundred (benchmarks/README.md, session 21)
 STOP_WAIT = 0.2  # reading a stopped run's plan back takes Python tenths of a second
 # Beside the search, HiGHS's own primal heuristics are off: on the largest 300 × 3,000 part
 # its sub-MIPs took 15 of 40 s and found nothing the search had not; without them the
@@ -354,7 +358,8 @@ def _solve_part(problem: AssignmentProblem, model: BuiltModel | Callable[[], Bui
         search = _searcher(g, guide, deadline, exchange, settled)
 
         def second(_: object) -> None:
-            if not (first_done.is_set() or proved()) and deadline - time.perf_counter() > 1.0:
+            if not (first_done.is_set() or proved()) \
+                    and deadline - time.perf_counter() > SECOND_SEARCH_SECONDS:
                 plan = exchange.better_than(math.inf)
                 second_searches.append(pool.submit(search, choice if plan is None else plan, 1))
 

@@ -238,6 +238,31 @@ def test_a_model_left_to_a_highs_run_that_does_not_stop_is_freed_at_once(
     assert result.objective <= _value(problem, current)
 
 
+def test_a_second_search_takes_highs_core_for_the_last_half_second(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """HiGHS's share ends 0.5 s before the part's (here its run stands in, ending without
+    a plan at its time limit): its core goes to a second search for that half second
+    instead of staying idle, and the part's plan is the better of the two searches'."""
+    def highs_without_a_plan(problem, built, time_limit, *args):  # noqa: ANN001, ANN002, ANN202
+        time.sleep(time_limit)
+        raise AssignmentError("no plan")
+
+    seeds: list[int] = []
+    search = rebalance_search.large_neighbourhoods
+
+    def searching(*args: object, **kwargs: object) -> object:
+        seeds.append(args[6])
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(rebalance_search, "solve_built", highs_without_a_plan)
+    monkeypatch.setattr(rebalance_search, "large_neighbourhoods", searching)
+    problem, current = grouped_problem(4, agents=8, jobs=60)
+    result = solve_with_search(problem, build_for_highs(problem), current, 1.5, 0.0)
+    assert 1 in seeds
+    assert result.objective == pytest.approx(_value(problem, result.assignment))
+    assert result.objective <= _value(problem, current)
+
+
 def test_a_part_too_large_for_highs_in_its_share_is_searched_with_the_lps_bound(
         monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setattr(rebalance_search, "MIP_SECONDS_PER_PAIR", 1e9)
