@@ -69,16 +69,18 @@ def narrow(pairs: pd.DataFrame, jobs: pd.DataFrame, cras: pd.DataFrame,
         capacity["capacity"].to_numpy(float)
     site_hours = hours.pivot_table(index="job", columns="period", values="amount",
                                    aggfunc="sum").reindex(columns=periods).fillna(0.0)
+    job_index = pd.Index(job_names)
+    at = job_index.get_indexer(site_hours.index.astype(str))
+    found = at >= 0  # (hours of sites without an eligible pair are not needed)
     need = np.zeros((len(job_names), len(periods)))  # per site code; none outside hours
-    at = pd.Index(job_names).get_indexer(site_hours.index.astype(str))
-    need[at[at >= 0]] = site_hours.to_numpy()[at >= 0]
+    need[at[found]] = site_hours.to_numpy()[found]
     has_hours = np.zeros(len(job_names), dtype=bool)
-    has_hours[at[at >= 0]] = True
+    has_hours[at[found]] = True
     current = pairs["basis"].to_numpy(object) == "current"
     held = current & has_hours[pair_job]
     np.subtract.at(room, pair_agent[held], need[pair_job[held]])
     overloaded = (room < -1e-9).any(axis=1)
-    movable = pd.Index(job_names).isin(list(_reasons_to_move(
+    movable = job_index.isin(list(_reasons_to_move(
         jobs, cras, set(agents[overloaded]))))
     options = movable[pair_job] & ~current & ~overloaded[pair_agent]
     needy, idle = np.flatnonzero(options & has_hours[pair_job]), np.flatnonzero(

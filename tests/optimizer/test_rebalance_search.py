@@ -242,7 +242,8 @@ def test_a_second_search_takes_highs_core_for_the_last_half_second(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """HiGHS's share ends 0.5 s before the part's (here its run stands in, ending without
     a plan at its time limit): its core goes to a second search for that half second
-    instead of staying idle, and the part's plan is the better of the two searches'."""
+    instead of staying idle; the part's plan is still sound and no worse than the current
+    one."""
     def highs_without_a_plan(problem, built, time_limit, *args):  # noqa: ANN001, ANN002, ANN202
         time.sleep(time_limit)
         raise AssignmentError("no plan")
