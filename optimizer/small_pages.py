@@ -1,0 +1,51 @@
+"""NumPy's large arrays on ordinary pages while a rebalancing runs.
+
+On Linux NumPy asks the kernel for transparent huge pages on every array of 4 MB
+and more (``madvise(MADV_HUGEPAGE)``). Where the kernel's huge-page ``defrag``
+setting is ``madvise`` (Debian's default), each first touch of such memory may
+wait for the kernel to compact memory into a 2 MB page. A rebalancing at CRO scale
+makes its pairs in arrays of millions of rows once: at 2,000 CRAs × 20,000 sites
+``eligible_pairs`` took 1.0–1.5 s the first time in a process with huge pages and
+0.37–0.39 s without (0.3 s either way once the memory was the process's own), and
+the whole set-up before the first part 0.45–0.9 s less (benchmarks/README.md,
+session 22). Those arrays are read a few times each, so huge pages buy nothing back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+
+def _switch() -> object | None:
+    """NumPy's switch for huge pages (``_set_madvise_hugepage``: sets it, returns what it
+    was), or None where this NumPy has none (then there is nothing to turn off)."""
+    multiarray = getattr(getattr(np, "_core", None), "multiarray", None)
+    return getattr(multiarray, "_set_madvise_hugepage", None)
+
+
+@contextmanager
+def small_pages() -> Iterator[None]:
+    """NumPy asks for no huge pages inside; as before afterwards. The switch is the
+    process's: arrays other threads allocate meanwhile get ordinary pages too."""
+    switch = _switch()
+    if switch is None:
+        yield
+        return
+    was = switch(False)
+    try:
+        yield
+    finally:
+        switch(was)
+
+
+def huge_pages_asked() -> bool | None:
+    """Whether NumPy asks for huge pages now (None: this NumPy has no such switch)."""
+    switch = _switch()
+    if switch is None:
+        return None
+    was = switch(False)
+    switch(was)
+    return bool(was)
