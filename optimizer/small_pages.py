@@ -13,13 +13,13 @@ session 22). Those arrays are read a few times each, so huge pages buy nothing b
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
 
 
-def _switch() -> object | None:
+def _switch() -> Callable[[bool], bool] | None:
     """NumPy's switch for huge pages (``_set_madvise_hugepage``: sets it, returns what it
     was), or None where this NumPy has none (then there is nothing to turn off)."""
     multiarray = getattr(getattr(np, "_core", None), "multiarray", None)
