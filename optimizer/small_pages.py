@@ -13,6 +13,7 @@ session 22). Those arrays are read a few times each, so huge pages buy nothing b
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -26,19 +27,41 @@ def _switch() -> Callable[[bool], bool] | None:
     return getattr(multiarray, "_set_madvise_hugepage", None)
 
 
+class _Holders:
+    """How many callers are inside :func:`small_pages` and what the switch was before the
+    first of them: rebalancings in two threads (a web server's sessions) may end in any
+    order, and the first to end must not turn huge pages back on under the other."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = 0
+        self.before = True
+
+
+_HOLDERS = _Holders()
+
+
 @contextmanager
 def small_pages() -> Iterator[None]:
-    """NumPy asks for no huge pages inside; as before afterwards. The switch is the
-    process's: arrays other threads allocate meanwhile get ordinary pages too."""
+    """NumPy asks for no huge pages inside; as before once the last caller inside has left.
+    The switch is the process's: arrays other threads allocate meanwhile get ordinary
+    pages too."""
     switch = _switch()
     if switch is None:
         yield
         return
-    was = switch(False)
+    with _HOLDERS.lock:
+        was = switch(False)
+        if _HOLDERS.count == 0:
+            _HOLDERS.before = was
+        _HOLDERS.count += 1
     try:
         yield
     finally:
-        switch(was)
+        with _HOLDERS.lock:
+            _HOLDERS.count -= 1
+            if _HOLDERS.count == 0:
+                switch(_HOLDERS.before)
 
 
 def huge_pages_asked() -> bool | None:
@@ -46,6 +69,7 @@ def huge_pages_asked() -> bool | None:
     switch = _switch()
     if switch is None:
         return None
-    was = switch(False)
-    switch(was)
+    with _HOLDERS.lock:  # (read by setting it: not while a caller enters or leaves)
+        was = switch(False)
+        switch(was)
     return bool(was)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -32,6 +34,36 @@ def test_small_pages_puts_the_request_back_when_the_body_fails() -> None:
             _ = 1 / 0
         assert huge_pages_asked() is True
     finally:
+        SWITCH(was)
+
+
+def test_two_callers_ending_in_either_order_keep_the_request_off_until_both_left() -> None:
+    """A enters, B enters, A leaves first: B still runs without huge pages; the request
+    comes back when B leaves (the simple save-and-restore turned it on under B)."""
+    entered, a_left, b_may_leave = threading.Event(), threading.Event(), threading.Event()
+    seen_by_b: list[bool | None] = []
+
+    def caller_b() -> None:
+        with small_pages():
+            entered.set()
+            a_left.wait(10.0)
+            seen_by_b.append(huge_pages_asked())
+            b_may_leave.wait(10.0)
+
+    was = SWITCH(True)
+    try:
+        b = threading.Thread(target=caller_b)
+        with small_pages():
+            b.start()
+            assert entered.wait(10.0)
+        a_left.set()
+        assert huge_pages_asked() is False  # B is still inside
+        b_may_leave.set()
+        b.join(10.0)
+        assert seen_by_b == [False]
+        assert huge_pages_asked() is True
+    finally:
+        b_may_leave.set()
         SWITCH(was)
 
 
