@@ -35,7 +35,7 @@ class _Holders:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.count = 0
-        self.before = True
+        self.before = True  # (set by the first caller in)
 
 
 _HOLDERS = _Holders()
@@ -51,9 +51,8 @@ def small_pages() -> Iterator[None]:
         yield
         return
     with _HOLDERS.lock:
-        was = switch(False)
         if _HOLDERS.count == 0:
-            _HOLDERS.before = was
+            _HOLDERS.before = switch(False)
         _HOLDERS.count += 1
     try:
         yield
@@ -62,14 +61,3 @@ def small_pages() -> Iterator[None]:
             _HOLDERS.count -= 1
             if _HOLDERS.count == 0:
                 switch(_HOLDERS.before)
-
-
-def huge_pages_asked() -> bool | None:
-    """Whether NumPy asks for huge pages now (None: this NumPy has no such switch)."""
-    switch = _switch()
-    if switch is None:
-        return None
-    with _HOLDERS.lock:  # (read by setting it: not while a caller enters or leaves)
-        was = switch(False)
-        switch(was)
-    return bool(was)
