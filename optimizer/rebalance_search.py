@@ -60,7 +60,12 @@ from optimizer.highs_bridge import (
     yield_cpu,
 )
 from optimizer.lingering import Lingering, searched_result
-from optimizer.local_search import LpGuide, SearchLog, large_neighbourhoods
+from optimizer.local_search import (
+    LpGuide,
+    SearchLog,
+    large_neighbourhoods,
+    relaxation_induced,
+)
 from optimizer.lp_guided import MIN_PAIRS
 from optimizer.lp_rounding import lp_rounding_start
 from optimizer.plan_columns import plan_columns
@@ -92,6 +97,9 @@ ROUNDING_SHARE = 0.3  # of a part's time at most for the LP-rounding start (3.6 
 # instead of the shedding start where the part's own LP was solved (:func:`_first_plan`)
 SWEEP_SHARE = 0.4  # of a part's time at most for the caseload sweep (6.7 s on the largest
 # 2,000 × 20,000 part, 2.6 s on the largest 300 × 3,000 one), before the search
+RINS_SHARE = 0.35  # of a part's time at most for the RINS sub-MIP after the sweep (on the
+# largest 2,000 × 20,000 part it needs 8–12 s of its ~30 to find its better plan)
+MIN_RINS_SECONDS = 0.2  # below this a RINS sub-MIP rarely gets past its root
 STALL_SECONDS, STALL_SECONDS_PER_PAIR = 2.0, 1e-4  # HiGHS beside the search is stopped
 # once its bound has not really risen (search_exchange.STALL_RISE) for the longer of these,
 # past the time its root likely needs (ROOT_SECONDS_PER_PAIR) or half its share when that
@@ -207,7 +215,22 @@ def _first_plan(g: GapArrays, choice: np.ndarray, guide: LpGuide | None, from_lp
         choice = _rounding_start(g, choice, guide, time_limit, deadline, exchange, stop)
     else:
         choice = _shedding_start(g, choice, time_limit, deadline, exchange, stop)
-    return _swept(g, choice, guide, time_limit, deadline, exchange, stop)
+    choice = _swept(g, choice, guide, time_limit, deadline, exchange, stop)
+    return _relaxation_induced(g, choice, guide, time_limit, deadline, exchange, stop)
+
+
+def _relaxation_induced(g: GapArrays, choice: np.ndarray, guide: LpGuide | None,
+                        time_limit: float, deadline: float, exchange: Exchange,
+                        stop: Callable[[], bool]) -> np.ndarray:
+    """``choice`` after one RINS sub-MIP (:func:`optimizer.local_search.relaxation_induced`),
+    a better plan told to ``exchange``; at most RINS_SHARE of the part's time."""
+    seconds = min(RINS_SHARE * time_limit, deadline - time.perf_counter())
+    if guide is None or stop() or seconds < MIN_RINS_SECONDS:
+        return choice
+    plan = relaxation_induced(g, choice, guide, seconds, SearchLog(), HIGHS_THREADS)
+    if plan is not choice:
+        exchange.offer(plan, objective(g, plan))
+    return plan
 
 
 def _shedding_start(g: GapArrays, choice: np.ndarray, time_limit: float, deadline: float,
