@@ -99,8 +99,8 @@ SWEEP_SHARE = 0.4  # of a part's time at most for the caseload sweep (6.7 s on t
 # 2,000 × 20,000 part, 2.6 s on the largest 300 × 3,000 one), before the search
 RINS_SHARE = 0.35  # of a part's time at most for the RINS sub-MIP after the sweep (on the
 # largest 2,000 × 20,000 part it needs 8–12 s of its ~30 to find its better plan)
-MIN_RINS_SECONDS = 0.2  # less time than this is left to the neighbourhoods (a RINS sub-MIP
-# frees hundreds of sites: its set-up alone takes tenths of a second on a large part)
+MIN_RINS_SECONDS = 0.2  # less time than this is left to the neighbourhoods: a RINS sub-MIP
+# given 0.05 s took 0.15–0.18 s on the two large 2,000 × 20,000 parts (its model 0.05–0.09 s)
 STALL_SECONDS, STALL_SECONDS_PER_PAIR = 2.0, 1e-4  # HiGHS beside the search is stopped
 # once its bound has not really risen (search_exchange.STALL_RISE) for the longer of these,
 # past the time its root likely needs (ROOT_SECONDS_PER_PAIR) or half its share when that
