@@ -336,10 +336,8 @@ def relaxation_induced(g: GapArrays, choice: np.ndarray, guide: LpGuide, seconds
     jobs = disagreeing_jobs(g, choice, guide)
     if len(jobs) == 0 or seconds <= 0.0:
         return choice
-    pairs = g.job_pairs(jobs)
-    pairs = pairs[_allowed(g, choice, guide)[pairs]]
-    new, _ = _solve_sub(g, choice, jobs, pairs, seconds, log, threads)
-    if new is None:
+    new = solve_jobs(g, choice, jobs, seconds, log, threads, guide)
+    if new is choice:
         return choice
     log.improvements += 1
     return shift_moves(g, new)
