@@ -153,9 +153,12 @@ def swap_moves(g: GapArrays, choice: np.ndarray, rounds: int = 5) -> np.ndarray:
 
 
 def _solve_sub(g: GapArrays, choice: np.ndarray, jobs: np.ndarray, pairs: np.ndarray,
-               seconds: float, log: SearchLog, threads: int) -> tuple[np.ndarray | None, bool]:
+               seconds: float, log: SearchLog, threads: int,
+               stop: Callable[[], bool] | None = None) -> tuple[np.ndarray | None, bool]:
     """Re-solve the jobs ``jobs`` over ``pairs`` with every other job fixed; (the new
-    choice if strictly better, whether HiGHS proved the sub-MIP optimal)."""
+    choice if strictly better, whether HiGHS proved the sub-MIP optimal). With ``stop``,
+    HiGHS is interrupted at its next MIP check once ``stop()`` is true (its best plan so
+    far still counts)."""
     started = time.perf_counter()
     fixed = np.ones(len(g.jobs), dtype=bool)
     fixed[jobs] = False
@@ -171,6 +174,8 @@ def _solve_sub(g: GapArrays, choice: np.ndarray, jobs: np.ndarray, pairs: np.nda
     if CUTOFF and not g.soft:  # only strictly better sub-solutions are of interest
         margin = 0.5 if np.all(g.cost[pairs] == np.round(g.cost[pairs])) else 1e-6
         h.setOptionValue("objective_bound", float(g.cost[choice[jobs]].sum()) - margin)
+    if stop is not None:
+        h.cbMipInterrupt.subscribe(_interrupt_when(stop))
     log.build_seconds += time.perf_counter() - started
     h.run()
     log.sub_mips += 1
@@ -191,15 +196,24 @@ def _solve_sub(g: GapArrays, choice: np.ndarray, jobs: np.ndarray, pairs: np.nda
     return (new if better else None), proven
 
 
+def _interrupt_when(stop: Callable[[], bool]) -> Callable[[highspy.HighsCallbackEvent], None]:
+    """A MIP interrupt callback that stops HiGHS once ``stop()`` is true."""
+    def check(event: highspy.HighsCallbackEvent) -> None:
+        if stop():
+            event.interrupt()
+    return check
+
+
 def solve_jobs(g: GapArrays, choice: np.ndarray, jobs: np.ndarray, seconds: float,
-               log: SearchLog, threads: int = 1, guide: LpGuide | None = None) -> np.ndarray:
+               log: SearchLog, threads: int = 1, guide: LpGuide | None = None,
+               stop: Callable[[], bool] | None = None) -> np.ndarray:
     """``choice`` with ``jobs`` re-placed together exactly over all their pairs (every other
-    job kept), when HiGHS finds that better within ``seconds``; with ``guide``, over the
-    pairs reduced-cost fixing leaves (:func:`_allowed`)."""
+    job kept), when HiGHS finds that better within ``seconds`` (and before ``stop()``);
+    with ``guide``, over the pairs reduced-cost fixing leaves (:func:`_allowed`)."""
     pairs = g.job_pairs(jobs)
     if guide is not None:
         pairs = pairs[_allowed(g, choice, guide)[pairs]]
-    new, _ = _solve_sub(g, choice, jobs, pairs, seconds, log, threads)
+    new, _ = _solve_sub(g, choice, jobs, pairs, seconds, log, threads, stop)
     return choice if new is None else new
 
 
@@ -322,11 +336,13 @@ def disagreeing_jobs(g: GapArrays, choice: np.ndarray, guide: LpGuide) -> np.nda
 
 
 def relaxation_induced(g: GapArrays, choice: np.ndarray, guide: LpGuide, seconds: float,
-                       log: SearchLog, threads: int = 1) -> np.ndarray:
+                       log: SearchLog, threads: int = 1,
+                       stop: Callable[[], bool] | None = None) -> np.ndarray:
     """RINS (Danna, Rothberg and Le Pape 2005): every job where the plan and the LP
     relaxation agree stays; those where they disagree (:func:`disagreeing_jobs`) are
     re-placed together, exactly, over the pairs reduced-cost fixing leaves, within
-    ``seconds``. ``choice`` unless that finds a better plan (then shifted).
+    ``seconds`` and until ``stop()``. ``choice`` unless that finds a better plan (then
+    shifted).
 
     One such sub-MIP frees a fifth of a large part's sites at once, where the
     neighbourhoods free a few CRAs' worth: on the 2,475-site part of 2,000 × 20,000 it
@@ -336,7 +352,7 @@ def relaxation_induced(g: GapArrays, choice: np.ndarray, guide: LpGuide, seconds
     jobs = disagreeing_jobs(g, choice, guide)
     if len(jobs) == 0 or seconds <= 0.0:
         return choice
-    new = solve_jobs(g, choice, jobs, seconds, log, threads, guide)
+    new = solve_jobs(g, choice, jobs, seconds, log, threads, guide, stop)
     if new is choice:
         return choice
     log.improvements += 1

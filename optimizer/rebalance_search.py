@@ -226,11 +226,12 @@ def _relaxation_induced(g: GapArrays, choice: np.ndarray, guide: LpGuide | None,
                         time_limit: float, deadline: float, exchange: Exchange,
                         stop: Callable[[], bool]) -> np.ndarray:
     """``choice`` after one RINS sub-MIP (:func:`optimizer.local_search.relaxation_induced`),
-    a better plan told to ``exchange``; at most RINS_SHARE of the part's time."""
+    a better plan told to ``exchange``; at most RINS_SHARE of the part's time, interrupted
+    once ``stop()`` (HiGHS proved the part meanwhile, or a plan is within the gap)."""
     seconds = min(RINS_SHARE * time_limit, deadline - time.perf_counter())
     if guide is None or stop() or seconds < MIN_RINS_SECONDS:
         return choice
-    plan = relaxation_induced(g, choice, guide, seconds, SearchLog(), HIGHS_THREADS)
+    plan = relaxation_induced(g, choice, guide, seconds, SearchLog(), HIGHS_THREADS, stop)
     if plan is not choice:
         exchange.offer(plan, objective(g, plan))
     return plan
