@@ -14,7 +14,8 @@ rebalancing's figures (status, proven gap, time split into build and solve,
 overload removed, moves, subproblems) against the current assignment. Then, on
 one team's model (25 CRAs and their sites, every pair eligible), it times
 building it through Pyomo (build + translation into HiGHS) against building it
-directly with highspy from numpy arrays.
+directly with highspy from numpy arrays (the product's own builder,
+``optimizer.gap_arrays``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import gc
 import time
 import warnings
 
-import highspy
 import numpy as np
 import pandas as pd
 from pyomo.common.gc_manager import PauseGC
@@ -110,52 +110,10 @@ def overload_hours(inputs: RebalanceInputs, owner: pd.Series) -> float:
 
 
 def direct_highspy(problem: AssignmentProblem) -> float:
-    """Seconds to build the same assignment model (x, overload, assignment and capacity
-    rows, objective) directly in highspy from numpy arrays."""
-    started = time.perf_counter()
-    pairs = problem.pairs.reset_index(drop=True)
-    job_codes, job_index = np.unique(pairs["job"].to_numpy(str), return_inverse=True)
-    pair_of = pd.Series(np.arange(len(pairs)), index=pd.MultiIndex.from_frame(
-        pairs[["agent", "job"]]))
-    load = problem.load[problem.load["amount"] != 0]
-    keys = pd.MultiIndex.from_frame(load[["agent", "period"]])
-    row_codes, row_index = np.unique(keys.to_flat_index().astype(str), return_inverse=True)
-    n_x, n_over = len(pairs), len(row_codes)
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    cost = np.concatenate([pairs["cost"].to_numpy(float),
-                           np.full(n_over, problem.overload_penalty or 0.0)])
-    h.addVars(n_x + n_over, np.zeros(n_x + n_over),
-              np.concatenate([np.ones(n_x), np.full(n_over, highspy.kHighsInf)]))
-    h.changeColsCost(n_x + n_over, np.arange(n_x + n_over, dtype=np.int32), cost)
-    h.changeColsIntegrality(n_x, np.arange(n_x, dtype=np.int32),
-                            np.full(n_x, highspy.HighsVarType.kInteger))
-    order = np.argsort(job_index, kind="stable")
-    starts = np.searchsorted(job_index[order], np.arange(len(job_codes)))
-    h.addRows(len(job_codes), np.ones(len(job_codes)), np.ones(len(job_codes)),
-              len(order), starts.astype(np.int32), order.astype(np.int32),
-              np.ones(len(order)))
-    columns = pair_of[pd.MultiIndex.from_frame(load[["agent", "job"]])].to_numpy()
-    order = np.argsort(row_index, kind="stable")
-    entries = np.concatenate([columns[order], n_x + np.arange(n_over)])
-    values = np.concatenate([load["amount"].to_numpy(float)[order], -np.ones(n_over)])
-    row_of_entry = np.concatenate([row_index[order], np.arange(n_over)])
-    order2 = np.argsort(row_of_entry, kind="stable")
-    starts = np.searchsorted(row_of_entry[order2], np.arange(n_over))
-    capacity = problem.capacity.set_index(["agent", "period"])["capacity"]
-    upper = capacity.reindex(pd.MultiIndex.from_tuples(
-        [tuple(k) for k in keys.drop_duplicates()])).to_numpy(float)  # one per row, any order
-    h.addRows(n_over, np.full(n_over, -highspy.kHighsInf), np.nan_to_num(upper),
-              len(order2), starts.astype(np.int32), entries[order2].astype(np.int32),
-              values[order2])
-    return time.perf_counter() - started
-
-
-def arrays_highspy(problem: AssignmentProblem) -> float:
-    """Seconds to build the same model as the product's own searches do, from its
-    arrays (:func:`optimizer.gap_arrays.from_problem`, then
-    :func:`optimizer.gap_arrays.highs_model` over every pair: no shedding rows, which are
-    valid inequalities of the Pyomo model)."""
+    """Seconds to build the same model directly in highspy from numpy arrays, as the
+    product's own searches do (:func:`optimizer.gap_arrays.from_problem`, then
+    :func:`optimizer.gap_arrays.highs_model` over every pair: x, overload, assignment and
+    capacity rows, objective; no shedding rows, valid inequalities of the Pyomo model)."""
     started = time.perf_counter()
     g = from_problem(problem)
     highs_model(g, np.arange(len(g.cost)), np.arange(len(g.jobs)), g.capacity, True, None)
@@ -303,7 +261,6 @@ def _compare_builders(inputs: RebalanceInputs, plan: object) -> None:
     repair = time.perf_counter() - started
     build, translate = pyomo_build(problem)
     direct = direct_highspy(problem)
-    arrays = arrays_highspy(problem)
     print(f"\nbuilders on {territory} ({len(part)} sites × {len(cras)} CRAs, every "
           f"pair eligible: {len(pairs):,} pairs, {len(load):,} load terms):")
     print("| builder | seconds | ratio to direct highspy |")
@@ -311,11 +268,8 @@ def _compare_builders(inputs: RebalanceInputs, plan: object) -> None:
     print(f"| Pyomo build | {build:.2f} | {build / direct:.1f} |")
     print(f"| Pyomo → HiGHS translation | {translate:.2f} | {translate / direct:.1f} |")
     print(f"| Pyomo total | {build + translate:.2f} | {(build + translate) / direct:.1f} |")
-    print(f"| direct highspy (numpy arrays) | {direct:.2f} | 1.0 |")
-    print(f"| direct highspy (the product's arrays, gap_arrays) | {arrays:.2f} | "
-          f"{arrays / direct:.1f} |")
+    print(f"| direct highspy (numpy arrays, gap_arrays) | {direct:.2f} | 1.0 |")
     print(f"| greedy repair start | {repair:.2f} | {repair / direct:.1f} |")
-    print(f"Pyomo total against the product's arrays: ratio {(build + translate) / arrays:.1f}")
 
 
 if __name__ == "__main__":

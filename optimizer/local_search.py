@@ -330,7 +330,7 @@ def large_neighbourhoods(g: GapArrays, choice: np.ndarray, guide: LpGuide | None
     return choice
 
 
-def disagreeing_jobs(g: GapArrays, choice: np.ndarray, guide: LpGuide) -> np.ndarray:
+def disagreeing_jobs(choice: np.ndarray, guide: LpGuide) -> np.ndarray:
     """The jobs whose pair in ``choice`` the LP does not take whole (x < RINS_AGREEMENT)."""
     return np.flatnonzero(guide.x[choice] < RINS_AGREEMENT)
 
@@ -349,7 +349,7 @@ def relaxation_induced(g: GapArrays, choice: np.ndarray, guide: LpGuide, seconds
     took the swept plan from 339,650 to 337,350 in 4.7 s (proven for its restriction),
     on the largest (4,524 sites) from 620,700 to 617,000 in 12 s; the neighbourhoods gain
     about 100 a second there (benchmarks/README.md, session 23)."""
-    jobs = disagreeing_jobs(g, choice, guide)
+    jobs = disagreeing_jobs(choice, guide)
     if len(jobs) == 0 or seconds <= 0.0:
         return choice
     new = solve_jobs(g, choice, jobs, seconds, log, threads, guide, stop)

@@ -156,7 +156,7 @@ def test_rins_reaches_the_optimum_of_the_jobs_the_lp_disagrees_on(seed: int) -> 
     g = from_problem(problem)
     start = shift_moves(g, choice_of(g, current))
     guide = lp_relaxation(g, SearchLog())
-    freed = set(g.jobs[disagreeing_jobs(g, start, guide)])
+    freed = set(g.jobs[disagreeing_jobs(start, guide)])
     assert 0 < len(freed) < len(g.jobs)
     plan = to_frame(g, start)
     kept = set(zip(plan["agent"], plan["job"], strict=True))
